@@ -1,0 +1,44 @@
+# berth: the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NPM ?= npm
+
+.PHONY: help
+help: ## Show the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+node_modules/.installed: package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: deps
+deps: node_modules/.installed ## Install the Node dependencies (brings Node 24 with them)
+
+.PHONY: tools
+tools: ## Build the test-ground binaries (etcd, kube-apiserver, kwok, registry, crane, helm) into bin/
+	bash hack/tools.sh
+
+.PHONY: build
+build: deps ## Compile TypeScript into dist/
+	$(NPM) run build
+
+.PHONY: run
+run: deps tools ## Run berth: against $$KUBECONFIG, or on a local control plane when it is unset
+	$(NPM) run --silent run
+
+.PHONY: check
+check: deps ## Type check, lint, formatting and generated-code drift
+	$(NPM) run --silent check
+
+.PHONY: test
+test: deps tools ## Install what is needed and run every check and test
+	$(NPM) run --silent check
+	$(NPM) test
+
+.PHONY: bench
+bench: deps tools ## Run the benchmarks and print their figures
+	$(NPM) run --silent bench
+
+.PHONY: clean
+clean: ## Remove build output (keeps bin/ and the tool cache)
+	rm -rf dist coverage
