@@ -169,7 +169,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       `--cluster-signing-cert-file=${caFile}`,
       `--cluster-signing-key-file=${caKeyFile}`,
       `--service-cluster-ip-range=${serviceCIDR}`,
-      '--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller,-route',
+      '--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route',
       '--concurrent-gc-syncs=5',
       '--v=1',
     ]);
