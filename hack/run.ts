@@ -37,7 +37,9 @@ async function main(): Promise<number> {
         execFileSync(binary('kubectl'), [...args, `--kubeconfig=${kubeconfig}`], { stdio: 'inherit' });
       for (const ns of sampleNamespaces(samples)) {
         try {
-          execFileSync(binary('kubectl'), ['create', 'namespace', ns, `--kubeconfig=${kubeconfig}`], { stdio: 'ignore' });
+          execFileSync(binary('kubectl'), ['create', 'namespace', ns, `--kubeconfig=${kubeconfig}`], {
+            stdio: 'ignore',
+          });
         } catch {
           // exists already
         }

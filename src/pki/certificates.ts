@@ -35,15 +35,11 @@ async function exportKey(key: CryptoKey): Promise<string> {
 async function importKey(pem: string): Promise<{ privateKey: CryptoKey; publicKey: CryptoKey }> {
   const der = x509.PemConverter.decode(pem)[0];
   if (!der) throw new Error('no PEM block in private key');
-  const privateKey = (await webcrypto.subtle.importKey('pkcs8', der, algorithm, true, [
-    'sign',
-  ])) as CryptoKey;
+  const privateKey = (await webcrypto.subtle.importKey('pkcs8', der, algorithm, true, ['sign'])) as CryptoKey;
   const jwk = await webcrypto.subtle.exportKey('jwk', privateKey);
   delete jwk.d;
   jwk.key_ops = ['verify'];
-  const publicKey = (await webcrypto.subtle.importKey('jwk', jwk, algorithm, true, [
-    'verify',
-  ])) as CryptoKey;
+  const publicKey = (await webcrypto.subtle.importKey('jwk', jwk, algorithm, true, ['verify'])) as CryptoKey;
   return { privateKey, publicKey };
 }
 
@@ -59,7 +55,11 @@ function serialNumber(): string {
 }
 
 /** Creates a self-signed certificate authority. */
-export async function createCA(opts: { commonName: string; notBefore: Date; notAfter: Date }): Promise<KeyPair> {
+export async function createCA(opts: {
+  commonName: string;
+  notBefore: Date;
+  notAfter: Date;
+}): Promise<KeyPair> {
   const keys = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serialNumber(),

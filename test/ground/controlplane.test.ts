@@ -56,7 +56,12 @@ describe('the test ground control plane', () => {
       version: 'v1',
       namespace: ns,
       plural: 'widgets',
-      body: { apiVersion: 'ground.test.berth.dev/v1', kind: 'Widget', metadata: { name: 'w1' }, spec: { colour: 'red' } },
+      body: {
+        apiVersion: 'ground.test.berth.dev/v1',
+        kind: 'Widget',
+        metadata: { name: 'w1' },
+        spec: { colour: 'red' },
+      },
     })) as { spec: { size: number; colour: string } };
     expect(created.spec).toEqual({ colour: 'red', size: 3 });
     const read = (await custom.getNamespacedCustomObject({
@@ -105,13 +110,18 @@ describe('the test ground control plane', () => {
   });
 
   it('garbage-collects owned objects when their owner is deleted', async () => {
-    const owner = await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'owner' } } });
+    const owner = await core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: 'owner' } },
+    });
     await core.createNamespacedSecret({
       namespace: ns,
       body: {
         metadata: {
           name: 'owned',
-          ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata?.uid ?? '' }],
+          ownerReferences: [
+            { apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata?.uid ?? '' },
+          ],
         },
         stringData: { a: 'b' },
       },

@@ -150,7 +150,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
             },
           },
         ],
-        contexts: [{ name: 'berth-test', context: { cluster: 'berth-test', user: 'admin', namespace: 'default' } }],
+        contexts: [
+          { name: 'berth-test', context: { cluster: 'berth-test', user: 'admin', namespace: 'default' } },
+        ],
         'current-context': 'berth-test',
       }),
     );
@@ -196,7 +198,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     for (let i = 0; i < (options.nodes ?? 1); i++) {
       const name = `kwok-node-${i}`;
       const res = await request(server, 'POST', '/api/v1/nodes', admin_, fakeNode(name));
-      if (res.status !== 201 && res.status !== 409) throw new Error(`creating node ${name}: ${res.status} ${res.body}`);
+      if (res.status !== 201 && res.status !== 409)
+        throw new Error(`creating node ${name}: ${res.status} ${res.body}`);
     }
     await waitFor(
       'kwok to mark the fake nodes Ready',
@@ -209,7 +212,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     );
     await waitFor(
       'the default ServiceAccount',
-      async () => (await get(server, '/api/v1/namespaces/default/serviceaccounts/default', admin_)).status === 200,
+      async () =>
+        (await get(server, '/api/v1/namespaces/default/serviceaccounts/default', admin_)).status === 200,
       { timeoutMs: 60_000 },
     );
     const startupSeconds = (Date.now() - started) / 1000;

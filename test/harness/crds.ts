@@ -7,13 +7,15 @@ import { repoRoot } from './processes.ts';
 
 export function loadCRDs(dir = path.join(repoRoot, 'crds')): k8s.V1CustomResourceDefinition[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.yaml'))
-    .sort()
-    // The typed client serializes only the fields it knows, under their TypeScript names
-    // (`_default`, `x_kubernetes_validations`): loadAllYaml deserializes into those models.
-    .flatMap((f) => k8s.loadAllYaml(readFileSync(path.join(dir, f), 'utf8')) as { kind?: string }[])
-    .filter((o): o is k8s.V1CustomResourceDefinition => o?.kind === 'CustomResourceDefinition');
+  return (
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.yaml'))
+      .sort()
+      // The typed client serializes only the fields it knows, under their TypeScript names
+      // (`_default`, `x_kubernetes_validations`): loadAllYaml deserializes into those models.
+      .flatMap((f) => k8s.loadAllYaml(readFileSync(path.join(dir, f), 'utf8')) as { kind?: string }[])
+      .filter((o): o is k8s.V1CustomResourceDefinition => o?.kind === 'CustomResourceDefinition')
+  );
 }
 
 export async function installCRDs(kubeconfig: string, crds = loadCRDs()): Promise<void> {

@@ -4,7 +4,8 @@ import * as k8s from '@kubernetes/client-node';
 import { waitFor } from './net.ts';
 
 export function testKubeConfig(file = process.env.BERTH_TEST_KUBECONFIG): k8s.KubeConfig {
-  if (!file) throw new Error('BERTH_TEST_KUBECONFIG is not set: run the integration tests through jest (make test)');
+  if (!file)
+    throw new Error('BERTH_TEST_KUBECONFIG is not set: run the integration tests through jest (make test)');
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(file);
   return kc;

@@ -32,7 +32,9 @@ export async function waitFor(
     }
     if (Date.now() > deadline) {
       const detail = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail}\n${options.describe?.() ?? ''}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${detail}\n${options.describe?.() ?? ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }

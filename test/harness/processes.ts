@@ -83,7 +83,10 @@ export class ProcessGroup {
       stop: async (timeoutMs = 10_000) => {
         if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
         signalGroup(child.pid, 'SIGTERM');
-        const timer = setTimeout(() => child.pid !== undefined && signalGroup(child.pid, 'SIGKILL'), timeoutMs);
+        const timer = setTimeout(
+          () => child.pid !== undefined && signalGroup(child.pid, 'SIGKILL'),
+          timeoutMs,
+        );
         await exited;
         clearTimeout(timer);
         this.state.pgids = this.state.pgids.filter((p) => p !== child.pid);

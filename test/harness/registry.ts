@@ -55,12 +55,18 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     OTEL_TRACES_EXPORTER: 'none',
     ...options.env,
   };
-  let proc = group.start('registry', binary('registry'), ['serve', path.join(options.configDir, 'config.yml')], env);
+  let proc = group.start(
+    'registry',
+    binary('registry'),
+    ['serve', path.join(options.configDir, 'config.yml')],
+    env,
+  );
   const ready = () =>
     waitFor(
       'the registry to answer',
       async () => {
-        if (proc.child.exitCode !== null) throw new Error(`registry exited: ${ProcessGroup.tail(proc.logFile)}`);
+        if (proc.child.exitCode !== null)
+          throw new Error(`registry exited: ${ProcessGroup.tail(proc.logFile)}`);
         return (await fetch(`${debugUrl}/debug/health`)).ok;
       },
       { timeoutMs: 30_000, describe: () => ProcessGroup.tail(proc.logFile) },
@@ -81,7 +87,12 @@ export async function startRegistry(options: RegistryOptions): Promise<RunningRe
     },
     restart: async () => {
       await proc.stop();
-      proc = group.start('registry', binary('registry'), ['serve', path.join(options.configDir, 'config.yml')], env);
+      proc = group.start(
+        'registry',
+        binary('registry'),
+        ['serve', path.join(options.configDir, 'config.yml')],
+        env,
+      );
       await ready();
     },
     stop: () => group.stopAll(),
@@ -149,7 +160,10 @@ export class RegistryClient {
    * Pushes a new single-platform image with `layers` random layers of `layerBytes` each and
    * returns its digest.
    */
-  async pushRandomImage(ref: string, options: { layers?: number; layerBytes?: number } = {}): Promise<string> {
+  async pushRandomImage(
+    ref: string,
+    options: { layers?: number; layerBytes?: number } = {},
+  ): Promise<string> {
     const { layers = 1, layerBytes = 1024 } = options;
     const args = ['append', '--new_tag', ref, '--platform', 'linux/amd64'];
     for (let i = 0; i < layers; i++) args.push('-f', await this.randomLayer(layerBytes));
