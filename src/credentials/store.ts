@@ -1,0 +1,204 @@
+// The credential store: the document the operator writes (into a Secret) and the token service
+// reads (from the mounted file). It holds hashed secrets only, never plain ones.
+//
+// Format (JSON, versioned by `version`):
+//   {
+//     "version": 1,
+//     "anonymousPull": false,
+//     "credentials": [
+//       { "username": "admin", "secretHash": "sha256:<64 hex>",
+//         "grants": [{ "repositories": ["**"], "actions": ["*"] }], "catalog": true },
+//       { "username": "ns-team-a", "secretHash": "sha256:...",
+//         "grants": [{ "repositories": ["team-a/*"], "actions": ["pull"] }],
+//         "notBefore": "2026-11-24T08:00:00Z", "notAfter": "2026-11-25T10:00:00Z" }
+//     ]
+//   }
+//
+// Repository patterns are picomatch globs over repository paths: `team-a/web` (exact),
+// `team-a/*` (one level below team-a), `team-a/**` (any depth below team-a), `**` (everything).
+// Several entries may share a username (rotation: the new secret and the old one, the old one
+// with a `notAfter` at the end of its grace period).
+import picomatch from 'picomatch';
+
+export const credentialStoreVersion = 1;
+
+/** Actions on a repository, as Distribution names them; `*` means all of them. */
+export const repositoryActions = ['pull', 'push', 'delete', '*'] as const;
+export type RepositoryAction = (typeof repositoryActions)[number];
+
+export interface Grant {
+  /** Repository path patterns (picomatch globs: `*` one path segment, `**` any depth). */
+  repositories: string[];
+  actions: RepositoryAction[];
+}
+
+export interface CredentialEntry {
+  username: string;
+  /** `sha256:` + the hex SHA-256 of the secret's UTF-8 bytes. */
+  secretHash: string;
+  grants: Grant[];
+  /** May list the whole registry (`registry:catalog:*`). */
+  catalog?: boolean;
+  /** RFC 3339; the credential is refused before this instant. */
+  notBefore?: string;
+  /** RFC 3339; the credential is refused from this instant on (end of a rotation grace period). */
+  notAfter?: string;
+  /** Free text for people (which namespace or Repository it belongs to); never a secret. */
+  description?: string;
+}
+
+export interface CredentialStore {
+  version: typeof credentialStoreVersion;
+  /** Anyone, without credentials, may pull every repository. */
+  anonymousPull: boolean;
+  credentials: CredentialEntry[];
+}
+
+/** A store entry prepared for fast checks: hash bytes decoded, patterns compiled. */
+export interface CompiledEntry {
+  entry: CredentialEntry;
+  hash: Buffer;
+  notBefore?: number;
+  notAfter?: number;
+  grants: { match: (path: string) => boolean; actions: ReadonlySet<RepositoryAction> }[];
+}
+
+export interface CompiledStore {
+  anonymousPull: boolean;
+  byUsername: ReadonlyMap<string, CompiledEntry[]>;
+  size: number;
+}
+
+export type ParseResult<T> = { success: true; data: T } | { success: false; error: string };
+
+const hashPattern = /^sha256:[0-9a-f]{64}$/;
+const usernamePattern = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function parseTime(v: unknown, where: string): ParseResult<number | undefined> {
+  if (v === undefined) return { success: true, data: undefined };
+  if (typeof v !== 'string') return { success: false, error: `${where} must be an RFC 3339 string` };
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) return { success: false, error: `${where} is not a valid time: ${JSON.stringify(v)}` };
+  return { success: true, data: t };
+}
+
+function parseGrant(v: unknown, where: string): ParseResult<Grant> {
+  if (!isRecord(v)) return { success: false, error: `${where} must be an object` };
+  const { repositories, actions } = v;
+  if (
+    !Array.isArray(repositories) ||
+    repositories.length === 0 ||
+    !repositories.every((r) => typeof r === 'string' && r !== '')
+  )
+    return { success: false, error: `${where}.repositories must be a non-empty list of patterns` };
+  if (!Array.isArray(actions) || actions.length === 0)
+    return { success: false, error: `${where}.actions must be a non-empty list` };
+  for (const a of actions)
+    if (!(repositoryActions as readonly unknown[]).includes(a))
+      return {
+        success: false,
+        error: `${where}.actions: unknown action ${JSON.stringify(a)} (pull, push, delete or *)`,
+      };
+  return {
+    success: true,
+    data: { repositories: repositories as string[], actions: actions as RepositoryAction[] },
+  };
+}
+
+function parseEntry(v: unknown, where: string): ParseResult<CredentialEntry> {
+  if (!isRecord(v)) return { success: false, error: `${where} must be an object` };
+  const { username, secretHash, grants, catalog, notBefore, notAfter, description } = v;
+  if (typeof username !== 'string' || !usernamePattern.test(username))
+    return { success: false, error: `${where}.username must match ${usernamePattern.source}` };
+  // The hash is not secret, but say nothing about its value anyway.
+  if (typeof secretHash !== 'string' || !hashPattern.test(secretHash))
+    return {
+      success: false,
+      error: `${where}.secretHash must be "sha256:" followed by 64 lowercase hex digits`,
+    };
+  if (!Array.isArray(grants)) return { success: false, error: `${where}.grants must be a list` };
+  const parsedGrants: Grant[] = [];
+  for (const [i, g] of grants.entries()) {
+    const r = parseGrant(g, `${where}.grants[${i}]`);
+    if (!r.success) return r;
+    parsedGrants.push(r.data);
+  }
+  if (catalog !== undefined && typeof catalog !== 'boolean')
+    return { success: false, error: `${where}.catalog must be a boolean` };
+  for (const [name, value] of [
+    ['notBefore', notBefore],
+    ['notAfter', notAfter],
+  ] as const) {
+    const r = parseTime(value, `${where}.${name}`);
+    if (!r.success) return r;
+  }
+  if (description !== undefined && typeof description !== 'string')
+    return { success: false, error: `${where}.description must be a string` };
+  const entry: CredentialEntry = { username, secretHash, grants: parsedGrants };
+  if (catalog !== undefined) entry.catalog = catalog;
+  if (notBefore !== undefined) entry.notBefore = notBefore as string;
+  if (notAfter !== undefined) entry.notAfter = notAfter as string;
+  if (description !== undefined) entry.description = description;
+  return { success: true, data: entry };
+}
+
+/** Validates a parsed JSON value as a credential store. Errors never contain secret material. */
+export function parseCredentialStore(value: unknown): ParseResult<CredentialStore> {
+  if (!isRecord(value)) return { success: false, error: 'the credential store must be a JSON object' };
+  if (value.version !== credentialStoreVersion)
+    return {
+      success: false,
+      error: `unsupported credential store version ${JSON.stringify(value.version)} (this build reads ${credentialStoreVersion})`,
+    };
+  const anonymousPull = value.anonymousPull ?? false;
+  if (typeof anonymousPull !== 'boolean') return { success: false, error: 'anonymousPull must be a boolean' };
+  if (!Array.isArray(value.credentials)) return { success: false, error: 'credentials must be a list' };
+  const credentials: CredentialEntry[] = [];
+  for (const [i, e] of value.credentials.entries()) {
+    const r = parseEntry(e, `credentials[${i}]`);
+    if (!r.success) return r;
+    credentials.push(r.data);
+  }
+  return { success: true, data: { version: credentialStoreVersion, anonymousPull, credentials } };
+}
+
+/** Parses the store's file text. */
+export function parseCredentialStoreText(text: string): ParseResult<CredentialStore> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    return { success: false, error: `the credential store is not valid JSON: ${(err as Error).message}` };
+  }
+  return parseCredentialStore(json);
+}
+
+/** The store's canonical text (stable key order as built, 2-space indent, trailing newline). */
+export function serializeCredentialStore(store: CredentialStore): string {
+  return `${JSON.stringify(store, null, 2)}\n`;
+}
+
+/** Compiles a valid store for lookups: patterns become matchers, hashes become bytes. */
+export function compileCredentialStore(store: CredentialStore): CompiledStore {
+  const byUsername = new Map<string, CompiledEntry[]>();
+  for (const entry of store.credentials) {
+    const compiled: CompiledEntry = {
+      entry,
+      hash: Buffer.from(entry.secretHash.slice('sha256:'.length), 'hex'),
+      grants: entry.grants.map((g) => ({
+        match: picomatch(g.repositories, { dot: true, nonegate: true, noextglob: true }),
+        actions: new Set(g.actions),
+      })),
+    };
+    if (entry.notBefore !== undefined) compiled.notBefore = Date.parse(entry.notBefore);
+    if (entry.notAfter !== undefined) compiled.notAfter = Date.parse(entry.notAfter);
+    const list = byUsername.get(entry.username) ?? [];
+    list.push(compiled);
+    byUsername.set(entry.username, list);
+  }
+  return { anonymousPull: store.anonymousPull, byUsername, size: store.credentials.length };
+}
