@@ -1,0 +1,157 @@
+// `berth token-service`: flags (or BERTH_TOKEN_* environment variables) → a running token service
+// until SIGTERM/SIGINT.
+import { parseArgs } from 'node:util';
+import winston from 'winston';
+import { parseDuration } from '../util/duration.ts';
+import type { ListenAddress } from './server.ts';
+import { startTokenService, type TokenServiceConfig } from './service.ts';
+
+export const tokenServiceUsage = `usage: berth token-service [flags]
+
+The Docker/OCI token endpoint that a berth Registry's auth.token configuration points to.
+
+flags (each also read from the environment variable in brackets):
+  --listen=HOST:PORT         address of /token            [BERTH_TOKEN_LISTEN]      default 0.0.0.0:5001
+  --health-listen=HOST:PORT  plain HTTP /healthz, /metrics [BERTH_TOKEN_HEALTH_LISTEN] default: none (on --listen)
+  --tls-cert=PATH            serving certificate (PEM)    [BERTH_TOKEN_TLS_CERT]    default: plain HTTP
+  --tls-key=PATH             serving key (PEM)            [BERTH_TOKEN_TLS_KEY]
+  --signing-key=PATH         token signing key (EC, PEM)  [BERTH_TOKEN_SIGNING_KEY] required
+  --signing-cert=PATH        its certificate (the registry's rootcertbundle), checked against the key
+                                                          [BERTH_TOKEN_SIGNING_CERT]
+  --store=PATH               credential store (JSON)      [BERTH_TOKEN_STORE]       required
+  --issuer=NAME              token issuer (auth.token.issuer)   [BERTH_TOKEN_ISSUER]  required
+  --service=NAME             token audience (auth.token.service) [BERTH_TOKEN_SERVICE] required
+  --ttl=DURATION             token lifetime               [BERTH_TOKEN_TTL]         default 5m
+  --store-poll=DURATION      re-read interval of the store [BERTH_TOKEN_STORE_POLL] default 5s
+  --log-level=LEVEL          error, warn, info, debug     [BERTH_TOKEN_LOG_LEVEL]   default info`;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const flags = {
+  listen: 'BERTH_TOKEN_LISTEN',
+  'health-listen': 'BERTH_TOKEN_HEALTH_LISTEN',
+  'tls-cert': 'BERTH_TOKEN_TLS_CERT',
+  'tls-key': 'BERTH_TOKEN_TLS_KEY',
+  'signing-key': 'BERTH_TOKEN_SIGNING_KEY',
+  'signing-cert': 'BERTH_TOKEN_SIGNING_CERT',
+  store: 'BERTH_TOKEN_STORE',
+  issuer: 'BERTH_TOKEN_ISSUER',
+  service: 'BERTH_TOKEN_SERVICE',
+  ttl: 'BERTH_TOKEN_TTL',
+  'store-poll': 'BERTH_TOKEN_STORE_POLL',
+  'log-level': 'BERTH_TOKEN_LOG_LEVEL',
+} as const;
+type Flag = keyof typeof flags;
+
+export function parseListenAddress(text: string, flag: string): ListenAddress {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) throw new UsageError(`--${flag} must be HOST:PORT, got "${text}"`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+function duration(text: string, flag: string): number {
+  try {
+    const ms = parseDuration(text);
+    if (ms < 1000) throw new UsageError(`--${flag} must be at least 1s`);
+    return ms;
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`--${flag}: ${(err as Error).message}`);
+  }
+}
+
+/** Flags and environment → configuration. Pure (environment passed in). */
+export function parseTokenServiceArgs(
+  argv: string[],
+  env: Record<string, string | undefined>,
+): { config: TokenServiceConfig; logLevel: string } {
+  let values: Partial<Record<Flag, string | boolean>>;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: Object.fromEntries(Object.keys(flags).map((k) => [k, { type: 'string' as const }])),
+      allowPositionals: false,
+      strict: true,
+    }).values as Partial<Record<Flag, string>>;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const get = (flag: Flag): string | undefined => {
+    const v = values[flag];
+    return typeof v === 'string' && v !== '' ? v : env[flags[flag]] || undefined;
+  };
+  const required = (flag: Flag): string => {
+    const v = get(flag);
+    if (v === undefined) throw new UsageError(`--${flag} (or ${flags[flag]}) is required`);
+    return v;
+  };
+  const tlsCert = get('tls-cert');
+  const tlsKey = get('tls-key');
+  if ((tlsCert === undefined) !== (tlsKey === undefined))
+    throw new UsageError('--tls-cert and --tls-key go together');
+  const healthListen = get('health-listen');
+  const signingCert = get('signing-cert');
+  const logLevel = get('log-level') ?? 'info';
+  if (!['error', 'warn', 'info', 'debug'].includes(logLevel))
+    throw new UsageError(`--log-level must be error, warn, info or debug`);
+  const config: TokenServiceConfig = {
+    listen: parseListenAddress(get('listen') ?? '0.0.0.0:5001', 'listen'),
+    signingKeyPath: required('signing-key'),
+    storePath: required('store'),
+    issuer: required('issuer'),
+    service: required('service'),
+    ttlMs: duration(get('ttl') ?? '5m', 'ttl'),
+    storePollMs: duration(get('store-poll') ?? '5s', 'store-poll'),
+  };
+  if (healthListen) config.healthListen = parseListenAddress(healthListen, 'health-listen');
+  if (tlsCert && tlsKey) {
+    config.tlsCertPath = tlsCert;
+    config.tlsKeyPath = tlsKey;
+  }
+  if (signingCert) config.signingCertPath = signingCert;
+  return { config, logLevel };
+}
+
+export function createJsonLogger(level: string): winston.Logger {
+  return winston.createLogger({
+    level,
+    format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
+    defaultMeta: { component: 'token-service' },
+    transports: [new winston.transports.Console()],
+  });
+}
+
+/** Runs the token service until SIGTERM or SIGINT; resolves with the exit code. */
+export async function tokenServiceCommand(argv: string[]): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    console.log(tokenServiceUsage);
+    return 0;
+  }
+  let parsed: ReturnType<typeof parseTokenServiceArgs>;
+  try {
+    parsed = parseTokenServiceArgs(argv, process.env);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`berth token-service: ${err.message}\n\n${tokenServiceUsage}`);
+    return 2;
+  }
+  const logger = createJsonLogger(parsed.logLevel);
+  let service: Awaited<ReturnType<typeof startTokenService>>;
+  try {
+    service = await startTokenService(parsed.config, { logger });
+  } catch (err) {
+    logger.error('token service failed to start', { event: 'service.failed', error: (err as Error).message });
+    await new Promise((r) => logger.on('finish', r).end());
+    return 1;
+  }
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  logger.info('token service stopping', { event: 'service.stopping', signal });
+  await service.stop();
+  return 0;
+}

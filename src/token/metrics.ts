@@ -1,0 +1,66 @@
+// The token service's Prometheus metrics, on their own registry (no module-level singleton).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type RefusalReason =
+  | 'no-credentials'
+  | 'unknown-user'
+  | 'wrong-secret'
+  | 'expired'
+  | 'not-yet-valid'
+  | 'bad-request'
+  | 'unknown-service'
+  | 'unsupported-grant';
+
+export interface TokenMetrics {
+  registry: Registry;
+  issued: Counter<'principal'>;
+  refused: Counter<'reason'>;
+  deniedActions: Counter;
+  duration: Histogram<'outcome'>;
+  storeReloads: Counter<'result'>;
+  storeCredentials: Gauge;
+}
+
+export function createTokenMetrics(options: { defaultMetrics?: boolean } = {}): TokenMetrics {
+  const registry = new Registry();
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    issued: new Counter({
+      name: 'berth_token_issued_total',
+      help: 'Tokens issued, by principal kind (credential or anonymous).',
+      labelNames: ['principal'],
+      registers,
+    }),
+    refused: new Counter({
+      name: 'berth_token_refused_total',
+      help: 'Token requests refused, by reason.',
+      labelNames: ['reason'],
+      registers,
+    }),
+    deniedActions: new Counter({
+      name: 'berth_token_denied_actions_total',
+      help: 'Requested actions left out of issued tokens because the credential does not hold them.',
+      registers,
+    }),
+    duration: new Histogram({
+      name: 'berth_token_request_duration_seconds',
+      help: 'Time to answer a token request.',
+      labelNames: ['outcome'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers,
+    }),
+    storeReloads: new Counter({
+      name: 'berth_token_store_reloads_total',
+      help: 'Credential store (re)loads, by result (ok or error; on error the previous store stays in force).',
+      labelNames: ['result'],
+      registers,
+    }),
+    storeCredentials: new Gauge({
+      name: 'berth_token_store_credentials',
+      help: 'Credentials in the store currently in force.',
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,104 @@
+// Wires the token service from its configuration: reads the signing key, the TLS material and
+// the credential store from files, and starts the listeners and the store reloading.
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'winston';
+import { createTokenMetrics, type TokenMetrics } from './metrics.ts';
+import { startTokenServer, type ListenAddress, type RunningTokenServer } from './server.ts';
+import { TokenSigner } from './signer.ts';
+import { CredentialStoreFile } from './store-file.ts';
+
+export interface TokenServiceConfig {
+  listen: ListenAddress;
+  healthListen?: ListenAddress;
+  tlsCertPath?: string;
+  tlsKeyPath?: string;
+  signingKeyPath: string;
+  /** The certificate the registry trusts for the key; checked against the key at start. */
+  signingCertPath?: string;
+  storePath: string;
+  issuer: string;
+  service: string;
+  ttlMs: number;
+  /** How often the store file is re-read (besides folder change events). */
+  storePollMs: number;
+}
+
+export interface TokenServiceDeps {
+  logger: Logger;
+  clock?: () => Date;
+  metrics?: TokenMetrics;
+}
+
+export interface RunningTokenService {
+  server: RunningTokenServer;
+  storeFile: CredentialStoreFile;
+  signer: TokenSigner;
+  metrics: TokenMetrics;
+  stop(): Promise<void>;
+}
+
+export class TokenServiceConfigError extends Error {
+  override name = 'TokenServiceConfigError';
+}
+
+async function readText(what: string, file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new TokenServiceConfigError(
+      `cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
+  }
+}
+
+export async function startTokenService(
+  config: TokenServiceConfig,
+  deps: TokenServiceDeps,
+): Promise<RunningTokenService> {
+  const clock = deps.clock ?? (() => new Date());
+  const metrics = deps.metrics ?? createTokenMetrics();
+  if ((config.tlsCertPath === undefined) !== (config.tlsKeyPath === undefined))
+    throw new TokenServiceConfigError('TLS needs both a certificate and a key (or neither)');
+  const signer = new TokenSigner(
+    await readText('token signing key', config.signingKeyPath),
+    config.signingCertPath ? await readText('token signing certificate', config.signingCertPath) : undefined,
+  );
+  const tls =
+    config.tlsCertPath && config.tlsKeyPath
+      ? {
+          certPem: await readText('TLS certificate', config.tlsCertPath),
+          keyPem: await readText('TLS key', config.tlsKeyPath),
+        }
+      : undefined;
+  const storeFile = new CredentialStoreFile(config.storePath, { logger: deps.logger, metrics, clock });
+  await storeFile.load();
+  const server = await startTokenServer(
+    { issuer: config.issuer, service: config.service, ttlMs: config.ttlMs },
+    { clock, signer, logger: deps.logger, metrics, storeFile },
+    {
+      listen: config.listen,
+      ...(tls ? { tls } : {}),
+      ...(config.healthListen ? { healthListen: config.healthListen } : {}),
+    },
+  );
+  storeFile.start(config.storePollMs);
+  deps.logger.info('token service started', {
+    event: 'service.started',
+    url: server.url,
+    healthUrl: server.healthUrl,
+    issuer: config.issuer,
+    service: config.service,
+    keyId: signer.keyId,
+    ttlSeconds: Math.round(config.ttlMs / 1000),
+  });
+  return {
+    server,
+    storeFile,
+    signer,
+    metrics,
+    stop: async () => {
+      storeFile.stop();
+      await server.close();
+    },
+  };
+}
