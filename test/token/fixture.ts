@@ -1,0 +1,233 @@
+// The token-service test ground: a CA, a serving certificate, a token signing key, a credential
+// store in a folder laid out like a mounted Secret, berth's token service in-process over TLS,
+// and the real registry configured by src/registry/config.ts to trust it.
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import winston from 'winston';
+import { mintCredential, type MintOptions } from '../../src/credentials/secret.ts';
+import { serializeCredentialStore, type CredentialEntry } from '../../src/credentials/store.ts';
+import { createCA, issueCertificate, type KeyPair } from '../../src/pki/certificates.ts';
+import { renderRegistryConfig } from '../../src/registry/config.ts';
+import { startTokenService, type RunningTokenService } from '../../src/token/service.ts';
+import { RegistryClient, startRegistry, type RunningRegistry } from '../harness/registry.ts';
+
+export const issuer = 'berth/registry-system/main';
+export const service = 'main.registry-system';
+
+/** A folder updated the way the kubelet updates a mounted Secret: a `..data` symlink swap. */
+export class SecretVolume {
+  readonly dir: string;
+  private generation = 0;
+
+  constructor(dir: string, files: Record<string, string>) {
+    this.dir = dir;
+    mkdirSync(dir, { recursive: true });
+    this.write(files);
+    for (const name of Object.keys(files)) symlinkSync(`..data/${name}`, path.join(dir, name));
+  }
+
+  write(files: Record<string, string>): void {
+    const ts = path.join(this.dir, `..${Date.now()}_${this.generation++}`);
+    mkdirSync(ts);
+    for (const [name, text] of Object.entries(files)) writeFileSync(path.join(ts, name), text);
+    symlinkSync(path.basename(ts), path.join(this.dir, '..data_tmp'));
+    renameSync(path.join(this.dir, '..data_tmp'), path.join(this.dir, '..data'));
+  }
+
+  file(name: string): string {
+    return path.join(this.dir, name);
+  }
+}
+
+export interface Credential {
+  username: string;
+  secret: string;
+  entry: CredentialEntry;
+}
+
+export function mint(options: MintOptions): Credential {
+  const { secret, entry } = mintCredential(options);
+  return { username: options.username, secret, entry };
+}
+
+export function storeText(credentials: Credential[], anonymousPull = false): string {
+  return serializeCredentialStore({
+    version: 1,
+    anonymousPull,
+    credentials: credentials.map((c) => c.entry),
+  });
+}
+
+export interface TokenGround {
+  dir: string;
+  ca: KeyPair;
+  signing: KeyPair;
+  store: SecretVolume;
+  tokenService: RunningTokenService;
+  registry: RunningRegistry;
+  auditLines: string[];
+  /** A crane client whose docker config holds `user:secret` for the registry (or nothing). */
+  client(credential?: { username: string; secret: string }): RegistryClient;
+  /** GET with the CA trusted (the registry API or the token endpoint). */
+  get(
+    url: string,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; headers: Record<string, string>; body: string }>;
+  post(url: string, form: URLSearchParams): Promise<{ status: number; body: string }>;
+  stop(): Promise<void>;
+}
+
+export async function startTokenGround(options: {
+  credentials: Credential[];
+  anonymousPull?: boolean;
+  ttlMs?: number;
+}): Promise<TokenGround> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-token-'));
+  const notBefore = new Date(Date.now() - 60_000);
+  const notAfter = new Date(Date.now() + 24 * 3600_000);
+  const ca = await createCA({ commonName: 'berth test CA', notBefore, notAfter });
+  const serving = await issueCertificate(ca, {
+    commonName: 'registry',
+    dnsNames: ['localhost'],
+    ipAddresses: ['127.0.0.1'],
+    notBefore,
+    notAfter,
+    usage: 'server',
+  });
+  // As the operator makes it: a self-signed signing certificate, the registry's root bundle.
+  const signing = await createCA({ commonName: 'berth token signer', notBefore, notAfter });
+  const files = {
+    tlsCert: path.join(dir, 'tls.crt'),
+    tlsKey: path.join(dir, 'tls.key'),
+    signingCert: path.join(dir, 'token-signer.crt'),
+    signingKey: path.join(dir, 'token-signer.key'),
+  };
+  writeFileSync(files.tlsCert, serving.certPem);
+  writeFileSync(files.tlsKey, serving.keyPem);
+  writeFileSync(files.signingCert, signing.certPem);
+  writeFileSync(files.signingKey, signing.keyPem);
+  const store = new SecretVolume(path.join(dir, 'credentials'), {
+    'store.json': storeText(options.credentials, options.anonymousPull),
+  });
+
+  const auditLines: string[] = [];
+  const logger = winston.createLogger({
+    format: winston.format.json(),
+    transports: [
+      new winston.transports.Stream({
+        stream: new Writable({
+          write(chunk: Buffer, _enc, cb) {
+            auditLines.push(chunk.toString());
+            cb();
+          },
+        }),
+      }),
+    ],
+  });
+  const tokenService = await startTokenService(
+    {
+      listen: { host: '127.0.0.1', port: 0 },
+      tlsCertPath: files.tlsCert,
+      tlsKeyPath: files.tlsKey,
+      signingKeyPath: files.signingKey,
+      signingCertPath: files.signingCert,
+      storePath: store.file('store.json'),
+      issuer,
+      service,
+      ttlMs: options.ttlMs ?? 300_000,
+      storePollMs: 200,
+    },
+    { logger },
+  );
+
+  const configDir = path.join(dir, 'registry');
+  mkdirSync(configDir);
+  writeFileSync(
+    path.join(configDir, 'config.yml'),
+    renderRegistryConfig({
+      storage: { kind: 'filesystem', rootDirectory: path.join(dir, 'storage') }, // the harness overrides it
+      readOnly: false,
+      http: {
+        addr: '127.0.0.1:0', // the harness picks the ports
+        secret: 'test-http-secret',
+        tls: { certificate: files.tlsCert, key: files.tlsKey },
+        debugAddr: '127.0.0.1:0',
+      },
+      // A host name, not an IP literal: go-containerregistry (crane, and tools built on it) refuses
+      // a realm on a loopback or private IP unless it is the registry's own host:port.
+      auth: {
+        realm: `https://localhost:${tokenService.server.port}/token`,
+        service,
+        issuer,
+        rootCertBundle: files.signingCert,
+      },
+      log: { level: 'info' },
+    }),
+  );
+  let registry: RunningRegistry;
+  try {
+    registry = await startRegistry({ configDir, tls: true });
+  } catch (err) {
+    await tokenService.stop();
+    throw err;
+  }
+
+  const clients: RegistryClient[] = [];
+  const agent = new https.Agent({ ca: ca.certPem, keepAlive: false });
+  const request = (
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    body?: string,
+  ): Promise<{ status: number; headers: Record<string, string>; body: string }> =>
+    new Promise((resolve, reject) => {
+      const req = https.request(url, { method, headers, agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, String(v)])),
+            body: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+
+  return {
+    dir,
+    ca,
+    signing,
+    store,
+    tokenService,
+    registry,
+    auditLines,
+    client(credential) {
+      const auths = credential
+        ? {
+            [registry.host]: {
+              auth: Buffer.from(`${credential.username}:${credential.secret}`).toString('base64'),
+            },
+          }
+        : {};
+      const c = new RegistryClient({ caPem: ca.certPem, dockerConfig: { auths } });
+      clients.push(c);
+      return c;
+    },
+    get: (url, headers = {}) => request('GET', url, headers),
+    post: (url, form) =>
+      request('POST', url, { 'content-type': 'application/x-www-form-urlencoded' }, form.toString()),
+    stop: async () => {
+      await registry.stop();
+      await tokenService.stop();
+      for (const c of clients) await c.cleanup();
+      agent.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
