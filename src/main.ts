@@ -1,25 +1,64 @@
 // berth's entry point: one image, several subcommands.
-const usage = `usage: berth <command>
+import { parseConfig, usage as operatorUsage } from './config/config.ts';
+import { registerControllers } from './controllers.ts';
+import { runOperator } from './runtime/run.ts';
+import { tokenServiceCommand } from './token/command.ts';
 
-commands:
-  operator        run the operator (controllers, health and metrics)
-  version         print the version`;
+const version = 'berth 0.1.0';
+
+type Command = { summary: string; run(argv: string[]): Promise<number> };
+
+/** The subcommand table. Each command takes its own arguments and returns the exit code. */
+const commands: Record<string, Command> = {
+  operator: {
+    summary: 'run the operator (controllers, leader election, health and metrics)',
+    run: async (argv) => {
+      if (argv.includes('--help') || argv.includes('-h')) {
+        console.log(
+          `usage: berth operator [flags]\n\nflags (each also read from its environment variable):\n${operatorUsage()}`,
+        );
+        return 0;
+      }
+      const parsed = parseConfig(argv);
+      if (!parsed.ok) {
+        console.error(`berth operator: ${parsed.error.message}`);
+        return 2;
+      }
+      return runOperator(parsed.config, registerControllers);
+    },
+  },
+  version: {
+    summary: 'print the version',
+    run: async () => {
+      console.log(version);
+      return 0;
+    },
+  },
+  'token-service': {
+    summary: 'run the registry token service (Docker/OCI token authentication)',
+    run: (argv) => tokenServiceCommand(argv),
+  },
+  // 'retention-run': one retention run (a Job).
+  // 'node-agent': the node agent (a DaemonSet).
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(15)} ${c.summary}`);
+  return `usage: berth <command> [flags]\n\ncommands:\n${lines.join('\n')}`;
+}
 
 async function main(argv: string[]): Promise<number> {
-  const [command] = argv;
-  switch (command) {
-    case 'version':
-      console.log('berth 0.1.0');
-      return 0;
-    case undefined:
-    case '-h':
-    case '--help':
-      console.log(usage);
-      return command === undefined ? 2 : 0;
-    default:
-      console.error(`berth: unknown command "${command}"\n${usage}`);
-      return 2;
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help') {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
   }
+  const command = commands[name];
+  if (!command) {
+    console.error(`berth: unknown command "${name}"\n${usage()}`);
+    return 2;
+  }
+  return command.run(rest);
 }
 
 process.exitCode = await main(process.argv.slice(2));

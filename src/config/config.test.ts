@@ -1,0 +1,66 @@
+import { describe, expect, it } from '@jest/globals';
+import { parseConfig } from './config.ts';
+
+describe('parseConfig', () => {
+  it('has working defaults', () => {
+    const r = parseConfig([], {});
+    expect(r.ok && r.config).toMatchObject({
+      watchNamespaces: [],
+      metricsBindAddress: ':8080',
+      healthBindAddress: ':8081',
+      leaderElect: true,
+      leaderElectionNamespace: 'berth-system',
+      leaseDurationMs: 15_000,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 2_000,
+      concurrency: 2,
+      logLevel: 'info',
+      resyncPeriodMs: 36_000_000,
+      shutdownTimeoutMs: 30_000,
+    });
+  });
+
+  it('takes flags over environment over defaults', () => {
+    const r = parseConfig(
+      ['--concurrency=4', '--leader-elect=false', '--watch-namespaces', 'a, b', '--log-level=DEBUG'],
+      { BERTH_CONCURRENCY: '8', BERTH_LOG_LEVEL: 'warn', POD_NAMESPACE: 'ops', BERTH_SHUTDOWN_TIMEOUT: '1m' },
+    );
+    expect(r.ok && r.config).toMatchObject({
+      concurrency: 4,
+      leaderElect: false,
+      watchNamespaces: ['a', 'b'],
+      logLevel: 'debug',
+      leaderElectionNamespace: 'ops',
+      shutdownTimeoutMs: 60_000,
+    });
+  });
+
+  it('reads a bare boolean flag as true', () => {
+    const r = parseConfig(['--leader-elect', '--concurrency', '3'], { BERTH_LEADER_ELECT: 'false' });
+    expect(r.ok && r.config).toMatchObject({ leaderElect: true, concurrency: 3 });
+  });
+
+  it.each([
+    [['--concurrency=0'], '--concurrency: "0" is not a whole number from 1 to 100'],
+    [['--log-level=loud'], '--log-level: "loud" is not one of error, warn, info, debug'],
+    [['--metrics-bind-address=localhost'], '--metrics-bind-address: "localhost" is not an address'],
+    [['--leader-elect=maybe'], '--leader-elect: "maybe" is not true or false'],
+    [['--leader-election-lease-duration=5s'], 'renew deadline must be shorter than the lease duration'],
+    [['--resync-period=soon'], '--resync-period: "soon" is not a duration'],
+    [['--watch-namespaces=Team_A'], 'not namespace names: Team_A'],
+    [['--frobnicate'], 'unknown flag --frobnicate'],
+    [['stray'], 'unexpected argument "stray"'],
+  ])('rejects %j with a clear message', (argv, message) => {
+    const r = parseConfig(argv, {});
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.error.message).toContain(message);
+  });
+
+  it('names the environment variable a bad value came from, and reports every problem', () => {
+    const r = parseConfig([], { BERTH_CONCURRENCY: 'many', BERTH_SHUTDOWN_TIMEOUT: 'x' });
+    expect(!r.ok && r.error.problems).toEqual([
+      '$BERTH_CONCURRENCY: "many" is not a whole number from 1 to 100',
+      '$BERTH_SHUTDOWN_TIMEOUT: "x" is not a duration such as 30s, 5m or 10h',
+    ]);
+  });
+});

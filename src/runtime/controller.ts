@@ -1,0 +1,213 @@
+// A controller: a primary informer, optional secondary informers mapped to primary keys, a work
+// queue and N workers calling reconcile(key). Reconcile a key, never an event: the handlers only
+// enqueue keys; reconcile reads the current state from the caches.
+import { randomBytes } from 'node:crypto';
+import type { Clock } from './clock.ts';
+import { classifyError, errorMessage } from './errors.ts';
+import type { EventRecorder } from './events.ts';
+import type { Informer } from './informer.ts';
+import type { KubeObject } from './kube/client.ts';
+import { keyOf, splitKey } from './kube/resource.ts';
+import type { Logger } from './logger.ts';
+import type { ReconcileResult as ResultLabel, RuntimeMetrics } from './metrics.ts';
+import { WorkQueue, type RateLimitOptions } from './queue.ts';
+
+export interface ReconcileRequest {
+  /** "namespace/name", or "name" for cluster-scoped objects. */
+  key: string;
+  namespace: string | undefined;
+  name: string;
+}
+
+export interface ReconcileContext {
+  /** A logger with controller, namespace, name and reconcileID set. */
+  log: Logger;
+  reconcileId: string;
+  /** Aborted when the operator shuts down or loses leadership; in-flight work should finish soon. */
+  signal: AbortSignal;
+}
+
+export interface ReconcileResult {
+  /** Reconcile this key again after this long (time-driven work: rotations, schedules). */
+  requeueAfterMs?: number;
+}
+
+export interface SecondaryWatch {
+  informer: Informer<KubeObject>;
+  /** The primary keys affected by a change of `obj` (for example mapToOwner(...)). */
+  map: (obj: KubeObject) => string[];
+}
+
+export interface ControllerDefinition<T extends KubeObject = KubeObject> {
+  name: string;
+  /** The primary informer: its objects' keys are what reconcile receives. */
+  for: Informer<T>;
+  watches?: SecondaryWatch[];
+  /** Concurrent reconciles (default: the operator's --concurrency). Never two for one key. */
+  workers?: number;
+  rateLimit?: Partial<RateLimitOptions>;
+  reconcile(request: ReconcileRequest, ctx: ReconcileContext): Promise<ReconcileResult | void>;
+}
+
+export interface ControllerDeps {
+  clock: Clock;
+  logger: Logger;
+  metrics: RuntimeMetrics;
+  events: EventRecorder;
+}
+
+/** Runs one ControllerDefinition; start() and stop() may alternate (leadership comes and goes). */
+export class Controller<T extends KubeObject = KubeObject> {
+  readonly definition: ControllerDefinition<T>;
+  private readonly deps: ControllerDeps;
+  private readonly defaultWorkers: number;
+  private queue: WorkQueue | undefined;
+  private workers: Promise<void>[] = [];
+  private unsubscribe: (() => void)[] = [];
+  private abort = new AbortController();
+
+  constructor(deps: ControllerDeps, definition: ControllerDefinition<T>, defaultWorkers: number) {
+    this.deps = deps;
+    this.definition = definition;
+    this.defaultWorkers = definition.workers ?? defaultWorkers;
+    deps.metrics.queue(definition.name);
+    for (const result of ['success', 'requeue', 'waiting', 'terminal', 'conflict', 'error'] as const)
+      deps.metrics.reconcileTotal.inc({ controller: definition.name, result }, 0);
+  }
+
+  get name(): string {
+    return this.definition.name;
+  }
+
+  informers(): Informer<KubeObject>[] {
+    return [
+      this.definition.for as unknown as Informer<KubeObject>,
+      ...(this.definition.watches ?? []).map((w) => w.informer),
+    ];
+  }
+
+  hasSynced(): boolean {
+    return this.informers().every((i) => i.hasSynced());
+  }
+
+  get running(): boolean {
+    return this.queue !== undefined && !this.queue.isShuttingDown;
+  }
+
+  /** Subscribes to the informers, queues every cached primary object, and starts the workers. */
+  start(): void {
+    if (this.running) return;
+    const { name } = this.definition;
+    const queue = new WorkQueue({
+      clock: this.deps.clock,
+      rateLimit: this.definition.rateLimit,
+      metrics: this.deps.metrics.queue(name),
+    });
+    this.queue = queue;
+    this.abort = new AbortController();
+    this.unsubscribe = [
+      this.definition.for.addHandler((_event, obj) => queue.add(keyOf(obj))),
+      ...(this.definition.watches ?? []).map((w) =>
+        w.informer.addHandler((_event, obj) => {
+          for (const key of w.map(obj)) queue.add(key);
+        }),
+      ),
+    ];
+    for (const obj of this.definition.for.list()) queue.add(keyOf(obj));
+    this.workers = Array.from({ length: Math.max(1, this.defaultWorkers) }, () => this.work(queue));
+    this.deps.logger.info('Started controller', { controller: name, workers: this.workers.length });
+  }
+
+  /** Stops taking keys and waits up to `timeoutMs` for in-flight reconciles; true if they all finished. */
+  async stop(timeoutMs: number): Promise<boolean> {
+    const queue = this.queue;
+    if (!queue) return true;
+    this.unsubscribe.forEach((u) => u());
+    this.unsubscribe = [];
+    this.abort.abort();
+    const drained = await queue.drain(timeoutMs);
+    if (drained) await Promise.all(this.workers);
+    this.deps.logger.info('Stopped controller', { controller: this.name, drained });
+    return drained;
+  }
+
+  private async work(queue: WorkQueue): Promise<void> {
+    for (;;) {
+      const key = await queue.get();
+      if (key === undefined) return;
+      try {
+        await this.reconcileOne(queue, key);
+      } finally {
+        queue.done(key);
+      }
+    }
+  }
+
+  private async reconcileOne(queue: WorkQueue, key: string): Promise<void> {
+    const { name: controller } = this.definition;
+    const { namespace, name } = splitKey(key);
+    const reconcileId = randomBytes(8).toString('hex');
+    const log = this.deps.logger.child({ controller, namespace, name, reconcileID: reconcileId });
+    const started = this.deps.clock.now();
+    let result: ResultLabel;
+    try {
+      const out = await this.definition.reconcile(
+        { key, namespace, name },
+        { log, reconcileId, signal: this.abort.signal },
+      );
+      queue.forget(key);
+      if (out?.requeueAfterMs !== undefined && out.requeueAfterMs >= 0) {
+        queue.addAfter(key, out.requeueAfterMs);
+        result = 'requeue';
+      } else {
+        result = 'success';
+      }
+      log.debug('Reconciled object', { requeueAfterMs: out?.requeueAfterMs });
+    } catch (err) {
+      const outcome = classifyError(err);
+      switch (outcome.kind) {
+        case 'terminal': {
+          queue.forget(key);
+          result = 'terminal';
+          log.error('Reconcile failed and will not be retried until the object changes', {
+            reason: outcome.reason,
+            error: outcome.message,
+          });
+          const obj = this.definition.for.get(name, namespace);
+          if (obj) this.deps.events.event(obj, 'Warning', outcome.reason, 'Reconcile', outcome.message);
+          break;
+        }
+        case 'waiting':
+          queue.forget(key);
+          queue.addAfter(key, outcome.retryAfterMs);
+          result = 'waiting';
+          log.info('Reconcile is waiting', {
+            reason: outcome.reason,
+            message: outcome.message,
+            retryAfterMs: outcome.retryAfterMs,
+          });
+          break;
+        case 'conflict': {
+          const delay = queue.addRateLimited(key);
+          result = 'conflict';
+          log.info('Reconcile met a conflicting write; retrying', {
+            error: outcome.message,
+            retryInMs: Math.round(delay),
+          });
+          break;
+        }
+        default: {
+          const delay = queue.addRateLimited(key);
+          result = 'error';
+          log.error('Reconcile failed; retrying with backoff', {
+            error: errorMessage(err),
+            retries: queue.numRequeues(key),
+            retryInMs: Math.round(delay),
+          });
+        }
+      }
+    }
+    this.deps.metrics.reconcileTotal.inc({ controller, result });
+    this.deps.metrics.reconcileDuration.observe({ controller }, (this.deps.clock.now() - started) / 1000);
+  }
+}

@@ -1,0 +1,170 @@
+// A small JSON client over the KubeConfig's credentials, for what the typed clients do awkwardly:
+// any resource by group/version/plural, list pages and watch-consistent plain JSON (the typed
+// clients turn timestamps into Dates, the watch stream does not), server-side apply, and
+// subresources. Errors are client-node's ApiException, with `.code` the HTTP status.
+import http from 'node:http';
+import https from 'node:https';
+import * as k8s from '@kubernetes/client-node';
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: ObjectMeta;
+  [field: string]: unknown;
+}
+
+export interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  ownerReferences?: OwnerReference[];
+  deletionTimestamp?: string;
+  creationTimestamp?: string;
+  managedFields?: ManagedFieldsEntry[];
+  [field: string]: unknown;
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+export interface ManagedFieldsEntry {
+  manager?: string;
+  operation?: string;
+  subresource?: string;
+  fieldsV1?: Record<string, unknown>;
+}
+
+export interface KubeList<T extends KubeObject = KubeObject> {
+  metadata?: { resourceVersion?: string; continue?: string };
+  items: T[];
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+  /** Per-request timeout (default 30 s). */
+  timeoutMs?: number;
+}
+
+export class KubeClient {
+  private readonly kc: k8s.KubeConfig;
+  private readonly server: URL;
+
+  constructor(kc: k8s.KubeConfig) {
+    this.kc = kc;
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error('the kubeconfig has no current cluster');
+    this.server = new URL(cluster.server);
+  }
+
+  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const url = new URL(this.server.pathname.replace(/\/$/, '') + path, this.server);
+    for (const [k, v] of Object.entries(options.query ?? {}))
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    const opts: https.RequestOptions = { method, headers: { accept: 'application/json' } };
+    await this.kc.applyToHTTPSOptions(opts);
+    const body =
+      options.body === undefined
+        ? undefined
+        : typeof options.body === 'string'
+          ? options.body
+          : JSON.stringify(options.body);
+    const headers: Record<string, string> = {
+      ...(opts.headers as Record<string, string>),
+      accept: 'application/json',
+    };
+    if (body !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const transport = url.protocol === 'http:' ? http : https;
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = transport.request(url, { ...opts, headers, timeout: timeoutMs }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      });
+      req.on('timeout', () =>
+        req.destroy(new Error(`${method} ${url.pathname}: timed out after ${timeoutMs} ms`)),
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+    if (status < 200 || status >= 300) {
+      let message = text;
+      try {
+        message = (JSON.parse(text) as { message?: string }).message ?? text;
+      } catch {
+        // not JSON
+      }
+      throw new k8s.ApiException(status, `${method} ${url.pathname}: ${status}: ${message}`, text, {});
+    }
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  get<T extends KubeObject>(path: string): Promise<T> {
+    return this.request<T>('GET', path);
+  }
+
+  /** Lists every page of a collection. */
+  async list<T extends KubeObject>(
+    path: string,
+    query: { labelSelector?: string; fieldSelector?: string } = {},
+  ): Promise<KubeList<T>> {
+    const items: T[] = [];
+    let cont: string | undefined;
+    let resourceVersion: string | undefined;
+    do {
+      const page = await this.request<KubeList<T>>('GET', path, {
+        query: { ...query, limit: 500, continue: cont },
+      });
+      items.push(...(page.items ?? []));
+      cont = page.metadata?.continue || undefined;
+      resourceVersion = page.metadata?.resourceVersion;
+    } while (cont);
+    return { metadata: { resourceVersion }, items };
+  }
+
+  create<T extends KubeObject>(path: string, body: T): Promise<T> {
+    return this.request<T>('POST', path, { body });
+  }
+
+  /** PUT: with metadata.resourceVersion set, fails with 409 if the object changed meanwhile. */
+  replace<T extends KubeObject>(path: string, body: T): Promise<T> {
+    return this.request<T>('PUT', path, { body });
+  }
+
+  mergePatch<T extends KubeObject>(path: string, patch: unknown): Promise<T> {
+    return this.request<T>('PATCH', path, { body: patch, contentType: 'application/merge-patch+json' });
+  }
+
+  jsonPatch<T extends KubeObject>(path: string, ops: unknown[]): Promise<T> {
+    return this.request<T>('PATCH', path, { body: ops, contentType: 'application/json-patch+json' });
+  }
+
+  /** Server-side apply (JSON is YAML), forcing ownership of the fields in `body`. */
+  apply<T extends KubeObject>(path: string, body: T, fieldManager: string): Promise<T> {
+    return this.request<T>('PATCH', path, {
+      body,
+      contentType: 'application/apply-patch+yaml',
+      query: { fieldManager, force: true },
+    });
+  }
+
+  delete(path: string, body?: unknown): Promise<unknown> {
+    return this.request('DELETE', path, { body });
+  }
+}

@@ -1,0 +1,114 @@
+// Writes that follow "write only the difference":
+// - applyOwned: server-side apply with field manager `berth`, skipped when the cached object
+//   already has every desired field and berth owns no field it no longer wants; fields owned by
+//   other managers are left alone by the API server;
+// - updateStatus: the status subresource, only when the computed status differs, with the
+//   cached resourceVersion as precondition (a concurrent writer makes it fail with 409: retry);
+// - addFinalizer / removeFinalizer: a merge patch with a resourceVersion precondition.
+import type { KubeClient, KubeObject } from './kube/client.ts';
+import { objectPath, type ResourceType } from './kube/resource.ts';
+import { containsFields, hasFinalizer, jsonEqual } from './objects.ts';
+
+export const fieldManager = 'berth';
+
+export interface ApplyResult<T> {
+  changed: boolean;
+  object: T;
+}
+
+/**
+ * Applies `desired` (with apiVersion, kind, metadata.name and, if namespaced, metadata.namespace).
+ * `current` is the object from the informer cache, if any: when nothing would change, no request
+ * is made. `changed` compares resourceVersions before and after.
+ */
+export async function applyOwned<T extends KubeObject>(
+  client: KubeClient,
+  type: ResourceType,
+  desired: T,
+  current: T | undefined,
+  manager = fieldManager,
+): Promise<ApplyResult<T>> {
+  if (current && containsFields(current, desired) && ownsOnly(current, desired, manager)) {
+    return { changed: false, object: current };
+  }
+  const name = desired.metadata?.name;
+  if (!name) throw new Error('applyOwned: desired.metadata.name is required');
+  const object = await client.apply<T>(objectPath(type, name, desired.metadata?.namespace), desired, manager);
+  return { changed: object.metadata?.resourceVersion !== current?.metadata?.resourceVersion, object };
+}
+
+/** True when every field `manager` owns by apply in `current` is also set in `desired`. */
+export function ownsOnly(current: KubeObject, desired: KubeObject, manager = fieldManager): boolean {
+  const entry = current.metadata?.managedFields?.find(
+    (m) => m.manager === manager && m.operation === 'Apply' && !m.subresource,
+  );
+  if (!entry?.fieldsV1) return true;
+  return ownedWithin(entry.fieldsV1, desired);
+}
+
+function ownedWithin(fields: Record<string, unknown>, desired: unknown): boolean {
+  for (const [key, children] of Object.entries(fields)) {
+    if (!key.startsWith('f:')) continue; // list items (k:, v:, i:) are compared as a whole
+    if (typeof desired !== 'object' || desired === null || Array.isArray(desired)) return false;
+    const value = (desired as Record<string, unknown>)[key.slice(2)];
+    if (value === undefined) return false;
+    if (children && typeof children === 'object' && !Array.isArray(value)) {
+      if (!ownedWithin(children as Record<string, unknown>, value)) return false;
+    }
+  }
+  return true;
+}
+
+/** Writes `status` through the status subresource if it differs from `obj.status`; true if written. */
+export async function updateStatus<T extends KubeObject>(
+  client: KubeClient,
+  type: ResourceType,
+  obj: T,
+  status: unknown,
+): Promise<boolean> {
+  if (jsonEqual(obj.status, status)) return false;
+  const name = obj.metadata?.name ?? '';
+  await client.replace(objectPath(type, name, obj.metadata?.namespace, 'status'), {
+    ...obj,
+    metadata: { ...obj.metadata, managedFields: undefined },
+    status,
+  });
+  return true;
+}
+
+export async function addFinalizer<T extends KubeObject>(
+  client: KubeClient,
+  type: ResourceType,
+  obj: T,
+  finalizer: string,
+): Promise<boolean> {
+  if (hasFinalizer(obj, finalizer)) return false;
+  await patchFinalizers(client, type, obj, [...(obj.metadata?.finalizers ?? []), finalizer]);
+  return true;
+}
+
+export async function removeFinalizer<T extends KubeObject>(
+  client: KubeClient,
+  type: ResourceType,
+  obj: T,
+  finalizer: string,
+): Promise<boolean> {
+  if (!hasFinalizer(obj, finalizer)) return false;
+  await patchFinalizers(
+    client,
+    type,
+    obj,
+    (obj.metadata?.finalizers ?? []).filter((f) => f !== finalizer),
+  );
+  return true;
+}
+
+async function patchFinalizers(
+  client: KubeClient,
+  type: ResourceType,
+  obj: KubeObject,
+  finalizers: string[],
+) {
+  const path = objectPath(type, obj.metadata?.name ?? '', obj.metadata?.namespace);
+  await client.mergePatch(path, { metadata: { resourceVersion: obj.metadata?.resourceVersion, finalizers } });
+}
