@@ -10,7 +10,7 @@ import winston from 'winston';
 import { mintCredential, type MintOptions } from '../../src/credentials/secret.ts';
 import { serializeCredentialStore, type CredentialEntry } from '../../src/credentials/store.ts';
 import { createCA, issueCertificate, type KeyPair } from '../../src/pki/certificates.ts';
-import { renderRegistryConfig } from '../../src/registry/config.ts';
+import { renderRegistryConfig, type RegistryConfigInput } from '../../src/registry/config.ts';
 import { startTokenService, type RunningTokenService } from '../../src/token/service.ts';
 import { RegistryClient, startRegistry, type RunningRegistry } from '../harness/registry.ts';
 
@@ -77,6 +77,8 @@ export interface TokenGround {
     headers?: Record<string, string>,
   ): Promise<{ status: number; headers: Record<string, string>; body: string }>;
   post(url: string, form: URLSearchParams): Promise<{ status: number; body: string }>;
+  /** Rewrites config.yml from the fixture's input with `patch` and restarts the registry (a rollout). */
+  reconfigure(patch: Partial<RegistryConfigInput>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -145,28 +147,28 @@ export async function startTokenGround(options: {
 
   const configDir = path.join(dir, 'registry');
   mkdirSync(configDir);
-  writeFileSync(
-    path.join(configDir, 'config.yml'),
-    renderRegistryConfig({
-      storage: { kind: 'filesystem', rootDirectory: path.join(dir, 'storage') }, // the harness overrides it
-      readOnly: false,
-      http: {
-        addr: '127.0.0.1:0', // the harness picks the ports
-        secret: 'test-http-secret',
-        tls: { certificate: files.tlsCert, key: files.tlsKey },
-        debugAddr: '127.0.0.1:0',
-      },
-      // A host name, not an IP literal: go-containerregistry (crane, and tools built on it) refuses
-      // a realm on a loopback or private IP unless it is the registry's own host:port.
-      auth: {
-        realm: `https://localhost:${tokenService.server.port}/token`,
-        service,
-        issuer,
-        rootCertBundle: files.signingCert,
-      },
-      log: { level: 'info' },
-    }),
-  );
+  const configInput: RegistryConfigInput = {
+    storage: { kind: 'filesystem', rootDirectory: path.join(dir, 'storage') }, // the harness overrides it
+    readOnly: false,
+    http: {
+      addr: '127.0.0.1:0', // the harness picks the ports
+      secret: 'test-http-secret',
+      tls: { certificate: files.tlsCert, key: files.tlsKey },
+      debugAddr: '127.0.0.1:0',
+    },
+    // A host name, not an IP literal: go-containerregistry (crane, and tools built on it) refuses
+    // a realm on a loopback or private IP unless it is the registry's own host:port.
+    auth: {
+      realm: `https://localhost:${tokenService.server.port}/token`,
+      service,
+      issuer,
+      rootCertBundle: files.signingCert,
+    },
+    log: { level: 'info' },
+  };
+  const writeConfig = (input: RegistryConfigInput) =>
+    writeFileSync(path.join(configDir, 'config.yml'), renderRegistryConfig(input));
+  writeConfig(configInput);
   let registry: RunningRegistry;
   try {
     registry = await startRegistry({ configDir, tls: true });
@@ -222,6 +224,10 @@ export async function startTokenGround(options: {
     get: (url, headers = {}) => request('GET', url, headers),
     post: (url, form) =>
       request('POST', url, { 'content-type': 'application/x-www-form-urlencoded' }, form.toString()),
+    reconfigure: async (patch) => {
+      writeConfig({ ...configInput, ...patch });
+      await registry.restart();
+    },
     stop: async () => {
       await registry.stop();
       await tokenService.stop();
