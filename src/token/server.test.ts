@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import winston from 'winston';
+import { mintCredential } from '../credentials/secret.ts';
+import { serializeCredentialStore } from '../credentials/store.ts';
+import { createSigningKey } from '../pki/certificates.ts';
+import { createTokenMetrics } from './metrics.ts';
+import { startTokenServer, type RunningTokenServer } from './server.ts';
+import { TokenSigner } from './signer.ts';
+import { CredentialStoreFile } from './store-file.ts';
+
+const user = mintCredential({ username: 'u', grants: [{ repositories: ['**'], actions: ['pull'] }] });
+let dir: string;
+let server: RunningTokenServer;
+let unloaded: RunningTokenServer;
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'berth-token-server-'));
+  const file = path.join(dir, 'store.json');
+  writeFileSync(
+    file,
+    serializeCredentialStore({ version: 1, anonymousPull: false, credentials: [user.entry] }),
+  );
+  const logger = winston.createLogger({ silent: true });
+  const metrics = createTokenMetrics();
+  const clock = () => new Date();
+  const signer = new TokenSigner((await createSigningKey()).privateKeyPem);
+  const storeFile = new CredentialStoreFile(file, { logger, metrics, clock });
+  await storeFile.load();
+  const settings = { issuer: 'i', service: 's', ttlMs: 60_000 };
+  const listen = { host: '127.0.0.1', port: 0 };
+  server = await startTokenServer(settings, { clock, signer, logger, metrics, storeFile }, { listen });
+  const never = new CredentialStoreFile(path.join(dir, 'absent.json'), { logger, metrics, clock });
+  unloaded = await startTokenServer(
+    settings,
+    { clock, signer, logger, metrics, storeFile: never },
+    { listen },
+  );
+});
+
+afterAll(async () => {
+  await server?.close();
+  await unloaded?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the token server over HTTP', () => {
+  it('answers the OAuth2 form', async () => {
+    const res = await fetch(`${server.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
+      body: new URLSearchParams({
+        grant_type: 'password',
+        username: 'u',
+        password: user.secret,
+        scope: 'repository:a/b:pull',
+        service: 's',
+      }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(await res.json()).toMatchObject({ scope: 'repository:a/b:pull', expires_in: 60 });
+  });
+
+  it.each<[string, RequestInit & { path?: string }, number, RegExp]>([
+    ['another method', { method: 'PUT' }, 405, /use GET or POST/],
+    [
+      'a JSON body',
+      { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' },
+      415,
+      /x-www-form-urlencoded/,
+    ],
+    [
+      'a huge form',
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `scope=${'a'.repeat(20_000)}`,
+      },
+      413,
+      /too large/,
+    ],
+    ['an unknown path', { path: '/v2/' }, 404, /not found/],
+    [
+      'metrics on the main listener when there is no health listener',
+      { path: '/metrics' },
+      200,
+      /berth_token_issued_total/,
+    ],
+  ])('%s', async (_name, init, status, body) => {
+    const res = await fetch(`${server.url}${init.path ?? '/token'}`, init);
+    expect(res.status).toBe(status);
+    expect(await res.text()).toMatch(body);
+  });
+
+  it('is healthy with a store, unhealthy without', async () => {
+    const ok = await fetch(`${server.url}/healthz`);
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ status: 'ok', credentials: 1 });
+    const bad = await fetch(`${unloaded.url}/readyz`);
+    expect(bad.status).toBe(503);
+  });
+
+  it('answers 500 without details when the store is missing at request time', async () => {
+    const res = await fetch(`${unloaded.url}/token`, {
+      headers: { authorization: `Basic ${Buffer.from('u:x').toString('base64')}` },
+    });
+    expect(res.status).toBe(500);
+    expect(await res.json()).toEqual({ errors: [{ code: 'UNKNOWN', message: 'internal error' }] });
+  });
+});
