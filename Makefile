@@ -17,6 +17,7 @@ deps: node_modules/.installed ## Install the Node dependencies (brings Node 24 w
 .PHONY: tools
 tools: ## Build the test-ground binaries (etcd, kube-apiserver, kwok, registry, crane, helm) into bin/
 	bash hack/tools.sh
+	bash hack/system-deps.sh
 
 .PHONY: build
 build: deps ## Compile TypeScript into dist/

