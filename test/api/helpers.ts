@@ -135,7 +135,7 @@ export async function installAdmissionPolicies(objects: BerthObjects, namespace:
     '--server-side',
     '--force-conflicts',
     '-f',
-    path.join(repoRoot, 'crds/berth.dev_repositories-policy.yaml'),
+    path.join(repoRoot, 'crds/admission/repositories-path.yaml'),
   ]);
   await waitFor(
     'the Repository admission policy to be enforced',
