@@ -1,17 +1,18 @@
-// The operator's controllers. Each controller module exports a factory that takes the Deps and
-// the Manager, asks the manager for the informers it needs and adds its ControllerDefinition;
-// add it to the list below. See docs/runtime.md.
+// The operator's controllers. Each controller module exports a factory that takes the Deps, the
+// Manager and the operator's configuration, asks the manager for the informers it needs and adds
+// its ControllerDefinition; add it to the list below. See docs/runtime.md.
+import type { OperatorConfig } from './config/config.ts';
+import { registryController } from './registry/controller.ts';
 import type { Deps } from './runtime/deps.ts';
 import type { Manager } from './runtime/manager.ts';
 
-export type ControllerFactory = (deps: Deps, manager: Manager) => void;
+export type ControllerFactory = (deps: Deps, manager: Manager, config: OperatorConfig) => void;
 
 export const controllers: ControllerFactory[] = [
-  // registryController,       (src/registry/, issue: Registry)
-  // pullSecretController,     (pull-secret fan-out)
-  // retentionController,      (RetentionPolicy)
+  (deps, manager, config) =>
+    registryController(deps, manager, { operatorImage: config.image, pollIntervalMs: 30_000 }),
 ];
 
-export function registerControllers(deps: Deps, manager: Manager): void {
-  for (const factory of controllers) factory(deps, manager);
+export function registerControllers(deps: Deps, manager: Manager, config: OperatorConfig): void {
+  for (const factory of controllers) factory(deps, manager, config);
 }

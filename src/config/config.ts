@@ -22,6 +22,8 @@ export interface OperatorConfig {
   resyncPeriodMs: number;
   shutdownTimeoutMs: number;
   kubeconfig: string | undefined;
+  /** berth's own image: the token service, the node agent and the Jobs run it. */
+  image: string;
 }
 
 interface Option {
@@ -109,6 +111,12 @@ export const options = {
     env: 'BERTH_SHUTDOWN_TIMEOUT',
     default: '30s',
     help: 'how long in-flight reconciles may run after SIGTERM',
+  },
+  image: {
+    flag: 'image',
+    env: 'BERTH_IMAGE',
+    default: 'ghcr.io/berth-dev/berth:0.1.0',
+    help: "berth's own image, run by the token service, the node agent and the Jobs",
   },
   kubeconfig: {
     flag: 'kubeconfig',
@@ -218,6 +226,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   if (!logLevels.includes(logLevel))
     problems.push(`${lvl.from}: "${lvl.value}" is not one of ${logLevels.join(', ')}`);
 
+  const image = raw('image');
+  if (!/^\S+$/.test(image.value)) problems.push(`${image.from}: "${image.value}" is not an image reference`);
+
   const config: OperatorConfig = {
     watchNamespaces,
     metricsBindAddress: address('metricsBindAddress'),
@@ -233,6 +244,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     resyncPeriodMs: duration('resyncPeriod', true),
     shutdownTimeoutMs: duration('shutdownTimeout', true),
     kubeconfig: raw('kubeconfig').value || undefined,
+    image: raw('image').value,
   };
   if (config.leaseDurationMs && config.renewDeadlineMs && config.renewDeadlineMs >= config.leaseDurationMs)
     problems.push('the leader-election renew deadline must be shorter than the lease duration');

@@ -36,12 +36,17 @@ export interface ServingWanted {
   renewBeforeMs: number;
 }
 
-const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join() === [...b].sort().join();
+const sameSet = (a: string[], b: string[]) =>
+  a.length === b.length && [...a].sort().join() === [...b].sort().join();
 
 export function decideServing(now: Date, cert: CertFacts | undefined, wanted: ServingWanted): Decision {
   if (!cert) return { action: 'issue', reason: 'Missing', message: 'no serving certificate exists yet' };
   if (cert.issuer !== wanted.caSubject) {
-    return { action: 'issue', reason: 'IssuerChanged', message: 'the serving certificate was issued by another CA' };
+    return {
+      action: 'issue',
+      reason: 'IssuerChanged',
+      message: 'the serving certificate was issued by another CA',
+    };
   }
   if (!sameSet(cert.dnsNames, wanted.dnsNames) || !sameSet(cert.ipAddresses, wanted.ipAddresses)) {
     return {
@@ -61,5 +66,10 @@ export function decideServing(now: Date, cert: CertFacts | undefined, wanted: Se
       message: `the serving certificate expires at ${cert.notAfter.toISOString()}, within renewBefore`,
     };
   }
-  return { action: 'keep', reason: 'UpToDate', message: 'the serving certificate is valid', recheckAt: renewAt };
+  return {
+    action: 'keep',
+    reason: 'UpToDate',
+    message: 'the serving certificate is valid',
+    recheckAt: renewAt,
+  };
 }

@@ -9,7 +9,7 @@ import { KubeEventRecorder } from './events.ts';
 import { Manager } from './manager.ts';
 import { startServers } from './server.ts';
 
-export type RegisterControllers = (deps: Deps, manager: Manager) => void;
+export type RegisterControllers = (deps: Deps, manager: Manager, config: OperatorConfig) => void;
 
 export interface RunOptions {
   /** Resolves when the operator should stop (default: the first SIGTERM or SIGINT). */
@@ -53,7 +53,7 @@ export async function runOperator(
         }
       : undefined,
   });
-  register(deps, manager);
+  register(deps, manager, config);
   const stop = options.stopSignal ?? signals();
   let servers;
   try {

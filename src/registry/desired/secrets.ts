@@ -1,0 +1,118 @@
+// The Secrets and the ConfigMap that carry a Registry's configuration and material.
+import type * as k8s from '@kubernetes/client-node';
+import type { KeyPair } from '../../pki/certificates.ts';
+import { secretData } from '../../util/secrets.ts';
+import { dockerConfigJson } from '../../util/dockerconfig.ts';
+import { names, registryLabels } from '../names.ts';
+import { ownerReference, type BuildContext } from './context.ts';
+
+type Ctx = Pick<BuildContext, 'registry' | 'ref'>;
+
+function secret(
+  ctx: Ctx,
+  name: string,
+  component: string,
+  type: string,
+  values: Record<string, string>,
+): k8s.V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name,
+      namespace: ctx.ref.namespace,
+      labels: registryLabels(ctx.ref, component),
+      ownerReferences: [ownerReference(ctx.registry)],
+    },
+    type,
+    data: secretData(values),
+  };
+}
+
+export function caSecret(ctx: Ctx, ca: KeyPair): k8s.V1Secret {
+  return secret(ctx, names.caSecret(ctx.ref), 'ca', 'kubernetes.io/tls', {
+    'tls.crt': ca.certPem,
+    'tls.key': ca.keyPem,
+  });
+}
+
+export function servingSecret(ctx: Ctx, serving: KeyPair, caPem: string): k8s.V1Secret {
+  return secret(ctx, names.tlsSecret(ctx.ref), 'tls', 'kubernetes.io/tls', {
+    'tls.crt': serving.certPem,
+    'tls.key': serving.keyPem,
+    'ca.crt': caPem,
+  });
+}
+
+export function tokenKeySecret(ctx: Ctx, key: KeyPair): k8s.V1Secret {
+  return secret(ctx, names.tokenKeySecret(ctx.ref), 'token-service', 'kubernetes.io/tls', {
+    'tls.crt': key.certPem,
+    'tls.key': key.keyPem,
+  });
+}
+
+export function configSecret(ctx: Ctx, configYaml: string, httpSecret: string): k8s.V1Secret {
+  return secret(ctx, names.configSecret(ctx.ref), 'registry', 'Opaque', {
+    'config.yml': configYaml,
+    'http-secret': httpSecret,
+  });
+}
+
+export function credentialStoreSecret(ctx: Ctx, storeJson: string): k8s.V1Secret {
+  return secret(ctx, names.credentialStore(ctx.ref), 'token-service', 'Opaque', { 'store.json': storeJson });
+}
+
+export function adminSecret(ctx: Ctx, hosts: string[], password: string): k8s.V1Secret {
+  return secret(ctx, names.adminSecret(ctx.ref), 'admin-credential', 'kubernetes.io/dockerconfigjson', {
+    '.dockerconfigjson': dockerConfigJson(hosts, 'admin', password),
+  });
+}
+
+/** The CA bundle for clients and nodes (`status.caConfigMap`). */
+export function caConfigMap(ctx: Ctx, caPem: string): k8s.V1ConfigMap {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: names.caConfigMap(ctx.ref),
+      namespace: ctx.ref.namespace,
+      labels: registryLabels(ctx.ref, 'ca'),
+      ownerReferences: [ownerReference(ctx.registry)],
+    },
+    data: { 'ca.crt': caPem },
+  };
+}
+
+/** tls.mode CertManager: a cert-manager Certificate that writes the serving Secret. */
+export function certManagerCertificate(
+  ctx: Ctx,
+  dnsNames: string[],
+  ipAddresses: string[],
+): Record<string, unknown> {
+  const tls = ctx.registry.spec.tls ?? {};
+  const issuerRef = tls.issuerRef ?? { name: '' };
+  return {
+    apiVersion: 'cert-manager.io/v1',
+    kind: 'Certificate',
+    metadata: {
+      name: names.certificate(ctx.ref),
+      namespace: ctx.ref.namespace,
+      labels: registryLabels(ctx.ref, 'tls'),
+      ownerReferences: [ownerReference(ctx.registry)],
+    },
+    spec: {
+      secretName: names.tlsSecret(ctx.ref),
+      dnsNames,
+      ...(ipAddresses.length ? { ipAddresses } : {}),
+      duration: tls.duration ?? '2160h',
+      renewBefore: tls.renewBefore ?? '720h',
+      usages: ['server auth', 'digital signature', 'key encipherment'],
+      privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
+      issuerRef: {
+        name: issuerRef.name,
+        kind: issuerRef.kind ?? 'Issuer',
+        group: issuerRef.group ?? 'cert-manager.io',
+      },
+    },
+  };
+}

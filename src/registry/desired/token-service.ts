@@ -1,0 +1,111 @@
+// The token service: its own small Deployment per Registry, from berth's image, so pulls keep
+// working while the operator is down. It needs no Kubernetes API access: its serving certificate,
+// signing key and credential store arrive as mounted Secrets (the store is reloaded in place, so a
+// credential change does not roll the pods; a new certificate or key does).
+import type * as k8s from '@kubernetes/client-node';
+import { names, ports, registryLabels, selectorLabels } from '../names.ts';
+import { hasSharedStorage, ownerReference, type BuildContext } from './context.ts';
+import { restrictedContainerSecurity, restrictedPodSecurity } from './workload.ts';
+
+export const tokenPaths = {
+  tlsDir: '/etc/berth/tls',
+  keyDir: '/etc/berth/token',
+  storeDir: '/etc/berth/credentials',
+} as const;
+
+/** The issuer and service names that the registry's configuration and the token service share. */
+export function tokenIdentity(ctx: Pick<BuildContext, 'ref'>): { issuer: string; service: string } {
+  return {
+    issuer: `berth/${ctx.ref.namespace}/${ctx.ref.name}`,
+    service: `${ctx.ref.name}.${ctx.ref.namespace}`,
+  };
+}
+
+export function tokenServiceArgs(ctx: BuildContext): string[] {
+  const { issuer, service } = tokenIdentity(ctx);
+  return [
+    'token-service',
+    `--listen=0.0.0.0:${ports.tokenContainer}`,
+    `--health-listen=0.0.0.0:${ports.tokenHealthContainer}`,
+    ...(ctx.tls ? [`--tls-cert=${tokenPaths.tlsDir}/tls.crt`, `--tls-key=${tokenPaths.tlsDir}/tls.key`] : []),
+    `--signing-key=${tokenPaths.keyDir}/tls.key`,
+    `--signing-cert=${tokenPaths.keyDir}/tls.crt`,
+    `--store=${tokenPaths.storeDir}/store.json`,
+    `--issuer=${issuer}`,
+    `--service=${service}`,
+  ];
+}
+
+export function tokenDeployment(ctx: BuildContext): k8s.V1Deployment {
+  const { registry, ref } = ctx;
+  const labels = registryLabels(ref, 'token-service');
+  const volumes: k8s.V1Volume[] = [
+    { name: 'signing-key', secret: { secretName: names.tokenKeySecret(ref), defaultMode: 0o440 } },
+    { name: 'credentials', secret: { secretName: names.credentialStore(ref), defaultMode: 0o440 } },
+  ];
+  const mounts: k8s.V1VolumeMount[] = [
+    { name: 'signing-key', mountPath: tokenPaths.keyDir, readOnly: true },
+    { name: 'credentials', mountPath: tokenPaths.storeDir, readOnly: true },
+  ];
+  if (ctx.tls) {
+    volumes.push({ name: 'tls', secret: { secretName: ctx.tlsSecretName, defaultMode: 0o440 } });
+    mounts.push({ name: 'tls', mountPath: tokenPaths.tlsDir, readOnly: true });
+  }
+  const probe: k8s.V1Probe = {
+    httpGet: { path: '/healthz', port: 'health', scheme: 'HTTP' },
+    periodSeconds: 10,
+    timeoutSeconds: 3,
+  };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name: names.tokenDeployment(ref),
+      namespace: ref.namespace,
+      labels,
+      ownerReferences: [ownerReference(registry)],
+    },
+    spec: {
+      replicas: hasSharedStorage(registry) && (registry.spec.replicas ?? 1) > 1 ? 2 : 1,
+      revisionHistoryLimit: 3,
+      selector: { matchLabels: selectorLabels(ref, 'token-service') },
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+      template: {
+        metadata: {
+          labels,
+          annotations: {
+            'berth.dev/tls-checksum': ctx.checksums.tls,
+            'berth.dev/token-key-checksum': ctx.checksums.tokenKey,
+          },
+        },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          securityContext: restrictedPodSecurity,
+          ...(registry.spec.nodeSelector ? { nodeSelector: registry.spec.nodeSelector } : {}),
+          ...(registry.spec.tolerations
+            ? { tolerations: registry.spec.tolerations as k8s.V1Toleration[] }
+            : {}),
+          ...(registry.spec.priorityClassName ? { priorityClassName: registry.spec.priorityClassName } : {}),
+          containers: [
+            {
+              name: 'token-service',
+              image: ctx.operatorImage,
+              args: tokenServiceArgs(ctx),
+              ports: [
+                { name: 'token', containerPort: ports.tokenContainer, protocol: 'TCP' },
+                { name: 'health', containerPort: ports.tokenHealthContainer, protocol: 'TCP' },
+              ],
+              volumeMounts: mounts,
+              readinessProbe: probe,
+              livenessProbe: { ...probe, failureThreshold: 6 },
+              resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '192Mi' } },
+              securityContext: restrictedContainerSecurity,
+            },
+          ],
+          volumes,
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,139 @@
+// The registry Deployment. With storage that only one pod may write (a ReadWriteOnce claim, or
+// emptyDir), it runs one pod and updates with Recreate, so a rollout never starts a second writer.
+// With shared storage it runs `replicas` pods and rolls without losing capacity.
+import type * as k8s from '@kubernetes/client-node';
+import { names, ports, registryLabels, selectorLabels } from '../names.ts';
+import { hasSharedStorage, ownerReference, type BuildContext } from './context.ts';
+
+export const registryPaths = {
+  configDir: '/etc/distribution',
+  tlsDir: '/etc/distribution/tls',
+  tokenDir: '/etc/distribution/token',
+  storage: '/var/lib/registry',
+} as const;
+
+export const restrictedPodSecurity: k8s.V1PodSecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: 65532,
+  runAsGroup: 65532,
+  fsGroup: 65532,
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+export const restrictedContainerSecurity: k8s.V1SecurityContext = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ['ALL'] },
+};
+
+export function registryDeployment(ctx: BuildContext): k8s.V1Deployment {
+  const { registry, ref } = ctx;
+  const spec = registry.spec;
+  const shared = hasSharedStorage(registry);
+  const labels = registryLabels(ref, 'registry');
+  const storage = spec.storage;
+  const dataVolume: k8s.V1Volume = storage.persistentVolumeClaim
+    ? { name: 'data', persistentVolumeClaim: { claimName: names.pvc(ref) } }
+    : {
+        name: 'data',
+        emptyDir: storage.emptyDir?.sizeLimit ? { sizeLimit: storage.emptyDir.sizeLimit } : {},
+      };
+  const env: k8s.V1EnvVar[] = [{ name: 'OTEL_TRACES_EXPORTER', value: 'none' }];
+  if (storage.s3) {
+    const secret = storage.s3.secretRef.name;
+    env.push(
+      {
+        name: 'REGISTRY_STORAGE_S3_ACCESSKEY',
+        valueFrom: { secretKeyRef: { name: secret, key: 'accessKeyID' } },
+      },
+      {
+        name: 'REGISTRY_STORAGE_S3_SECRETKEY',
+        valueFrom: { secretKeyRef: { name: secret, key: 'secretAccessKey' } },
+      },
+    );
+  }
+  const volumes: k8s.V1Volume[] = [
+    { name: 'config', secret: { secretName: names.configSecret(ref), defaultMode: 0o440 } },
+    {
+      name: 'token-cert',
+      secret: { secretName: names.tokenKeySecret(ref), items: [{ key: 'tls.crt', path: 'token.crt' }] },
+    },
+    { name: 'tmp', emptyDir: {} },
+  ];
+  const mounts: k8s.V1VolumeMount[] = [
+    { name: 'config', mountPath: registryPaths.configDir, readOnly: true },
+    { name: 'token-cert', mountPath: registryPaths.tokenDir, readOnly: true },
+    { name: 'tmp', mountPath: '/tmp' },
+  ];
+  if (!storage.s3) {
+    volumes.push(dataVolume);
+    mounts.push({ name: 'data', mountPath: registryPaths.storage });
+  }
+  if (ctx.tls) {
+    volumes.push({ name: 'tls', secret: { secretName: ctx.tlsSecretName, defaultMode: 0o440 } });
+    mounts.push({ name: 'tls', mountPath: registryPaths.tlsDir, readOnly: true });
+  }
+  const probe = (path: string, failureThreshold: number): k8s.V1Probe => ({
+    httpGet: { path, port: 'debug', scheme: 'HTTP' },
+    periodSeconds: 10,
+    timeoutSeconds: 5,
+    failureThreshold,
+  });
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name: names.workload(ref),
+      namespace: ref.namespace,
+      labels,
+      ownerReferences: [ownerReference(registry)],
+    },
+    spec: {
+      replicas: shared ? (spec.replicas ?? 1) : 1,
+      revisionHistoryLimit: 3,
+      selector: { matchLabels: selectorLabels(ref, 'registry') },
+      strategy: shared
+        ? { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } }
+        : { type: 'Recreate' },
+      template: {
+        metadata: {
+          labels: { ...(spec.podLabels ?? {}), ...labels },
+          annotations: {
+            ...(spec.podAnnotations ?? {}),
+            'berth.dev/config-checksum': ctx.checksums.config,
+            'berth.dev/tls-checksum': ctx.checksums.tls,
+            'berth.dev/token-key-checksum': ctx.checksums.tokenKey,
+          },
+        },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          securityContext: restrictedPodSecurity,
+          ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+          ...(spec.tolerations ? { tolerations: spec.tolerations as k8s.V1Toleration[] } : {}),
+          ...(spec.affinity ? { affinity: spec.affinity as k8s.V1Affinity } : {}),
+          ...(spec.priorityClassName ? { priorityClassName: spec.priorityClassName } : {}),
+          containers: [
+            {
+              name: 'registry',
+              image: spec.image ?? 'registry:3.1.1',
+              args: ['serve', `${registryPaths.configDir}/config.yml`],
+              ports: [
+                { name: 'registry', containerPort: ports.registryContainer, protocol: 'TCP' },
+                { name: 'debug', containerPort: ports.debugContainer, protocol: 'TCP' },
+              ],
+              env,
+              volumeMounts: mounts,
+              readinessProbe: probe('/debug/health', 3),
+              livenessProbe: probe('/debug/health', 6),
+              securityContext: restrictedContainerSecurity,
+              ...(spec.resources ? { resources: spec.resources as k8s.V1ResourceRequirements } : {}),
+            },
+          ],
+          volumes,
+        },
+      },
+    },
+  };
+}

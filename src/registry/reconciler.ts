@@ -1,0 +1,477 @@
+// The Registry controller's reconcile: read the Registry and its children from the caches,
+// compute what should exist, write only the difference, and report it in status.
+//
+// Order matters: the Service first (its cluster IP goes into the serving certificate, so node
+// runtimes can connect to the IP and still verify TLS), then the material (certificates, keys,
+// credentials), the configuration, the claim, and the workloads whose pod templates carry checksums
+// of what they load, so a change of configuration, certificate or key rolls them.
+import type * as k8s from '@kubernetes/client-node';
+import type { Registry } from '../api/index.ts';
+import { hashSecret } from '../credentials/secret.ts';
+import { serializeCredentialStore, type CredentialStore } from '../credentials/store.ts';
+import { setCondition, readConditions, type Condition } from '../runtime/conditions.ts';
+import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
+import type { Deps } from '../runtime/deps.ts';
+import { errorMessage, isNotFound } from '../runtime/errors.ts';
+import type { Cache } from '../runtime/informer.ts';
+import type { KubeObject } from '../runtime/kube/client.ts';
+import { objectPath, type ResourceType } from '../runtime/kube/resource.ts';
+import { applyOwned, updateStatus } from '../runtime/writes.ts';
+import { checksum, secretText } from '../util/secrets.ts';
+import { renderRegistryConfig, type RegistryStorage } from './config.ts';
+import { endpoint, refOf, servicePort, type BuildContext } from './desired/context.ts';
+import { registryIngress, registryNetworkPolicy, registryPDB, registryService } from './desired/network.ts';
+import {
+  adminSecret,
+  caConfigMap,
+  caSecret,
+  certManagerCertificate,
+  configSecret,
+  credentialStoreSecret,
+  servingSecret,
+  tokenKeySecret,
+} from './desired/secrets.ts';
+import { registryPVC } from './desired/storage.ts';
+import { tokenDeployment, tokenIdentity } from './desired/token-service.ts';
+import { registryDeployment, registryPaths } from './desired/workload.ts';
+import { adminPassword, httpSecret, selfSignedTLS, servingNames, tokenSigningKey } from './material.ts';
+import { names, ports, serviceHostNames, type RegistryRef } from './names.ts';
+import { resources } from './resources.ts';
+import { registryConditions, type Check, type Observed } from './status.ts';
+
+export interface RegistryCaches {
+  registries: Cache<KubeObject>;
+  secrets: Cache<KubeObject>;
+  configMaps: Cache<KubeObject>;
+  services: Cache<KubeObject>;
+  pvcs: Cache<KubeObject>;
+  deployments: Cache<KubeObject>;
+  networkPolicies: Cache<KubeObject>;
+  ingresses: Cache<KubeObject>;
+  pdbs: Cache<KubeObject>;
+}
+
+export interface RegistrySettings {
+  /** berth's own image, which the token service runs. */
+  operatorImage: string;
+  /** How often to look again at something outside berth's watch (a user's Secret, cert-manager). */
+  pollIntervalMs: number;
+}
+
+type RegistryDeps = Pick<Deps, 'client' | 'clock' | 'events' | 'logger'>;
+
+const ok: Check = { ok: true };
+
+export class RegistryReconciler {
+  private readonly deps: RegistryDeps;
+  private readonly caches: RegistryCaches;
+  private readonly settings: RegistrySettings;
+
+  constructor(deps: RegistryDeps, caches: RegistryCaches, settings: RegistrySettings) {
+    this.deps = deps;
+    this.caches = caches;
+    this.settings = settings;
+  }
+
+  async reconcile(req: ReconcileRequest, rctx: ReconcileContext): Promise<ReconcileResult | void> {
+    const cached = this.caches.registries.get(req.name, req.namespace) as Registry | undefined;
+    if (!cached || cached.metadata?.deletionTimestamp) return; // owned objects go by garbage collection
+    const registry = structuredClone(cached);
+    const ref = refOf(registry);
+    const now = new Date(this.deps.clock.now());
+    const requeue: number[] = [];
+    const observed: Observed = { certificate: ok, storage: ok };
+    const ctx0 = { registry, ref };
+
+    // The Service, for its cluster IP.
+    const tlsOn = registry.spec.tls?.mode !== 'Disabled';
+    const base: BuildContext = {
+      registry,
+      ref,
+      operatorImage: this.settings.operatorImage,
+      tls: tlsOn,
+      tlsSecretName: names.tlsSecret(ref),
+      checksums: { config: '', tls: '', tokenKey: '' },
+    };
+    const service = await this.apply(resources.services, registryService(base), this.caches.services);
+    const clusterIPs = ((service.spec as k8s.V1ServiceSpec | undefined)?.clusterIPs ?? []).filter(
+      (ip) => ip && ip !== 'None',
+    );
+
+    // TLS material, by mode.
+    let caPem: string | undefined;
+    let tlsChecksum = 'disabled';
+    const mode = registry.spec.tls?.mode ?? 'SelfSigned';
+    if (mode === 'SelfSigned') {
+      const existing = {
+        caSecret: this.cachedSecret(ref.namespace, names.caSecret(ref)),
+        tlsSecret: this.cachedSecret(ref.namespace, names.tlsSecret(ref)),
+      };
+      const material = await selfSignedTLS(now, ref, registry, existing, clusterIPs);
+      for (const e of material.events)
+        this.deps.events.event(registry as KubeObject, 'Normal', e.reason, 'Issue', e.message);
+      await this.apply(resources.secrets, caSecret(ctx0, material.ca), this.caches.secrets);
+      await this.apply(
+        resources.secrets,
+        servingSecret(ctx0, material.serving, material.ca.certPem),
+        this.caches.secrets,
+      );
+      caPem = material.ca.certPem;
+      tlsChecksum = checksum(material.serving.certPem, material.serving.keyPem);
+      requeue.push(material.recheckAt.getTime() - now.getTime());
+      observed.certificate = { ok: true, message: `berth's CA issued the serving certificate` };
+    } else if (mode === 'Secret') {
+      const userSecretName = registry.spec.tls?.secretName ?? '';
+      base.tlsSecretName = userSecretName;
+      const check = await this.userTLSSecret(ref.namespace, userSecretName);
+      observed.certificate = check.check;
+      caPem = check.caPem;
+      tlsChecksum = check.checksum;
+      requeue.push(this.settings.pollIntervalMs);
+    } else if (mode === 'CertManager') {
+      const check = await this.certManager(ctx0, servingNames(ref, registry), clusterIPs);
+      observed.certificate = check.check;
+      caPem = check.caPem;
+      tlsChecksum = check.checksum;
+      if (!check.check.ok) requeue.push(this.settings.pollIntervalMs);
+    }
+    if (caPem) await this.apply(resources.configMaps, caConfigMap(ctx0, caPem), this.caches.configMaps);
+
+    // Storage checks that only the controller can make.
+    const storage = registry.spec.storage;
+    if (storage.s3) observed.storage = await this.s3Secret(ref.namespace, storage.s3.secretRef.name);
+
+    // Token signing key, credentials and the registry configuration.
+    const existing = {
+      tokenKeySecret: this.cachedSecret(ref.namespace, names.tokenKeySecret(ref)),
+      configSecret: this.cachedSecret(ref.namespace, names.configSecret(ref)),
+      adminSecret: this.cachedSecret(ref.namespace, names.adminSecret(ref)),
+    };
+    const signer = await tokenSigningKey(now, ref, existing);
+    await this.apply(resources.secrets, tokenKeySecret(ctx0, signer), this.caches.secrets);
+    const password = adminPassword(existing);
+    await this.apply(
+      resources.secrets,
+      adminSecret(ctx0, clientHosts(ref, registry), password),
+      this.caches.secrets,
+    );
+    await this.apply(
+      resources.secrets,
+      credentialStoreSecret(ctx0, serializeCredentialStore(credentialStore(registry, password))),
+      this.caches.secrets,
+    );
+    const configYaml = renderRegistryConfig({
+      storage: storageConfig(registry),
+      readOnly: false,
+      http: {
+        addr: `:${ports.registryContainer}`,
+        debugAddr: `:${ports.debugContainer}`,
+        secret: httpSecret(existing),
+        ...(tlsOn
+          ? {
+              tls: { certificate: `${registryPaths.tlsDir}/tls.crt`, key: `${registryPaths.tlsDir}/tls.key` },
+            }
+          : {}),
+      },
+      auth: {
+        realm: tokenRealm(ref, registry, tlsOn),
+        ...tokenIdentity({ ref }),
+        rootCertBundle: `${registryPaths.tokenDir}/token.crt`,
+      },
+    });
+    await this.apply(
+      resources.secrets,
+      configSecret(ctx0, configYaml, httpSecret(existing)),
+      this.caches.secrets,
+    );
+
+    // The claim.
+    const pvc = registryPVC(base);
+    if (pvc) {
+      const applied = await this.apply(resources.pvcs, pvc, this.caches.pvcs);
+      const phase = (applied.status as k8s.V1PersistentVolumeClaimStatus | undefined)?.phase;
+      if (phase !== 'Bound' && observed.storage.ok) {
+        observed.storage = {
+          ok: false,
+          reason: 'PVCPending',
+          message: `PersistentVolumeClaim ${names.pvc(ref)} is ${phase ?? 'not bound yet'}: waiting for a volume`,
+        };
+      }
+    }
+
+    // Workloads, and what makes them reachable.
+    const ctx: BuildContext = {
+      ...base,
+      checksums: { config: checksum(configYaml), tls: tlsChecksum, tokenKey: checksum(signer.certPem) },
+    };
+    const certOk = observed.certificate.ok || !tlsOn;
+    const storageBlocked = !observed.storage.ok && observed.storage.reason !== 'PVCPending';
+    if (certOk && !storageBlocked) {
+      observed.registry = (await this.apply(
+        resources.deployments,
+        registryDeployment(ctx),
+        this.caches.deployments,
+      )) as k8s.V1Deployment;
+      observed.token = (await this.apply(
+        resources.deployments,
+        tokenDeployment(ctx),
+        this.caches.deployments,
+      )) as k8s.V1Deployment;
+    } else {
+      observed.registry = this.caches.deployments.get(names.workload(ref), ref.namespace) as
+        k8s.V1Deployment | undefined;
+      observed.token = this.caches.deployments.get(names.tokenDeployment(ref), ref.namespace) as
+        k8s.V1Deployment | undefined;
+    }
+    await this.apply(resources.networkPolicies, registryNetworkPolicy(ctx), this.caches.networkPolicies);
+    await this.applyOrDelete(
+      resources.pdbs,
+      registryPDB(ctx),
+      this.caches.pdbs,
+      names.pdb(ref),
+      ref.namespace,
+    );
+    await this.applyOrDelete(
+      resources.ingresses,
+      registryIngress(ctx),
+      this.caches.ingresses,
+      names.ingress(ref),
+      ref.namespace,
+    );
+
+    // Status.
+    await this.writeStatus(registry, ref, observed, caPem !== undefined);
+    for (const check of [observed.certificate, observed.storage]) {
+      if (!check.ok)
+        this.deps.events.event(registry as KubeObject, 'Warning', check.reason, 'Reconcile', check.message);
+    }
+    if (!observed.storage.ok) requeue.push(this.settings.pollIntervalMs);
+    const positive = requeue.filter((ms) => ms > 0);
+    rctx.log.debug('Reconciled registry', { requeueMs: positive.length ? Math.min(...positive) : undefined });
+    return positive.length ? { requeueAfterMs: Math.min(...positive, 24 * 3600_000) } : undefined;
+  }
+
+  private cachedSecret(namespace: string, name: string): k8s.V1Secret | undefined {
+    return this.caches.secrets.get(name, namespace) as k8s.V1Secret | undefined;
+  }
+
+  private async apply(type: ResourceType, desired: object, cache: Cache<KubeObject>): Promise<KubeObject> {
+    const obj = desired as KubeObject;
+    const current = cache.get(obj.metadata?.name ?? '', obj.metadata?.namespace);
+    return (await applyOwned(this.deps.client, type, obj, current)).object;
+  }
+
+  private async applyOrDelete(
+    type: ResourceType,
+    desired: object | undefined,
+    cache: Cache<KubeObject>,
+    name: string,
+    namespace: string,
+  ): Promise<void> {
+    if (desired) {
+      await this.apply(type, desired, cache);
+      return;
+    }
+    if (!cache.get(name, namespace)) return;
+    try {
+      await this.deps.client.delete(objectPath(type, name, namespace));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  /** A Secret berth does not own and does not watch: read it directly. */
+  private async readSecret(namespace: string, name: string): Promise<k8s.V1Secret | undefined> {
+    try {
+      return (await this.deps.client.get<KubeObject>(
+        objectPath(resources.secrets, name, namespace),
+      )) as k8s.V1Secret;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async s3Secret(namespace: string, name: string): Promise<Check> {
+    const secret = await this.readSecret(namespace, name);
+    if (!secret) {
+      return {
+        ok: false,
+        reason: 'StorageSecretMissing',
+        message: `spec.storage.s3.secretRef: Secret ${namespace}/${name} does not exist; create it with the keys accessKeyID and secretAccessKey`,
+      };
+    }
+    const missing = ['accessKeyID', 'secretAccessKey'].filter((k) => !secret.data?.[k]);
+    if (missing.length) {
+      return {
+        ok: false,
+        reason: 'StorageSecretInvalid',
+        message: `spec.storage.s3.secretRef: Secret ${namespace}/${name} has no ${missing.join(' or ')}`,
+      };
+    }
+    return { ok: true, message: `S3 bucket with credentials from Secret ${name}` };
+  }
+
+  private async userTLSSecret(
+    namespace: string,
+    name: string,
+  ): Promise<{ check: Check; caPem?: string; checksum: string }> {
+    const secret = await this.readSecret(namespace, name);
+    if (!secret) {
+      return {
+        check: {
+          ok: false,
+          reason: 'TLSSecretMissing',
+          message: `spec.tls.secretName: Secret ${namespace}/${name} does not exist`,
+        },
+        checksum: '',
+      };
+    }
+    const cert = secretText(secret, 'tls.crt');
+    const key = secretText(secret, 'tls.key');
+    const missing = [cert ? '' : 'tls.crt', key ? '' : 'tls.key'].filter(Boolean);
+    if (missing.length) {
+      return {
+        check: {
+          ok: false,
+          reason: 'TLSSecretInvalid',
+          message: `spec.tls.secretName: Secret ${namespace}/${name} has no ${missing.join(' or ')}`,
+        },
+        checksum: '',
+      };
+    }
+    const caPem = secretText(secret, 'ca.crt') ?? lastCertificate(cert ?? '');
+    return {
+      check: { ok: true, message: `serving the certificate from Secret ${name}` },
+      caPem,
+      checksum: checksum(cert, key),
+    };
+  }
+
+  private async certManager(
+    ctx: { registry: Registry; ref: RegistryRef },
+    dnsNames: string[],
+    ipAddresses: string[],
+  ): Promise<{ check: Check; caPem?: string; checksum: string }> {
+    try {
+      await this.deps.client.get(objectPath(resources.crds, 'certificates.cert-manager.io'));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      return {
+        check: {
+          ok: false,
+          reason: 'CertManagerNotInstalled',
+          message:
+            'spec.tls.mode is CertManager, but cert-manager is not installed (no certificates.cert-manager.io CRD)',
+        },
+        checksum: '',
+      };
+    }
+    const certificate = certManagerCertificate(ctx, dnsNames, ipAddresses);
+    await applyOwned(this.deps.client, resources.certificates, certificate as KubeObject, undefined).catch(
+      async (err: unknown) => {
+        throw new Error(`applying the cert-manager Certificate failed: ${errorMessage(err)}`);
+      },
+    );
+    const secret =
+      this.cachedSecret(ctx.ref.namespace, names.tlsSecret(ctx.ref)) ??
+      (await this.readSecret(ctx.ref.namespace, names.tlsSecret(ctx.ref)));
+    const cert = secretText(secret, 'tls.crt');
+    const key = secretText(secret, 'tls.key');
+    if (!cert || !key) {
+      return {
+        check: {
+          ok: false,
+          reason: 'CertificateIssuing',
+          message: `waiting for cert-manager to issue Certificate ${names.certificate(ctx.ref)}`,
+        },
+        checksum: '',
+      };
+    }
+    const caPem = secretText(secret, 'ca.crt') ?? lastCertificate(cert);
+    return {
+      check: { ok: true, message: 'cert-manager issued the serving certificate' },
+      caPem,
+      checksum: checksum(cert, key),
+    };
+  }
+
+  private async writeStatus(
+    registry: Registry,
+    ref: RegistryRef,
+    observed: Observed,
+    hasCA: boolean,
+  ): Promise<void> {
+    const generation = registry.metadata?.generation;
+    const now = this.deps.clock.now();
+    let conditions: Condition[] = readConditions(registry.status);
+    for (const c of registryConditions(observed)) conditions = setCondition(conditions, c, generation, now);
+    const previous = (registry.status ?? {}) as Record<string, unknown>;
+    const status: Record<string, unknown> = {
+      ...previous,
+      observedGeneration: generation,
+      conditions,
+      endpoint: endpoint(ref, registry),
+      adminSecret: names.adminSecret(ref),
+    };
+    if (hasCA) status.caConfigMap = names.caConfigMap(ref);
+    else delete status.caConfigMap;
+    await updateStatus(this.deps.client, resources.registries, registry as KubeObject, status);
+  }
+}
+
+/** The hosts that clients name the registry by: what the admin and pull Secrets carry. */
+export function clientHosts(ref: RegistryRef, registry: Registry): string[] {
+  const port = servicePort(registry);
+  const hosts = serviceHostNames(ref)
+    .slice(0, 2)
+    .map((h) => `${h}:${port}`);
+  if (port === 443) hosts.push(...serviceHostNames(ref).slice(0, 2));
+  const ingress = registry.spec.expose?.ingress?.host;
+  if (ingress) hosts.push(ingress);
+  return hosts;
+}
+
+/** The token endpoint, on the registry's own host name: the Ingress host, or the Service. */
+export function tokenRealm(ref: RegistryRef, registry: Registry, tls: boolean): string {
+  const ingress = registry.spec.expose?.ingress?.host;
+  if (ingress) return `https://${ingress}/token`;
+  return `${tls ? 'https' : 'http'}://${serviceHostNames(ref)[0]}:${ports.tokenService}/token`;
+}
+
+export function storageConfig(registry: Registry): RegistryStorage {
+  const s = registry.spec.storage;
+  if (s.s3) {
+    return {
+      kind: 's3',
+      bucket: s.s3.bucket,
+      region: s.s3.region,
+      ...(s.s3.regionEndpoint ? { regionEndpoint: s.s3.regionEndpoint } : {}),
+      ...(s.s3.forcePathStyle !== undefined ? { forcePathStyle: s.s3.forcePathStyle } : {}),
+      ...(s.s3.rootDirectory ? { rootDirectory: s.s3.rootDirectory } : {}),
+    };
+  }
+  return { kind: s.emptyDir ? 'emptyDir' : 'filesystem', rootDirectory: registryPaths.storage };
+}
+
+/** The store of hashed credentials the token service checks; the admin may do everything. */
+export function credentialStore(registry: Registry, adminSecretValue: string): CredentialStore {
+  return {
+    version: 1,
+    anonymousPull: registry.spec.auth?.anonymousPull ?? false,
+    credentials: [
+      {
+        username: 'admin',
+        secretHash: hashSecret(adminSecretValue),
+        grants: [{ repositories: ['**'], actions: ['*'] }],
+        catalog: true,
+        description: 'the Registry admin credential (status.adminSecret)',
+      },
+    ],
+  };
+}
+
+function lastCertificate(bundle: string): string | undefined {
+  const blocks = bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g);
+  return blocks?.[blocks.length - 1];
+}

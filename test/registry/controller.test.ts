@@ -1,0 +1,462 @@
+// The Registry controller against the real control plane: the objects it creates, readiness
+// from pods that kwok runs, rollouts on change, zero writes when nothing changed, deletion, and
+// the problems only the controller can detect.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as k8s from '@kubernetes/client-node';
+import { createTestNamespace, eventually, statusOf, testKubeConfig } from '../harness/kube.ts';
+import { startOperator, type RunningOperator } from '../harness/operator.ts';
+import { installCRDs } from '../harness/crds.ts';
+
+const kc = testKubeConfig();
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const apps = kc.makeApiClient(k8s.AppsV1Api);
+const net = kc.makeApiClient(k8s.NetworkingV1Api);
+const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+let operator: RunningOperator;
+
+interface Condition {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime?: string;
+}
+interface RegistryObject {
+  metadata: k8s.V1ObjectMeta;
+  spec: Record<string, unknown>;
+  status?: {
+    conditions?: Condition[];
+    endpoint?: string;
+    caConfigMap?: string;
+    adminSecret?: string;
+    observedGeneration?: number;
+  };
+}
+
+const group = { group: 'berth.dev', version: 'v1alpha1', plural: 'registries' };
+const getRegistry = (namespace: string, name: string) =>
+  custom.getNamespacedCustomObject({ ...group, namespace, name }) as Promise<RegistryObject>;
+const condition = (r: RegistryObject, type: string) => r.status?.conditions?.find((c) => c.type === type);
+
+async function createRegistry(
+  namespace: string,
+  name: string,
+  spec: Record<string, unknown>,
+): Promise<RegistryObject> {
+  return (await custom.createNamespacedCustomObject({
+    ...group,
+    namespace,
+    body: { apiVersion: 'berth.dev/v1alpha1', kind: 'Registry', metadata: { name }, spec },
+  })) as RegistryObject;
+}
+
+async function patchSpec(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
+  await custom.patchNamespacedCustomObject(
+    { ...group, namespace, name, body: { spec } },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
+}
+
+async function waitForCondition(
+  namespace: string,
+  name: string,
+  type: string,
+  status: string,
+  reason?: string,
+) {
+  return eventually(
+    `${namespace}/${name} ${type}=${status}${reason ? ` (${reason})` : ''}`,
+    () => getRegistry(namespace, name),
+    (r) => {
+      const c = condition(r, type);
+      return (
+        c?.status === status &&
+        (!reason || c.reason === reason) &&
+        r.status?.observedGeneration === r.metadata.generation
+      );
+    },
+    90_000,
+  );
+}
+
+/** A statically provisioned volume, so claims of `storageClassName: manual` bind. */
+async function createVolume(name: string, size = '10Gi'): Promise<void> {
+  await core.createPersistentVolume({
+    body: {
+      metadata: { name },
+      spec: {
+        capacity: { storage: size },
+        accessModes: ['ReadWriteOnce', 'ReadWriteMany'],
+        storageClassName: 'manual',
+        persistentVolumeReclaimPolicy: 'Retain',
+        hostPath: { path: `/tmp/${name}` },
+      },
+    },
+  });
+}
+
+async function exists(read: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await read();
+    return true;
+  } catch (err) {
+    if (statusOf(err) === 404) return false;
+    throw err;
+  }
+}
+
+const pvcSpec = (size = '1Gi') => ({
+  storage: { persistentVolumeClaim: { size, storageClassName: 'manual', accessModes: ['ReadWriteOnce'] } },
+});
+
+beforeAll(async () => {
+  operator = await startOperator({
+    kubeconfig: process.env.BERTH_TEST_KUBECONFIG ?? '',
+    args: ['--resync-period=3s'],
+    env: { BERTH_IMAGE: 'ghcr.io/berth-dev/berth:test' },
+  });
+});
+
+afterAll(async () => {
+  await operator?.stop();
+});
+
+describe('a Registry with a claim and berth’s own CA', () => {
+  let ns: string;
+  let registry: RegistryObject;
+
+  beforeAll(async () => {
+    ns = await createTestNamespace(kc, 'reg');
+    registry = await createRegistry(ns, 'main', {
+      ...pvcSpec(),
+      tls: { mode: 'SelfSigned', dnsNames: ['registry.example.com'] },
+    });
+  });
+
+  it('waits for its claim to bind, then becomes Ready once its pods run', async () => {
+    const pending = await waitForCondition(ns, 'main', 'StorageReady', 'False', 'PVCPending');
+    expect(condition(pending, 'Ready')?.status).toBe('False');
+    await createVolume(`pv-${ns}`);
+    const ready = await waitForCondition(ns, 'main', 'Ready', 'True');
+    expect(ready.status?.endpoint).toBe(`main.${ns}.svc:443`);
+    expect(ready.status?.caConfigMap).toBe('main-ca');
+    expect(ready.status?.adminSecret).toBe('main-admin');
+    for (const type of ['CertificateReady', 'StorageReady'])
+      expect(condition(ready, type)?.status).toBe('True');
+    expect(condition(ready, 'Degraded')?.status).toBe('False');
+  });
+
+  it('owns every object it created, labelled as berth’s', async () => {
+    const uid = registry.metadata.uid;
+    const owned = [
+      await core.readNamespacedService({ name: 'main', namespace: ns }),
+      await apps.readNamespacedDeployment({ name: 'main-registry', namespace: ns }),
+      await apps.readNamespacedDeployment({ name: 'main-token', namespace: ns }),
+      await core.readNamespacedSecret({ name: 'main-ca', namespace: ns }),
+      await core.readNamespacedSecret({ name: 'main-tls', namespace: ns }),
+      await core.readNamespacedSecret({ name: 'main-token-key', namespace: ns }),
+      await core.readNamespacedSecret({ name: 'main-credentials', namespace: ns }),
+      await core.readNamespacedSecret({ name: 'main-registry-config', namespace: ns }),
+      await core.readNamespacedSecret({ name: 'main-admin', namespace: ns }),
+      await core.readNamespacedConfigMap({ name: 'main-ca', namespace: ns }),
+      await net.readNamespacedNetworkPolicy({ name: 'main-registry', namespace: ns }),
+    ];
+    for (const obj of owned) {
+      expect({ name: obj.metadata?.name, owner: obj.metadata?.ownerReferences?.[0]?.uid }).toEqual({
+        name: obj.metadata?.name,
+        owner: uid,
+      });
+      expect(obj.metadata?.labels?.['app.kubernetes.io/managed-by']).toBe('berth');
+    }
+    // deletionPolicy Retain (the default): the claim has no owner, so it outlives the Registry.
+    const pvc = await core.readNamespacedPersistentVolumeClaim({ name: 'main-data', namespace: ns });
+    expect(pvc.metadata?.ownerReferences ?? []).toEqual([]);
+    expect(pvc.status?.phase).toBe('Bound');
+    const admin = await core.readNamespacedSecret({ name: 'main-admin', namespace: ns });
+    expect(admin.type).toBe('kubernetes.io/dockerconfigjson');
+    const auths = JSON.parse(Buffer.from(admin.data?.['.dockerconfigjson'] ?? '', 'base64').toString()).auths;
+    expect(Object.keys(auths)).toContain(`main.${ns}.svc:443`);
+    const store = Buffer.from(
+      (await core.readNamespacedSecret({ name: 'main-credentials', namespace: ns })).data?.['store.json'] ??
+        '',
+      'base64',
+    ).toString();
+    expect(store).not.toContain(auths[`main.${ns}.svc:443`].password);
+  });
+
+  it('runs the registry with the restricted pod security profile and one writer on the claim', async () => {
+    const d = await apps.readNamespacedDeployment({ name: 'main-registry', namespace: ns });
+    expect(d.spec?.replicas).toBe(1);
+    expect(d.spec?.strategy?.type).toBe('Recreate');
+    const pod = d.spec?.template.spec;
+    expect(pod?.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(pod?.containers[0]?.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
+  });
+
+  it('routes the Service’s registry port to registry pods and its token port to token-service pods', async () => {
+    const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
+    const slices = await eventually(
+      'EndpointSlices with ready endpoints for both ports',
+      () =>
+        discovery.listNamespacedEndpointSlice({
+          namespace: ns,
+          labelSelector: 'kubernetes.io/service-name=main',
+        }),
+      (l) => l.items.filter((s) => (s.endpoints ?? []).some((e) => e.conditions?.ready)).length >= 2,
+    );
+    const byPort = Object.fromEntries(
+      slices.items.map((s) => [
+        s.ports?.map((p) => p.name).join(','),
+        s.endpoints?.map((e) => e.targetRef?.name ?? ''),
+      ]),
+    );
+    expect(byPort.registry?.every((n: string) => n.startsWith('main-registry-'))).toBe(true);
+    expect(byPort.token?.every((n: string) => n.startsWith('main-token-'))).toBe(true);
+  });
+
+  it('writes nothing when nothing changed, across several resyncs', async () => {
+    const snapshot = async () => {
+      const [secrets, cms, deps, svcs, reg] = await Promise.all([
+        core.listNamespacedSecret({ namespace: ns }),
+        core.listNamespacedConfigMap({ namespace: ns }),
+        apps.listNamespacedDeployment({ namespace: ns }),
+        core.listNamespacedService({ namespace: ns }),
+        getRegistry(ns, 'main'),
+      ]);
+      return JSON.stringify(
+        [...secrets.items, ...cms.items, ...deps.items, ...svcs.items, reg].map((o) => [
+          o.metadata?.name,
+          o.metadata?.resourceVersion,
+        ]),
+      );
+    };
+    await waitForCondition(ns, 'main', 'Progressing', 'False');
+    const before = await snapshot();
+    await new Promise((r) => setTimeout(r, 10_000)); // three resync periods
+    expect(await snapshot()).toBe(before);
+  });
+
+  it('rolls the pods when the resources change', async () => {
+    const before = await apps.readNamespacedDeployment({ name: 'main-registry', namespace: ns });
+    await patchSpec(ns, 'main', { resources: { requests: { cpu: '50m', memory: '64Mi' } } });
+    const after = await eventually(
+      'the registry Deployment to get the new resources',
+      () => apps.readNamespacedDeployment({ name: 'main-registry', namespace: ns }),
+      (d) => d.spec?.template.spec?.containers[0]?.resources?.requests?.cpu === '50m',
+    );
+    expect(after.metadata?.generation).toBeGreaterThan(before.metadata?.generation ?? 0);
+    await waitForCondition(ns, 'main', 'Progressing', 'False');
+  });
+
+  it('reissues the certificate for a new dnsName and rolls both deployments', async () => {
+    const tlsBefore = await core.readNamespacedSecret({ name: 'main-tls', namespace: ns });
+    const tokenBefore = await apps.readNamespacedDeployment({ name: 'main-token', namespace: ns });
+    await patchSpec(ns, 'main', {
+      tls: { mode: 'SelfSigned', dnsNames: ['registry.example.com', 'r2.example.com'] },
+    });
+    const tlsAfter = await eventually(
+      'a new serving certificate',
+      () => core.readNamespacedSecret({ name: 'main-tls', namespace: ns }),
+      (s) => s.data?.['tls.crt'] !== tlsBefore.data?.['tls.crt'],
+    );
+    const { describeCertificate } = await import('../../src/pki/certificates.ts');
+    expect(
+      describeCertificate(Buffer.from(tlsAfter.data?.['tls.crt'] ?? '', 'base64').toString()).dnsNames,
+    ).toContain('r2.example.com');
+    // the CA stays, so clients keep trusting it
+    expect(tlsAfter.data?.['ca.crt']).toBe(tlsBefore.data?.['ca.crt']);
+    await eventually(
+      'the token service to roll',
+      () => apps.readNamespacedDeployment({ name: 'main-token', namespace: ns }),
+      (d) =>
+        d.spec?.template.metadata?.annotations?.['berth.dev/tls-checksum'] !==
+        tokenBefore.spec?.template.metadata?.annotations?.['berth.dev/tls-checksum'],
+    );
+  });
+
+  it('cascades on deletion and keeps the claim with deletionPolicy Retain', async () => {
+    await custom.deleteNamespacedCustomObject({ ...group, namespace: ns, name: 'main' });
+    await eventually(
+      'owned objects to be garbage-collected',
+      () => exists(() => apps.readNamespacedDeployment({ name: 'main-registry', namespace: ns })),
+      (present) => !present,
+    );
+    expect(await exists(() => core.readNamespacedSecret({ name: 'main-admin', namespace: ns }))).toBe(false);
+    expect(
+      await exists(() => core.readNamespacedPersistentVolumeClaim({ name: 'main-data', namespace: ns })),
+    ).toBe(true);
+  });
+});
+
+describe('deletionPolicy Delete', () => {
+  it('removes the claim with the Registry', async () => {
+    const ns = await createTestNamespace(kc, 'regdel');
+    await createRegistry(ns, 'gone', { ...pvcSpec(), deletionPolicy: 'Delete' });
+    const pvc = await eventually(
+      'the claim, owned by the Registry',
+      () => core.listNamespacedPersistentVolumeClaim({ namespace: ns }),
+      (l) => l.items.length === 1,
+    );
+    expect(pvc.items[0]?.metadata?.ownerReferences?.[0]?.kind).toBe('Registry');
+    await custom.deleteNamespacedCustomObject({ ...group, namespace: ns, name: 'gone' });
+    await eventually(
+      'the claim to be deleted',
+      () => exists(() => core.readNamespacedPersistentVolumeClaim({ name: 'gone-data', namespace: ns })),
+      (present) => !present,
+    );
+  });
+});
+
+describe('problems only the controller can detect', () => {
+  it('reports a missing S3 Secret and recovers when it appears', async () => {
+    const ns = await createTestNamespace(kc, 'regs3');
+    await createRegistry(ns, 's3', {
+      replicas: 2,
+      storage: { s3: { bucket: 'images', region: 'eu-west-1', secretRef: { name: 's3-creds' } } },
+    });
+    const failing = await waitForCondition(ns, 's3', 'Ready', 'False', 'StorageSecretMissing');
+    expect(condition(failing, 'Ready')?.message).toContain('s3-creds');
+    expect(condition(failing, 'StorageReady')?.reason).toBe('StorageSecretMissing');
+    const events = await eventually(
+      'a Warning event about the Secret',
+      () => kc.makeApiClient(k8s.EventsV1Api).listNamespacedEvent({ namespace: ns }),
+      (l) => l.items.some((e) => e.reason === 'StorageSecretMissing' && e.type === 'Warning'),
+    );
+    expect(events.items.length).toBeGreaterThan(0);
+    await core.createNamespacedSecret({
+      namespace: ns,
+      body: {
+        metadata: { name: 's3-creds' },
+        stringData: { accessKeyID: 'AKIA', secretAccessKey: 'not-a-real-key' },
+      },
+    });
+    const ready = await waitForCondition(ns, 's3', 'Ready', 'True');
+    expect(condition(ready, 'StorageReady')?.status).toBe('True');
+    const pdb = await kc
+      .makeApiClient(k8s.PolicyV1Api)
+      .readNamespacedPodDisruptionBudget({ name: 's3-registry', namespace: ns });
+    expect(pdb.spec?.maxUnavailable).toBe(1);
+    expect((await apps.readNamespacedDeployment({ name: 's3-registry', namespace: ns })).spec?.replicas).toBe(
+      2,
+    );
+  });
+
+  it('reports a user TLS Secret without tls.crt and recovers when it is fixed', async () => {
+    const ns = await createTestNamespace(kc, 'regtls');
+    await core.createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: 'my-tls' }, stringData: { 'tls.key': 'x' } },
+    });
+    await createRegistry(ns, 'own', {
+      storage: { emptyDir: {} },
+      tls: { mode: 'Secret', secretName: 'my-tls' },
+    });
+    const failing = await waitForCondition(ns, 'own', 'CertificateReady', 'False', 'TLSSecretInvalid');
+    expect(condition(failing, 'Ready')?.message).toContain('tls.crt');
+    const { createCA, issueCertificate } = await import('../../src/pki/certificates.ts');
+    const now = new Date();
+    const later = new Date(Date.now() + 3600_000 * 24);
+    const ca = await createCA({ commonName: 'user-ca', notBefore: now, notAfter: later });
+    const cert = await issueCertificate(ca, {
+      commonName: 'own',
+      dnsNames: [`own.${ns}.svc`],
+      notBefore: now,
+      notAfter: later,
+      usage: 'server',
+    });
+    await core.replaceNamespacedSecret({
+      name: 'my-tls',
+      namespace: ns,
+      body: {
+        metadata: { name: 'my-tls' },
+        stringData: { 'tls.crt': cert.certPem, 'tls.key': cert.keyPem, 'ca.crt': ca.certPem },
+      },
+    });
+    await waitForCondition(ns, 'own', 'CertificateReady', 'True');
+    const bundle = await core.readNamespacedConfigMap({ name: 'own-ca', namespace: ns });
+    expect(bundle.data?.['ca.crt']).toBe(ca.certPem);
+  });
+
+  it('reports an absent cert-manager and recovers once it is installed and issues', async () => {
+    const ns = await createTestNamespace(kc, 'regcm');
+    await createRegistry(ns, 'cm', {
+      storage: { emptyDir: {} },
+      tls: { mode: 'CertManager', issuerRef: { name: 'ca-issuer', kind: 'ClusterIssuer' } },
+    });
+    await waitForCondition(ns, 'cm', 'Ready', 'False', 'CertManagerNotInstalled');
+    await installCRDs(process.env.BERTH_TEST_KUBECONFIG ?? '', [certManagerCertificateCRD()]);
+    const certificate = await eventually(
+      'a cert-manager Certificate',
+      () =>
+        custom
+          .getNamespacedCustomObject({
+            group: 'cert-manager.io',
+            version: 'v1',
+            plural: 'certificates',
+            namespace: ns,
+            name: 'cm-tls',
+          })
+          .catch(() => undefined) as Promise<
+          { spec?: { secretName?: string; issuerRef?: { kind?: string } } } | undefined
+        >,
+      (c) => c !== undefined,
+    );
+    expect(certificate?.spec?.issuerRef?.kind).toBe('ClusterIssuer');
+    // Act as cert-manager: write the Secret it would write.
+    const { createCA, issueCertificate } = await import('../../src/pki/certificates.ts');
+    const now = new Date();
+    const later = new Date(Date.now() + 3600_000 * 24);
+    const ca = await createCA({ commonName: 'cm-ca', notBefore: now, notAfter: later });
+    const cert = await issueCertificate(ca, {
+      commonName: 'cm',
+      dnsNames: [`cm.${ns}.svc`],
+      notBefore: now,
+      notAfter: later,
+      usage: 'server',
+    });
+    await core.createNamespacedSecret({
+      namespace: ns,
+      body: {
+        metadata: { name: certificate?.spec?.secretName ?? '' },
+        type: 'kubernetes.io/tls',
+        stringData: { 'tls.crt': cert.certPem, 'tls.key': cert.keyPem, 'ca.crt': ca.certPem },
+      },
+    });
+    await waitForCondition(ns, 'cm', 'CertificateReady', 'True');
+  });
+});
+
+function certManagerCertificateCRD(): k8s.V1CustomResourceDefinition {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: 'certificates.cert-manager.io' },
+    spec: {
+      group: 'cert-manager.io',
+      names: {
+        kind: 'Certificate',
+        plural: 'certificates',
+        singular: 'certificate',
+        listKind: 'CertificateList',
+      },
+      scope: 'Namespaced',
+      versions: [
+        {
+          name: 'v1',
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } },
+        },
+      ],
+    },
+  };
+}
