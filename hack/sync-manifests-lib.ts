@@ -56,7 +56,17 @@ function leadingComments(text: string): string {
   return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
-/** A CRD as a chart template: rendered when crds.enabled, annotated to survive `helm uninstall`. */
+/** Kinds that belong to the API and ship with the CRDs (crds/ and crds/admission/). */
+const apiKinds = [
+  'CustomResourceDefinition',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
+];
+
+/**
+ * A CRD (or an admission policy of the API) as a chart template: rendered when crds.enabled,
+ * annotated to survive `helm uninstall`. `file.name` is relative to crds/.
+ */
 export function crdTemplate(file: SourceFile): string {
   if (file.text.includes('{{')) {
     throw new SyncError(`crds/${file.name} contains "{{", which Helm would read as a template`);
@@ -65,10 +75,9 @@ export function crdTemplate(file: SourceFile): string {
   const marker = '__BERTH_KEEP_MARKER__';
   const rendered = docs.map((doc) => {
     if (doc.errors.length) throw new SyncError(`crds/${file.name}: ${doc.errors[0]?.message}`);
-    if (doc.getIn(['kind']) !== 'CustomResourceDefinition') {
-      throw new SyncError(
-        `crds/${file.name} holds a ${String(doc.getIn(['kind']))}, not a CustomResourceDefinition`,
-      );
+    const kind = String(doc.getIn(['kind']));
+    if (!apiKinds.includes(kind)) {
+      throw new SyncError(`crds/${file.name} holds a ${kind}, not one of ${apiKinds.join(', ')}`);
     }
     doc.setIn(['metadata', 'annotations', 'helm.sh/resource-policy'], marker);
     const text = doc.toString({ lineWidth: 0 });
@@ -166,19 +175,28 @@ export function rbacTemplates(files: SourceFile[]): GeneratedFile[] {
   }));
 }
 
+/** Where a file of crds/ goes in config/crd: CRDs under bases/, admission policies under admission/. */
+function kustomizePath(name: string): string {
+  return name.startsWith('admission/') ? name : `bases/${name}`;
+}
+
 export function crdKustomization(files: SourceFile[]): string {
   return stringify({
     apiVersion: 'kustomize.config.k8s.io/v1beta1',
     kind: 'Kustomization',
-    resources: files.map((f) => `bases/${f.name}`),
+    resources: files.map((f) => kustomizePath(f.name)),
   }).replace(/^/, generatedHeader('crds/'));
 }
 
+/**
+ * `crds` holds crds/*.yaml by file name and crds/admission/*.yaml as `admission/<file>`;
+ * `rbac` holds config/rbac/*.yaml.
+ */
 export function generateAll(sources: { crds: SourceFile[]; rbac: SourceFile[] }): GeneratedFile[] {
   // Fail early on a file that is not YAML at all.
   for (const f of sources.crds) parseDocument(f.text);
   return [
-    ...sources.crds.map((f) => ({ path: `config/crd/bases/${f.name}`, content: f.text })),
+    ...sources.crds.map((f) => ({ path: `config/crd/${kustomizePath(f.name)}`, content: f.text })),
     { path: 'config/crd/kustomization.yaml', content: crdKustomization(sources.crds) },
     ...sources.crds.map((f) => ({ path: `charts/berth/templates/crds/${f.name}`, content: crdTemplate(f) })),
     ...rbacTemplates(sources.rbac),

@@ -1,5 +1,6 @@
 // Renders the one source of berth's install manifests into the places that ship them:
 //   crds/*.yaml          -> config/crd/bases/*.yaml (copies) and config/crd/kustomization.yaml
+//   crds/admission/*.yaml-> config/crd/admission/*.yaml, charts/berth/templates/crds/admission/*.yaml
 //                        -> charts/berth/templates/crds/*.yaml (gated by crds.enabled, kept on uninstall)
 //   config/rbac/*.yaml   -> charts/berth/templates/rbac/*.yaml (names, ServiceAccount and namespace templated)
 //
@@ -13,7 +14,13 @@ import { generateAll, type GeneratedFile } from './sync-manifests-lib.ts';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Folders whose every file is generated (stale files in them are drift too). */
-const generatedDirs = ['config/crd/bases', 'charts/berth/templates/crds', 'charts/berth/templates/rbac'];
+const generatedDirs = [
+  'config/crd/bases',
+  'config/crd/admission',
+  'charts/berth/templates/crds',
+  'charts/berth/templates/crds/admission',
+  'charts/berth/templates/rbac',
+];
 
 function readDir(dir: string): { name: string; text: string }[] {
   const abs = path.join(root, dir);
@@ -30,7 +37,11 @@ function existingGenerated(): string[] {
 
 function main(argv: string[]): number {
   const check = argv.includes('--check');
-  const files: GeneratedFile[] = generateAll({ crds: readDir('crds'), rbac: readDir('config/rbac') });
+  const crds = [
+    ...readDir('crds'),
+    ...readDir('crds/admission').map((f) => ({ ...f, name: `admission/${f.name}` })),
+  ];
+  const files: GeneratedFile[] = generateAll({ crds, rbac: readDir('config/rbac') });
   const wanted = new Set(files.map((f) => f.path));
   const drift: string[] = [];
   for (const f of files) {

@@ -1,0 +1,346 @@
+// Installing berth on a real control plane (its own, so CRDs and cluster-scoped RBAC start clean):
+// the chart with helm, then the operator run with exactly the chart ServiceAccount's credentials
+// (a TokenRequest token), then uninstall and what stays, then config/default with server-side apply.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import * as k8s from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { startControlPlane, type ControlPlane } from '../harness/controlplane.ts';
+import { eventually, statusOf } from '../harness/kube.ts';
+import { startOperator, type RunningOperator } from '../harness/operator.ts';
+import { binary, repoRoot } from '../harness/processes.ts';
+import { chartDir, expectedCRDs, run, type RunResult } from './manifests.ts';
+
+const namespace = 'berth-system';
+let cp: ControlPlane;
+let kc: k8s.KubeConfig;
+let workDir: string;
+
+const helm = (...args: string[]): Promise<RunResult> =>
+  run(binary('helm'), [...args, '--kubeconfig', cp.kubeconfig], {
+    HELM_CACHE_HOME: workDir,
+    HELM_CONFIG_HOME: workDir,
+  });
+const kubectl = (...args: string[]): Promise<RunResult> =>
+  run(binary('kubectl'), [...args, '--kubeconfig', cp.kubeconfig]);
+
+function ok(result: RunResult, what: string): RunResult {
+  if (result.code !== 0)
+    throw new Error(`${what} failed (exit ${result.code}):\n${result.stderr}\n${result.stdout}`);
+  return result;
+}
+
+async function exists(read: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await read();
+    return true;
+  } catch (err) {
+    if (statusOf(err) === 404) return false;
+    throw err;
+  }
+}
+
+/** A kubeconfig that authenticates with a bearer token only (no client certificate). */
+function tokenKubeConfig(token: string): string {
+  const file = path.join(workDir, 'sa-kubeconfig');
+  writeFileSync(
+    file,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [
+        {
+          name: 'test',
+          cluster: {
+            server: cp.server,
+            'certificate-authority-data': Buffer.from(cp.ca.certPem).toString('base64'),
+          },
+        },
+      ],
+      users: [{ name: 'berth', user: { token } }],
+      contexts: [{ name: 'berth', context: { cluster: 'test', user: 'berth' } }],
+      'current-context': 'berth',
+    }),
+    { mode: 0o600 },
+  );
+  return file;
+}
+
+beforeAll(async () => {
+  workDir = mkdtempSync(path.join(os.tmpdir(), 'berth-install-'));
+  cp = await startControlPlane({ nodes: 1 });
+  kc = new k8s.KubeConfig();
+  kc.loadFromFile(cp.kubeconfig);
+}, 180_000);
+
+afterAll(async () => {
+  await cp?.stop();
+});
+
+describe('helm install', () => {
+  let installOutput = '';
+
+  test('installs the chart into a namespace that enforces the restricted Pod Security Standard', async () => {
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    await core.createNamespace({
+      body: {
+        metadata: {
+          name: namespace,
+          labels: {
+            'pod-security.kubernetes.io/enforce': 'restricted',
+            'pod-security.kubernetes.io/enforce-version': 'latest',
+          },
+        },
+      },
+    });
+    const result = ok(await helm('install', 'berth', chartDir, '--namespace', namespace), 'helm install');
+    installOutput = result.stdout;
+    expect(result.stdout).toContain('STATUS: deployed');
+
+    const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+    for (const name of expectedCRDs) {
+      await eventually(
+        `CRD ${name} established`,
+        () => ext.readCustomResourceDefinition({ name }),
+        (crd) =>
+          crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false,
+      );
+    }
+    // The ReplicaSet controller creates the operator pod only if PodSecurity admission accepts it.
+    const pods = await eventually(
+      'an operator pod admitted under the restricted policy',
+      () => core.listNamespacedPod({ namespace, labelSelector: 'app.kubernetes.io/component=operator' }),
+      (list) => list.items.length === 1,
+    );
+    expect(pods.items[0]?.spec?.serviceAccountName).toBe('berth');
+    const apps = kc.makeApiClient(k8s.AppsV1Api);
+    const rs = await apps.listNamespacedReplicaSet({ namespace });
+    const failures = rs.items
+      .flatMap((r) => r.status?.conditions ?? [])
+      .filter((c) => c.type === 'ReplicaFailure');
+    expect(failures).toEqual([]);
+  });
+
+  test('prints NOTES that say what to apply next', () => {
+    expect(installOutput).toContain('NOTES:');
+    expect(installOutput).toContain('kubectl -n berth-system rollout status deployment/berth-operator');
+    expect(installOutput).toContain('kind: Registry');
+    expect(installOutput).toContain('kind: Repository');
+  });
+});
+
+describe('the operator with the chart ServiceAccount’s credentials', () => {
+  let operator: RunningOperator | undefined;
+  let token = '';
+
+  afterAll(async () => {
+    await operator?.stop();
+  });
+
+  test('becomes ready and leads, with no RBAC refusal in its log', async () => {
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const request = await core.createNamespacedServiceAccountToken({
+      name: 'berth',
+      namespace,
+      body: { spec: { audiences: ['https://kubernetes.default.svc'], expirationSeconds: 3600 } },
+    });
+    token = request.status?.token ?? '';
+    expect(token).not.toBe('');
+
+    operator = await startOperator({
+      kubeconfig: tokenKubeConfig(token),
+      args: ['--leader-elect=true', '--leader-election-id=berth-operator', '--image=berth:test'],
+      env: { POD_NAMESPACE: namespace },
+    });
+    const coordination = kc.makeApiClient(k8s.CoordinationV1Api);
+    const lease = await eventually(
+      'the operator to take the Lease',
+      () => coordination.readNamespacedLease({ name: 'berth-operator', namespace }),
+      (l) => Boolean(l.spec?.holderIdentity),
+      30_000,
+    );
+    const running = operator;
+    const metrics = await eventually(
+      'the leader gauge to be 1',
+      async () => (await fetch(running.metricsUrl)).text(),
+      (text) => /^berth_leader_is_leader\{[^}]*\} 1$/m.test(text),
+      30_000,
+    );
+    expect(metrics).toMatch(/berth_leader_is_leader/);
+    expect(lease.spec?.holderIdentity).toBeTruthy();
+    // Let the controllers list, watch and reconcile for a few seconds before reading the log.
+    await new Promise((r) => setTimeout(r, 5_000));
+    const log = running.logs();
+    expect(log).toContain('Started operator');
+    expect(
+      log.split('\n').filter((l) => /forbidden|\b403\b|cannot (list|watch|get|create|update|patch)/i.test(l)),
+    ).toEqual([]);
+    expect((await fetch(`${running.healthUrl}/readyz`)).status).toBe(200);
+  });
+
+  // TODO(registry controller, pull-secret fan-out): once the Registry controller and the pull-secret
+  // fan-out land, apply a Registry with pullSecrets selecting a labelled namespace here, and assert
+  // that, still with this token only, the Registry becomes Ready (the data plane is created), the
+  // pull Secret appears in the selected namespace and the default ServiceAccount lists it in
+  // imagePullSecrets. Until then this suite proves readiness, leadership and the RBAC below.
+
+  test('may bind the ClusterRoles the chart ships for its Jobs, and nothing else (no escalation)', async () => {
+    const asOperator = new k8s.KubeConfig();
+    asOperator.loadFromFile(tokenKubeConfig(token));
+    const rbac = asOperator.makeApiClient(k8s.RbacAuthorizationV1Api);
+    const binding = (name: string, role: string): k8s.V1ClusterRoleBinding => ({
+      metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+      subjects: [{ kind: 'ServiceAccount', name: 'retention', namespace: 'registry-system' }],
+    });
+    await rbac.createClusterRoleBinding({ body: binding('berth-test-retention', 'berth-retention') });
+    await rbac.deleteClusterRoleBinding({ name: 'berth-test-retention' });
+    const refused = await rbac
+      .createClusterRoleBinding({ body: binding('berth-test-escalate', 'cluster-admin') })
+      .then(() => 0)
+      .catch((err: unknown) => statusOf(err));
+    expect(refused).toBe(403);
+  });
+
+  test('has exactly the access docs/rbac.md lists, checked by the API server', async () => {
+    const authz = kc.makeApiClient(k8s.AuthorizationV1Api);
+    const user = `system:serviceaccount:${namespace}:berth`;
+    const can = async (
+      verb: string,
+      group: string,
+      resource: string,
+      options: { subresource?: string; ns?: string; name?: string } = {},
+    ) => {
+      const review = await authz.createSubjectAccessReview({
+        body: {
+          spec: {
+            user,
+            groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'],
+            resourceAttributes: {
+              verb,
+              group,
+              resource,
+              subresource: options.subresource,
+              namespace: options.ns,
+              name: options.name,
+            },
+          },
+        },
+      });
+      return review.status?.allowed ?? false;
+    };
+    const table: [string, string, string, { subresource?: string; ns?: string; name?: string }, boolean][] = [
+      ['watch', 'berth.dev', 'registries', {}, true],
+      ['update', 'berth.dev', 'registries', { subresource: 'status', ns: 'a' }, true],
+      ['update', 'berth.dev', 'repositories', { subresource: 'finalizers', ns: 'a' }, true],
+      ['create', 'berth.dev', 'registries', { ns: 'a' }, false],
+      ['update', 'berth.dev', 'registries', { ns: 'a' }, false],
+      ['delete', 'berth.dev', 'repositories', { ns: 'a' }, false],
+      ['patch', '', 'serviceaccounts', { ns: 'team-a' }, true],
+      ['create', '', 'secrets', { ns: 'team-a' }, true],
+      ['create', 'apps', 'statefulsets', { ns: 'registry-system' }, true],
+      ['create', 'events.k8s.io', 'events', { ns: 'registry-system' }, true],
+      ['update', 'coordination.k8s.io', 'leases', { ns: namespace, name: 'berth-operator' }, true],
+      [
+        'update',
+        'coordination.k8s.io',
+        'leases',
+        { ns: 'kube-system', name: 'kube-controller-manager' },
+        false,
+      ],
+      ['bind', 'rbac.authorization.k8s.io', 'clusterroles', { name: 'berth-node-agent' }, true],
+      ['bind', 'rbac.authorization.k8s.io', 'clusterroles', { name: 'cluster-admin' }, false],
+      ['escalate', 'rbac.authorization.k8s.io', 'clusterroles', { name: 'berth-retention' }, false],
+      ['create', 'rbac.authorization.k8s.io', 'clusterroles', {}, false],
+      ['create', 'rbac.authorization.k8s.io', 'roles', { ns: 'team-a' }, false],
+      ['delete', '', 'namespaces', { name: 'team-a' }, false],
+      ['create', '', 'pods', { ns: 'team-a' }, false],
+      ['update', '', 'nodes', { name: 'n' }, false],
+      ['create', 'cert-manager.io', 'certificates', { ns: 'registry-system' }, false],
+    ];
+    const wrong: string[] = [];
+    for (const [verb, group, resource, options, expected] of table) {
+      const allowed = await can(verb, group, resource, options);
+      if (allowed !== expected)
+        wrong.push(`${verb} ${group}/${resource} ${JSON.stringify(options)}: allowed=${allowed}`);
+    }
+    expect(wrong).toEqual([]);
+  });
+});
+
+describe('helm uninstall', () => {
+  test('removes the operator and its RBAC, and keeps the CRDs (and so every berth object)', async () => {
+    ok(await helm('uninstall', 'berth', '--namespace', namespace, '--wait'), 'helm uninstall');
+    const apps = kc.makeApiClient(k8s.AppsV1Api);
+    const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+    const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+    expect(await exists(() => apps.readNamespacedDeployment({ name: 'berth-operator', namespace }))).toBe(
+      false,
+    );
+    expect(await exists(() => rbac.readClusterRole({ name: 'berth-operator-api' }))).toBe(false);
+    for (const name of expectedCRDs) {
+      const crd = await ext.readCustomResourceDefinition({ name });
+      expect(crd.metadata?.annotations?.['helm.sh/resource-policy']).toBe('keep');
+    }
+    // The Lease is the operator's, not the chart's: it stays (docs/install.md says so).
+    const coordination = kc.makeApiClient(k8s.CoordinationV1Api);
+    expect(await exists(() => coordination.readNamespacedLease({ name: 'berth-operator', namespace }))).toBe(
+      true,
+    );
+  });
+});
+
+describe('kustomize: config/default', () => {
+  test('applies with server-side apply (taking the kept CRDs over from helm), then again without conflict or change', async () => {
+    const apply = (...extra: string[]) =>
+      kubectl(
+        'apply',
+        '--server-side',
+        '--field-manager=berth-install',
+        ...extra,
+        '-k',
+        path.join(repoRoot, 'config/default'),
+      );
+    // The CRDs that helm left behind carry helm's `app.kubernetes.io/managed-by`: moving them to
+    // kustomize is a field-ownership conflict, resolved on purpose with --force-conflicts (docs/install.md).
+    const applyStart = Date.now() - 1_000;
+    const refused = await apply();
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('conflict with "helm"');
+    const first = ok(
+      await apply('--force-conflicts'),
+      'kubectl apply --server-side --force-conflicts -k config/default',
+    );
+    expect(first.stdout).toContain('deployment.apps/berth-operator serverside-applied');
+    const apps = kc.makeApiClient(k8s.AppsV1Api);
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const before = await apps.readNamespacedDeployment({ name: 'berth-operator', namespace });
+    await eventually(
+      'an operator pod from config/default, admitted under the restricted policy',
+      () => core.listNamespacedPod({ namespace, labelSelector: 'app.kubernetes.io/component=operator' }),
+      (list) =>
+        list.items.some(
+          (p) =>
+            !p.metadata?.deletionTimestamp &&
+            new Date(p.metadata?.creationTimestamp ?? 0).getTime() >= applyStart,
+        ),
+    );
+    const ns = await core.readNamespace({ name: namespace });
+    expect(ns.metadata?.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
+
+    ok(await apply(), 'a second server-side apply, without --force-conflicts');
+    const after = await apps.readNamespacedDeployment({ name: 'berth-operator', namespace });
+    expect(after.metadata?.generation).toBe(before.metadata?.generation);
+    const diff = await kubectl(
+      'diff',
+      '--server-side',
+      '--field-manager=berth-install',
+      '-k',
+      path.join(repoRoot, 'config/default'),
+    );
+    expect(diff.stdout).toBe('');
+    expect(diff.code).toBe(0);
+  });
+});
