@@ -180,11 +180,56 @@ describe('the operator with the chart ServiceAccount’s credentials', () => {
     expect((await fetch(`${running.healthUrl}/readyz`)).status).toBe(200);
   });
 
-  // TODO(registry controller, pull-secret fan-out): once the Registry controller and the pull-secret
-  // fan-out land, apply a Registry with pullSecrets selecting a labelled namespace here, and assert
-  // that, still with this token only, the Registry becomes Ready (the data plane is created), the
-  // pull Secret appears in the selected namespace and the default ServiceAccount lists it in
-  // imagePullSecrets. Until then this suite proves readiness, leadership and the RBAC below.
+  test('reconciles a Registry to Ready with these credentials only: its whole data plane, no refusal', async () => {
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    const apps = kc.makeApiClient(k8s.AppsV1Api);
+    const ns = 'registry-system';
+    await core.createNamespace({ body: { metadata: { name: ns } } });
+    await custom.createNamespacedCustomObject({
+      group: 'berth.dev',
+      version: 'v1alpha1',
+      namespace: ns,
+      plural: 'registries',
+      body: {
+        apiVersion: 'berth.dev/v1alpha1',
+        kind: 'Registry',
+        metadata: { name: 'main', namespace: ns },
+        spec: { storage: { emptyDir: { sizeLimit: '1Gi' } }, tls: { mode: 'SelfSigned' } },
+      },
+    });
+    interface Condition {
+      type: string;
+      status: string;
+      reason?: string;
+    }
+    const registry = await eventually(
+      'the Registry to become Ready',
+      async () =>
+        (await custom.getNamespacedCustomObject({
+          group: 'berth.dev',
+          version: 'v1alpha1',
+          namespace: ns,
+          plural: 'registries',
+          name: 'main',
+        })) as { status?: { conditions?: Condition[]; endpoint?: string } },
+      (r) => r.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+      90_000,
+    );
+    expect(registry.status?.endpoint).toBe('main.registry-system.svc:443');
+    for (const name of ['main-registry', 'main-token']) {
+      expect((await apps.readNamespacedDeployment({ name, namespace: ns })).metadata?.labels).toMatchObject({
+        'app.kubernetes.io/managed-by': 'berth',
+      });
+    }
+    const log = operator?.logs() ?? '';
+    expect(log.split('\n').filter((l) => /forbidden|\b403\b/i.test(l))).toEqual([]);
+  });
+
+  // TODO(pull-secret fan-out): the pull-secret controller does not exist yet. When it lands, give the
+  // Registry above `pullSecrets` selecting a labelled namespace and assert, still with this token
+  // only, that the pull Secret appears there and the default ServiceAccount lists it in
+  // imagePullSecrets (the patch of ServiceAccounts across namespaces that docs/rbac.md explains).
 
   test('may bind the ClusterRoles the chart ships for its Jobs, and nothing else (no escalation)', async () => {
     const asOperator = new k8s.KubeConfig();
