@@ -459,16 +459,83 @@ export interface RegistryStatusPullSecrets {
    * When the next rotation is due.
    */
   nextRotationTime?: string;
+  /**
+   * Selected namespaces whose pull secret berth could not write, with the reason (for example SecretNotOwned: a Secret of that name exists and is not berth's). At most 100 are listed.
+   *
+   * @maxItems 100
+   */
+  failedNamespaces?: RegistryStatusPullSecretsFailedNamespacesItem[];
+}
+export interface RegistryStatusPullSecretsFailedNamespacesItem {
+  /**
+   * The namespace.
+   */
+  namespace: string;
+  /**
+   * Why, in CamelCase (SecretNotOwned, WriteFailed).
+   */
+  reason: string;
+  /**
+   * What happened and what to do, for people.
+   */
+  message?: string;
 }
 /**
  * State of the scheduled garbage collection.
  */
 export interface RegistryStatusGarbageCollection {
+  /**
+   * Step of the current (or last) collection. Pending waits for running retention runs (the lock); ReadOnly rolls the read-only configuration out to every replica; Collecting runs the garbage-collect Job; Restarting restarts the registry pods (no stale blob cache survives); ReadWrite rolls the writable configuration out; Verifying checks that every tag still resolves and its blobs exist. The registry refuses pushes in ReadOnly, Collecting, Restarting and Failed. After Failed it stays read-only until a retry (the annotation berth.dev/gc-requested-at, or the next scheduled run) succeeds.
+   */
+  phase?:
+    'Pending' | 'ReadOnly' | 'Collecting' | 'Restarting' | 'ReadWrite' | 'Verifying' | 'Succeeded' | 'Failed';
+  /**
+   * What the current step waits for, or why the collection failed.
+   */
+  message?: string;
+  /**
+   * The value of the annotation berth.dev/gc-requested-at that started the latest on-demand collection; a different value requests another one.
+   */
+  handledRequest?: string;
+  run?: RegistryStatusGarbageCollectionRun;
   lastRun?: RegistryStatusGarbageCollectionLastRun;
   /**
    * When the next run is scheduled.
    */
   nextRunTime?: string;
+}
+/**
+ * The collection in progress (absent when none runs).
+ */
+export interface RegistryStatusGarbageCollectionRun {
+  /**
+   * When the collection started.
+   */
+  startTime?: string;
+  /**
+   * What started it.
+   */
+  trigger?: 'Schedule' | 'OnDemand';
+  /**
+   * When the current phase began.
+   */
+  phaseTime?: string;
+  /**
+   * The Job of the current step (garbage collection or verification).
+   */
+  job?: string;
+  /**
+   * The restart stamp put on the registry pod template in Restarting.
+   */
+  restartedAt?: string;
+  /**
+   * Blobs the garbage-collect Job deleted.
+   */
+  blobsDeleted?: number;
+  /**
+   * Bytes the garbage-collect Job freed (disk usage before minus after).
+   */
+  bytesFreed?: number;
 }
 /**
  * The most recent garbage collection.
@@ -486,6 +553,18 @@ export interface RegistryStatusGarbageCollectionLastRun {
    * Succeeded or Failed. After a failure the registry stays read-only and Degraded says why.
    */
   result?: string;
+  /**
+   * Schedule or OnDemand.
+   */
+  trigger?: string;
+  /**
+   * How long the collection took, from maintenance mode on to verified.
+   */
+  durationSeconds?: number;
+  /**
+   * What happened, or why it failed.
+   */
+  message?: string;
   /**
    * Number of blobs deleted.
    */
