@@ -51,6 +51,15 @@ function operatorContainer(manifests: Manifest[], fullname = 'berth'): Container
   return container;
 }
 
+const clusterScoped = new Set([
+  'Namespace',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'CustomResourceDefinition',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
+]);
+
 const crdFiles = (
   existsSync(path.join(repoRoot, 'crds'))
     ? readdirSync(path.join(repoRoot, 'crds'), { withFileTypes: true })
@@ -105,7 +114,7 @@ describe('default values', () => {
     expect(
       names.filter((n) => n.startsWith('ServiceMonitor/') || n.startsWith('PodDisruptionBudget/')),
     ).toEqual([]);
-    for (const o of m.filter((x) => !x.kind.startsWith('Cluster') && x.kind !== 'CustomResourceDefinition')) {
+    for (const o of m.filter((x) => !clusterScoped.has(x.kind))) {
       expect([o.kind, o.metadata.namespace]).toEqual([o.kind, 'berth-system']);
     }
   });
@@ -311,7 +320,16 @@ describe('CRDs', () => {
         .find((s) => s.metadata.name === crd.metadata.name);
       expect(crd.spec).toEqual(source?.spec);
     }
-    expect(ofKind(await helmTemplate(['crds.enabled=false']), 'CustomResourceDefinition')).toEqual([]);
+    // The API's admission policies (crds/admission/) travel with the CRDs.
+    const policies = ofKind(m, 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding');
+    for (const p of policies) expect(p.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
+    expect(
+      ofKind(
+        await helmTemplate(['crds.enabled=false']),
+        'CustomResourceDefinition',
+        'ValidatingAdmissionPolicy',
+      ),
+    ).toEqual([]);
     const notKept = ofKind(await helmTemplate(['crds.keep=false']), 'CustomResourceDefinition');
     expect(notKept.map((c) => c.metadata.annotations?.['helm.sh/resource-policy'])).toEqual(
       expectedCRDs.map(() => undefined),
@@ -444,9 +462,7 @@ describe('kustomize bases', () => {
   test('config/default builds, in berth-system, with the same CRDs and RBAC rules as the chart', async () => {
     const k = await kustomize('config/default');
     const h = await helmTemplate(['certManager.enabled=true']);
-    for (const o of k.filter(
-      (x) => !x.kind.startsWith('Cluster') && !['Namespace', 'CustomResourceDefinition'].includes(x.kind),
-    )) {
+    for (const o of k.filter((x) => !clusterScoped.has(x.kind))) {
       expect([o.kind, o.metadata.name, o.metadata.namespace]).toEqual([
         o.kind,
         o.metadata.name,
@@ -465,9 +481,13 @@ describe('kustomize bases', () => {
         }))
         .sort((a, b) => a.id.localeCompare(b.id));
     expect(summary(k)).toEqual(summary(h));
-    expect(ofKind(k, 'CustomResourceDefinition').map((c) => c.spec)).toEqual(
-      ofKind(h, 'CustomResourceDefinition').map((c) => c.spec),
-    );
+    const api = ['CustomResourceDefinition', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'];
+    const specs = (list: Manifest[]) =>
+      ofKind(list, ...api)
+        .map((c) => ({ id: `${c.kind}/${c.metadata.name}`, spec: c.spec }))
+        .sort((a, b) => a.id.localeCompare(b.id));
+    expect(specs(k)).toEqual(specs(h));
+    expect(specs(k).length).toBeGreaterThanOrEqual(expectedCRDs.length);
   });
 
   test('config/manager runs the operator exactly as the chart does with default values', async () => {
