@@ -1,6 +1,7 @@
 // berth's entry point: one image, several subcommands.
 import { parseConfig, usage as operatorUsage } from './config/config.ts';
 import { registerControllers } from './controllers.ts';
+import { gcRunCommand } from './gc/command.ts';
 import { runOperator } from './runtime/run.ts';
 import { tokenServiceCommand } from './token/command.ts';
 
@@ -38,6 +39,7 @@ const commands: Record<string, Command> = {
     summary: 'run the registry token service (Docker/OCI token authentication)',
     run: (argv) => tokenServiceCommand(argv),
   },
+  'gc-run': { summary: 'a step of a garbage collection (a Job): verify', run: (argv) => gcRunCommand(argv) },
   // 'retention-run': one retention run (a Job).
   // 'node-agent': the node agent (a DaemonSet).
 };

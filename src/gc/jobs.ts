@@ -1,0 +1,234 @@
+// The two Jobs of a garbage collection, built by pure functions:
+// - collect: the registry image itself runs `registry garbage-collect` with the registry's own
+//   configuration Secret and storage (the claim, or the S3 settings and credentials), on the node of
+//   the registry pod when the claim is ReadWriteOnce. It measures the storage's disk usage before and
+//   after and writes `{"blobsDeleted":N,"bytesFreed":N}` as its termination message, which the
+//   controller reads from the Job's pod. It needs no Kubernetes API access (no token mounted).
+// - verify: berth's image runs `berth gc-run verify` against the registry's Service with the admin
+//   credential and the CA bundle: every tag of every repository must resolve and its blobs exist.
+import type * as k8s from '@kubernetes/client-node';
+import type { Registry } from '../api/index.ts';
+import {
+  restrictedContainerSecurity,
+  restrictedPodSecurity,
+  registryPaths,
+} from '../registry/desired/workload.ts';
+import { names, registryLabels, serviceHostNames, type RegistryRef } from '../registry/names.ts';
+
+export const gcLabels = {
+  step: 'berth.dev/gc-step',
+} as const;
+
+export interface JobPlacement {
+  /** Run on this node (the registry pod's, for a ReadWriteOnce claim). */
+  nodeName?: string;
+}
+
+/** The shell script of the collect Job; parameters let the real-registry test run it as is. */
+export function collectScript(opts: {
+  registryBinary: string;
+  configPath: string;
+  /** The storage folder to measure; absent for S3 (no disk figures). */
+  storageRoot?: string;
+  deleteUntagged: boolean;
+  terminationLog: string;
+}): string {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const usage = opts.storageRoot ? `du -sk ${q(opts.storageRoot)} | cut -f1` : 'echo 0';
+  return [
+    'set -u',
+    `before=$(${usage})`,
+    `${q(opts.registryBinary)} garbage-collect${opts.deleteUntagged ? ' --delete-untagged' : ''} ${q(opts.configPath)} > /tmp/gc.log 2>&1`,
+    'rc=$?',
+    'tail -n 50 /tmp/gc.log',
+    `after=$(${usage})`,
+    `blobs=$(grep -c 'blob eligible for deletion' /tmp/gc.log)`,
+    'if [ "$rc" -ne 0 ]; then',
+    `  tail -n 20 /tmp/gc.log > ${q(opts.terminationLog)}`,
+    '  exit "$rc"',
+    'fi',
+    opts.storageRoot
+      ? `printf '{"blobsDeleted":%d,"bytesFreed":%d}\\n' "$blobs" "$(( (before - after) * 1024 ))" > ${q(opts.terminationLog)}`
+      : `printf '{"blobsDeleted":%d}\\n' "$blobs" > ${q(opts.terminationLog)}`,
+    `cat ${q(opts.terminationLog)}`,
+  ].join('\n');
+}
+
+function baseJob(
+  registry: Registry,
+  ref: RegistryRef,
+  name: string,
+  step: 'collect' | 'verify',
+  podSpec: k8s.V1PodSpec,
+): k8s.V1Job {
+  const labels = { ...registryLabels(ref, 'garbage-collection'), [gcLabels.step]: step };
+  const uid = registry.metadata?.uid ?? '';
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      name,
+      namespace: ref.namespace,
+      labels,
+      ownerReferences: [
+        {
+          apiVersion: 'berth.dev/v1alpha1',
+          kind: 'Registry',
+          name: ref.name,
+          uid,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    },
+    spec: {
+      backoffLimit: 0, // a failed collection is reported, and retried only on demand
+      ttlSecondsAfterFinished: 7 * 24 * 3600,
+      template: {
+        metadata: { labels },
+        spec: {
+          restartPolicy: 'Never',
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          ...podSpec,
+        },
+      },
+    },
+  };
+}
+
+function placement(p: JobPlacement, registry: Registry): Partial<k8s.V1PodSpec> {
+  const spec = registry.spec;
+  const out: Partial<k8s.V1PodSpec> = {};
+  if (spec.tolerations) out.tolerations = spec.tolerations as k8s.V1Toleration[];
+  if (p.nodeName) {
+    // Node affinity on the node's name (as DaemonSets do), so the scheduler still checks resources.
+    out.affinity = {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [
+            { matchFields: [{ key: 'metadata.name', operator: 'In', values: [p.nodeName] }] },
+          ],
+        },
+      },
+    };
+  } else if (spec.nodeSelector) {
+    out.nodeSelector = spec.nodeSelector;
+  }
+  return out;
+}
+
+export function collectJob(
+  registry: Registry,
+  ref: RegistryRef,
+  name: string,
+  where: JobPlacement,
+): k8s.V1Job {
+  const storage = registry.spec.storage;
+  const configPath = `${registryPaths.configDir}/config.yml`;
+  const volumes: k8s.V1Volume[] = [
+    { name: 'config', secret: { secretName: names.configSecret(ref), defaultMode: 0o440 } },
+    { name: 'tmp', emptyDir: {} },
+  ];
+  const mounts: k8s.V1VolumeMount[] = [
+    { name: 'config', mountPath: registryPaths.configDir, readOnly: true },
+    { name: 'tmp', mountPath: '/tmp' },
+  ];
+  const env: k8s.V1EnvVar[] = [{ name: 'OTEL_TRACES_EXPORTER', value: 'none' }];
+  if (storage.persistentVolumeClaim) {
+    volumes.push({ name: 'data', persistentVolumeClaim: { claimName: names.pvc(ref) } });
+    mounts.push({ name: 'data', mountPath: registryPaths.storage });
+  }
+  if (storage.s3) {
+    const secret = storage.s3.secretRef.name;
+    env.push(
+      {
+        name: 'REGISTRY_STORAGE_S3_ACCESSKEY',
+        valueFrom: { secretKeyRef: { name: secret, key: 'accessKeyID' } },
+      },
+      {
+        name: 'REGISTRY_STORAGE_S3_SECRETKEY',
+        valueFrom: { secretKeyRef: { name: secret, key: 'secretAccessKey' } },
+      },
+    );
+  }
+  const script = collectScript({
+    registryBinary: 'registry',
+    configPath,
+    ...(storage.persistentVolumeClaim ? { storageRoot: registryPaths.storage } : {}),
+    deleteUntagged: registry.spec.garbageCollection?.deleteUntagged ?? true,
+    terminationLog: '/dev/termination-log',
+  });
+  return baseJob(registry, ref, name, 'collect', {
+    securityContext: restrictedPodSecurity,
+    ...placement(where, registry),
+    ...(registry.spec.priorityClassName ? { priorityClassName: registry.spec.priorityClassName } : {}),
+    containers: [
+      {
+        name: 'garbage-collect',
+        image: registry.spec.image ?? 'registry:3.1.1',
+        command: ['/bin/sh', '-c', script],
+        env,
+        volumeMounts: mounts,
+        terminationMessagePolicy: 'File',
+        securityContext: restrictedContainerSecurity,
+        ...(registry.spec.resources
+          ? { resources: registry.spec.resources as k8s.V1ResourceRequirements }
+          : {}),
+      },
+    ],
+    volumes,
+  });
+}
+
+/** The URL the verify Job reaches the registry at: its Service, by the in-cluster name. */
+export function registryURL(ref: RegistryRef, registry: Registry): string {
+  const tls = registry.spec.tls?.mode !== 'Disabled';
+  const port = registry.spec.expose?.service?.port ?? 443;
+  const host = serviceHostNames(ref)[0]!;
+  return `${tls ? 'https' : 'http'}://${host}${port === (tls ? 443 : 80) ? '' : `:${port}`}`;
+}
+
+export function verifyJob(
+  registry: Registry,
+  ref: RegistryRef,
+  name: string,
+  operatorImage: string,
+): k8s.V1Job {
+  const tls = registry.spec.tls?.mode !== 'Disabled';
+  const volumes: k8s.V1Volume[] = [
+    {
+      name: 'admin',
+      secret: {
+        secretName: names.adminSecret(ref),
+        items: [{ key: '.dockerconfigjson', path: 'config.json' }],
+      },
+    },
+  ];
+  const mounts: k8s.V1VolumeMount[] = [{ name: 'admin', mountPath: '/etc/berth/admin', readOnly: true }];
+  const args = [
+    'gc-run',
+    'verify',
+    `--registry-url=${registryURL(ref, registry)}`,
+    '--docker-config=/etc/berth/admin/config.json',
+  ];
+  if (tls) {
+    volumes.push({ name: 'ca', configMap: { name: names.caConfigMap(ref) } });
+    mounts.push({ name: 'ca', mountPath: '/etc/berth/ca', readOnly: true });
+    args.push('--ca-file=/etc/berth/ca/ca.crt');
+  }
+  return baseJob(registry, ref, name, 'verify', {
+    securityContext: restrictedPodSecurity,
+    containers: [
+      {
+        name: 'verify',
+        image: operatorImage,
+        args,
+        volumeMounts: mounts,
+        terminationMessagePolicy: 'FallbackToLogsOnError',
+        securityContext: restrictedContainerSecurity,
+      },
+    ],
+    volumes,
+  });
+}
