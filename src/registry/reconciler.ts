@@ -7,6 +7,7 @@
 // of what they load, so a change of configuration, certificate or key rolls them.
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from '../api/index.ts';
+import { maintenanceOf } from '../gc/maintenance.ts';
 import { hashSecret } from '../credentials/secret.ts';
 import { serializeCredentialStore, type CredentialStore } from '../credentials/store.ts';
 import { setCondition, readConditions, type Condition } from '../runtime/conditions.ts';
@@ -81,6 +82,8 @@ export class RegistryReconciler {
     const now = new Date(this.deps.clock.now());
     const requeue: number[] = [];
     const observed: Observed = { certificate: ok, storage: ok };
+    const maintenance = maintenanceOf(registry); // garbage collection: read-only, or failed (src/gc)
+    if (maintenance.problem) observed.config = maintenance.problem;
     const ctx0 = { registry, ref };
 
     // The Service, for its cluster IP.
@@ -162,7 +165,7 @@ export class RegistryReconciler {
     );
     const configYaml = renderRegistryConfig({
       storage: storageConfig(registry),
-      readOnly: false,
+      readOnly: maintenance.readOnly,
       http: {
         addr: `:${ports.registryContainer}`,
         debugAddr: `:${ports.debugContainer}`,
