@@ -110,7 +110,11 @@ describe('default values', () => {
         'ClusterRole/berth-view',
       ]),
     );
-    expect(names).not.toContain('ClusterRole/berth-operator-cert-manager');
+    expect(names).toContain('ClusterRole/berth-operator-cert-manager');
+    const off = (await helmTemplate(['certManager.enabled=false'])).map(
+      (o) => `${o.kind}/${o.metadata.name}`,
+    );
+    expect(off.filter((n) => n.includes('cert-manager'))).toEqual([]);
     expect(
       names.filter((n) => n.startsWith('ServiceMonitor/') || n.startsWith('PodDisruptionBudget/')),
     ).toEqual([]);

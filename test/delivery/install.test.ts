@@ -303,7 +303,8 @@ describe('the operator with the chart ServiceAccount’s credentials', () => {
       ['delete', '', 'namespaces', { name: 'team-a' }, false],
       ['create', '', 'pods', { ns: 'team-a' }, false],
       ['update', '', 'nodes', { name: 'n' }, false],
-      ['create', 'cert-manager.io', 'certificates', { ns: 'registry-system' }, false],
+      ['create', 'cert-manager.io', 'certificates', { ns: 'registry-system' }, true],
+      ['create', 'cert-manager.io', 'issuers', { ns: 'registry-system' }, false],
     ];
     const wrong: string[] = [];
     for (const [verb, group, resource, options, expected] of table) {
