@@ -3,6 +3,7 @@ import { parseConfig, usage as operatorUsage } from './config/config.ts';
 import { registerControllers } from './controllers.ts';
 import { gcRunCommand } from './gc/command.ts';
 import { runOperator } from './runtime/run.ts';
+import { retentionRunCommand } from './retention/command.ts';
 import { tokenServiceCommand } from './token/command.ts';
 
 const version = 'berth 0.1.0';
@@ -40,8 +41,14 @@ const commands: Record<string, Command> = {
     run: (argv) => tokenServiceCommand(argv),
   },
   'gc-run': { summary: 'a step of a garbage collection (a Job): verify', run: (argv) => gcRunCommand(argv) },
-  // 'retention-run': one retention run (a Job).
-  // 'node-agent': the node agent (a DaemonSet).
+  'retention-run': {
+    summary: 'one retention run of a RetentionPolicy (a Job)',
+    run: (argv) => retentionRunCommand(argv),
+  },
+  'node-agent': {
+    summary: 'the node agent (a DaemonSet): nodes trust and reach a registry',
+    run: async (argv) => (await import('./nodeagent/command.ts')).nodeAgentCommand(argv),
+  },
 };
 
 function usage(): string {

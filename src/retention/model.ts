@@ -40,7 +40,7 @@ export interface PlannerRule {
   name: string;
   include: string[];
   exclude: string[];
-  keep: { all: boolean; mostRecent?: number; pushedWithinMs?: number };
+  keep: { all?: boolean; mostRecent?: number; pushedWithinMs?: number };
 }
 
 /** A RetentionPolicy's spec, with defaults applied and durations parsed (see policy.ts). */

@@ -1,0 +1,317 @@
+// `berth retention-run`: one run of a RetentionPolicy, as the Job the RetentionPolicy controller
+// schedules. The contract with that controller:
+//
+// Flags (each also an environment variable BERTH_RETENTION_<FLAG>, e.g. BERTH_RETENTION_POLICY):
+//   --policy=<namespace>/<name>     the RetentionPolicy to run (required)
+//   --registry-url=https://host:port  how to reach the registry (required)
+//   --ca-file=<path>                PEM bundle to trust (optional; default: the system's)
+//   --docker-config=<path>          a dockerconfigjson file (the Registry's admin Secret): the entry
+//                                   for the registry host is used, or the only entry (required)
+//   --storage-root=<path>           the registry's filesystem storage root, mounted read-only: the
+//                                   folder that contains docker/registry/v2 (required; push times and
+//                                   untagged manifests come from it). S3 storage is not supported yet.
+//   --report-configmap=<name>       the ConfigMap to write the report to (required)
+//   --report-namespace=<ns>         its namespace (default: the policy's)
+//   --mode=DryRun|Enforce           overrides the policy's mode, only if given
+//   --now=<RFC3339>                 the planner's clock (tests); default: the current time
+//   --concurrency=<n>               registry requests in flight (default 8)
+//
+// It reads the RetentionPolicy, the Registry it references, the policy namespace's Repository
+// objects (scope) and, when protect.inUse, Pods and workloads across the cluster (in-use), through
+// the Kubernetes API (in-cluster config or $KUBECONFIG); plans; deletes if Enforce and the circuit
+// breaker allows; and creates or replaces the report ConfigMap, labelled
+// `app.kubernetes.io/managed-by: berth` and `berth.dev/retention-policy: <name>`, with:
+//   data["summary.json"] = {"mode","evaluated","deleted","kept","protected","refused",
+//     "refusedReason"?,"startTime","completionTime","result":"Succeeded"|"Refused"|"Failed","message"}
+//   data["report.json"]  = [{repository, tag?, digest, decision: "delete"|"keep", rule?, reason}],
+//     one per tag and per untagged manifest; when larger than 900 KiB it is gzipped and base64'd
+//     into binaryData["report.json.gz"] instead.
+// Exit code: 0 for Succeeded or Refused (the circuit breaker is an outcome), 1 for Failed (after
+// writing a Failed summary when it can), 2 for bad flags. No secret is ever logged or reported.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import winston from 'winston';
+import type { Registry, Repository, RetentionPolicy } from '../api/index.ts';
+import { KubeClient } from '../runtime/kube/client.ts';
+import { executeDeletions } from './execute.ts';
+import { collectInUse, listWorkloadImages, registryHosts } from './in-use.ts';
+import type { InUse } from './model.ts';
+import { planRetention } from './planner.ts';
+import { plannerPolicy, policyScope, registryOf, repositoryFilter } from './policy.ts';
+import { RegistryClient } from './registry-client.ts';
+import { applyOutcomes, reportData, writeReportConfigMap, type Summary } from './report.ts';
+import { snapshot } from './snapshot.ts';
+import { FilesystemPushTimes } from './storage.ts';
+
+export const retentionRunUsage = `usage: berth retention-run [flags]
+
+One run of a RetentionPolicy: plan, delete (Enforce), and write the report ConfigMap.
+
+flags (each also read from the environment variable in brackets):
+  --policy=NS/NAME          the RetentionPolicy                  [BERTH_RETENTION_POLICY]            required
+  --registry-url=URL        https://host:port of the registry    [BERTH_RETENTION_REGISTRY_URL]      required
+  --ca-file=PATH            PEM bundle to trust                  [BERTH_RETENTION_CA_FILE]
+  --docker-config=PATH      dockerconfigjson with the credential [BERTH_RETENTION_DOCKER_CONFIG]     required
+  --storage-root=PATH       registry storage root (read-only)    [BERTH_RETENTION_STORAGE_ROOT]      required
+  --report-configmap=NAME   report ConfigMap                     [BERTH_RETENTION_REPORT_CONFIGMAP]  required
+  --report-namespace=NS     its namespace                        [BERTH_RETENTION_REPORT_NAMESPACE]  default: the policy's
+  --mode=DryRun|Enforce     override the policy's mode           [BERTH_RETENTION_MODE]
+  --now=RFC3339             the planner's clock (tests)          [BERTH_RETENTION_NOW]
+  --concurrency=N           registry requests in flight          [BERTH_RETENTION_CONCURRENCY]       default 8`;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const flags = {
+  policy: 'BERTH_RETENTION_POLICY',
+  'registry-url': 'BERTH_RETENTION_REGISTRY_URL',
+  'ca-file': 'BERTH_RETENTION_CA_FILE',
+  'docker-config': 'BERTH_RETENTION_DOCKER_CONFIG',
+  'storage-root': 'BERTH_RETENTION_STORAGE_ROOT',
+  'report-configmap': 'BERTH_RETENTION_REPORT_CONFIGMAP',
+  'report-namespace': 'BERTH_RETENTION_REPORT_NAMESPACE',
+  mode: 'BERTH_RETENTION_MODE',
+  now: 'BERTH_RETENTION_NOW',
+  concurrency: 'BERTH_RETENTION_CONCURRENCY',
+} as const;
+type Flag = keyof typeof flags;
+
+export interface RetentionRunConfig {
+  policy: { namespace: string; name: string };
+  registryUrl: string;
+  caFile?: string;
+  dockerConfig: string;
+  storageRoot: string;
+  report: { name: string; namespace: string };
+  mode?: 'DryRun' | 'Enforce';
+  now?: number;
+  concurrency: number;
+}
+
+/** Flags and environment → configuration. Pure (environment passed in). */
+export function parseRetentionRunArgs(
+  argv: string[],
+  env: Record<string, string | undefined>,
+): RetentionRunConfig {
+  let values: Partial<Record<Flag, string>>;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: Object.fromEntries(Object.keys(flags).map((k) => [k, { type: 'string' as const }])),
+      allowPositionals: false,
+      strict: true,
+    }).values as Partial<Record<Flag, string>>;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const get = (flag: Flag): string | undefined => values[flag] || env[flags[flag]] || undefined;
+  const required = (flag: Flag): string => {
+    const v = get(flag);
+    if (v === undefined) throw new UsageError(`--${flag} (or ${flags[flag]}) is required`);
+    return v;
+  };
+  const policy = /^([a-z0-9-]{1,63})\/([a-z0-9.-]{1,253})$/.exec(required('policy'));
+  if (!policy?.[1] || !policy[2]) throw new UsageError('--policy must be <namespace>/<name>');
+  const registryUrl = required('registry-url');
+  if (!/^https?:\/\/[^/]+\/?$/.test(registryUrl))
+    throw new UsageError('--registry-url must be https://<host:port> (no path)');
+  const mode = get('mode');
+  if (mode !== undefined && mode !== 'DryRun' && mode !== 'Enforce')
+    throw new UsageError('--mode must be DryRun or Enforce');
+  const nowText = get('now');
+  const now = nowText === undefined ? undefined : Date.parse(nowText);
+  if (now !== undefined && !Number.isFinite(now)) throw new UsageError('--now must be an RFC 3339 time');
+  const concurrency = Number(get('concurrency') ?? '8');
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256)
+    throw new UsageError('--concurrency must be an integer from 1 to 256');
+  const config: RetentionRunConfig = {
+    policy: { namespace: policy[1], name: policy[2] },
+    registryUrl: registryUrl.replace(/\/$/, ''),
+    dockerConfig: required('docker-config'),
+    storageRoot: required('storage-root'),
+    report: { name: required('report-configmap'), namespace: get('report-namespace') ?? policy[1] },
+    concurrency,
+  };
+  const caFile = get('ca-file');
+  if (caFile) config.caFile = caFile;
+  if (mode) config.mode = mode;
+  if (now !== undefined) config.now = now;
+  return config;
+}
+
+/** The credential for `host` in a docker config: the entry for the host, or the only entry. */
+export function credentialFor(text: string, host: string): { username: string; password: string } {
+  let auths: Record<string, { username?: string; password?: string; auth?: string }>;
+  try {
+    auths = (JSON.parse(text) as { auths?: typeof auths }).auths ?? {};
+  } catch {
+    throw new UsageError('--docker-config is not a JSON docker config');
+  }
+  const strip = (h: string) => h.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+  const entries = Object.entries(auths);
+  const entry =
+    entries.find(([h]) => strip(h) === host)?.[1] ?? (entries.length === 1 ? entries[0]?.[1] : undefined);
+  if (!entry)
+    throw new UsageError(`--docker-config has no entry for ${host} (and more than one, or no, other entry)`);
+  let { username, password } = entry;
+  if ((!username || !password) && entry.auth) {
+    const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
+    const i = decoded.indexOf(':');
+    if (i > 0) {
+      username = decoded.slice(0, i);
+      password = decoded.slice(i + 1);
+    }
+  }
+  if (!username || !password)
+    throw new UsageError(`the docker config entry for ${host} has no username and password`);
+  return { username, password };
+}
+
+export interface RunDeps {
+  kube: KubeClient;
+  logger: winston.Logger;
+  clock: () => number;
+}
+
+const berthPath = (ns: string, plural: string, name?: string) =>
+  `/apis/berth.dev/v1alpha1/namespaces/${ns}/${plural}${name ? `/${name}` : ''}`;
+
+/** The whole run; returns the summary it wrote. Throws only when it could not even write a report. */
+export async function runRetention(config: RetentionRunConfig, deps: RunDeps): Promise<Summary> {
+  const { kube, logger } = deps;
+  const startTime = new Date(deps.clock()).toISOString();
+  let mode: 'DryRun' | 'Enforce' = config.mode ?? 'DryRun';
+  const target = { ...config.report, policyName: config.policy.name };
+  let client: RegistryClient | undefined;
+  try {
+    const policy = (await kube.get(
+      berthPath(config.policy.namespace, 'retentionpolicies', config.policy.name),
+    )) as unknown as RetentionPolicy;
+    mode = config.mode ?? policy.spec.mode ?? 'DryRun';
+    const planner = plannerPolicy(policy);
+    const regRef = registryOf(policy);
+    const registry = (await kube.get(
+      berthPath(regRef.namespace, 'registries', regRef.name),
+    )) as unknown as Registry;
+    const repositories = (await kube.list(berthPath(config.policy.namespace, 'repositories')))
+      .items as unknown as Repository[];
+    const scope = policyScope(policy, repositories);
+    const inScope = repositoryFilter(policy, scope);
+
+    const host = new URL(config.registryUrl).host;
+    const credential = credentialFor(readFileSync(config.dockerConfig, 'utf8'), host);
+    const storage = new FilesystemPushTimes(config.storageRoot);
+    await storage.check();
+    client = new RegistryClient({
+      url: config.registryUrl,
+      credential,
+      concurrency: config.concurrency,
+      ...(config.caFile ? { caPem: readFileSync(config.caFile, 'utf8') } : {}),
+    });
+
+    const catalog = await client.catalog();
+    const names = catalog.filter(inScope).sort();
+    logger.info('retention run planning', {
+      event: 'plan.start',
+      policy: `${config.policy.namespace}/${config.policy.name}`,
+      mode,
+      scope: scope.kind,
+      repositories: names.length,
+    });
+    const state = await snapshot(names, client, storage);
+    const inUse: InUse = planner.protect.inUse
+      ? collectInUse(await listWorkloadImages(kube), registryHosts(registry, [host]))
+      : { digests: new Map(), tags: new Map() };
+    const plan = planRetention(state, planner, inUse, config.now ?? deps.clock());
+
+    let execution;
+    if (mode === 'Enforce' && !plan.refused && plan.deletions.length > 0) {
+      const knownTags = new Map(state.map((r) => [r.name, new Set(r.tags.map((t) => t.tag))]));
+      execution = await executeDeletions(plan.deletions, knownTags, client);
+    }
+    const applied = applyOutcomes(plan, execution);
+    const failures = [...(execution?.outcomes.values() ?? [])].filter((o) => o.status === 'failed');
+    const skipped = [...(execution?.outcomes.values() ?? [])].filter((o) => o.status === 'skipped');
+    const result = failures.length > 0 ? 'Failed' : plan.refused ? 'Refused' : 'Succeeded';
+    const verb = mode === 'Enforce' ? 'deleted' : 'would delete';
+    const message = plan.refused
+      ? (plan.refusedReason ?? 'refused')
+      : `${mode}: ${verb} ${applied.deleted} of ${plan.counts.evaluated} entries in ${names.length} repositories` +
+        (skipped.length ? `; ${skipped.length} deletions skipped (tag moved or re-pushed)` : '') +
+        (failures.length
+          ? `; ${failures.length} deletions failed, first: ${failures[0]?.status === 'failed' ? failures[0].reason : ''}`
+          : '');
+    const summary: Summary = {
+      mode,
+      evaluated: plan.counts.evaluated,
+      deleted: applied.deleted,
+      kept: applied.kept,
+      protected: plan.counts.protected,
+      refused: plan.refused,
+      ...(plan.refusedReason ? { refusedReason: plan.refusedReason } : {}),
+      startTime,
+      completionTime: new Date(deps.clock()).toISOString(),
+      result,
+      message,
+    };
+    await writeReportConfigMap(kube, target, reportData(summary, applied.entries));
+    logger.info('retention run finished', { event: 'run.done', ...summary });
+    return summary;
+  } catch (err) {
+    const message = (err as Error).message;
+    const summary: Summary = {
+      mode,
+      evaluated: 0,
+      deleted: 0,
+      kept: 0,
+      protected: 0,
+      refused: false,
+      startTime,
+      completionTime: new Date(deps.clock()).toISOString(),
+      result: 'Failed',
+      message,
+    };
+    logger.error('retention run failed', { event: 'run.failed', error: message });
+    await writeReportConfigMap(kube, target, reportData(summary, []));
+    return summary;
+  } finally {
+    client?.close();
+  }
+}
+
+export async function retentionRunCommand(argv: string[]): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    console.log(retentionRunUsage);
+    return 0;
+  }
+  let config: RetentionRunConfig;
+  try {
+    config = parseRetentionRunArgs(argv, process.env);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`berth retention-run: ${err.message}\n\n${retentionRunUsage}`);
+    return 2;
+  }
+  const logger = winston.createLogger({
+    level: 'info',
+    format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
+    defaultMeta: { component: 'retention-run' },
+    transports: [new winston.transports.Console()],
+  });
+  let code = 1;
+  try {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromDefault();
+    const summary = await runRetention(config, { kube: new KubeClient(kc), logger, clock: Date.now });
+    code = summary.result === 'Failed' ? 1 : 0;
+  } catch (err) {
+    logger.error('retention run could not write its report', {
+      event: 'run.failed',
+      error: (err as Error).message,
+    });
+  }
+  await new Promise((r) => logger.on('finish', r).end());
+  return code;
+}

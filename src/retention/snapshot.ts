@@ -1,0 +1,48 @@
+// Gathers what the planner needs from the registry: for each repository in scope, its tags (the
+// API's tag list), each tag's digest and push time (its link in the registry's storage), every
+// stored manifest (revision links) and what each manifest points to (GET with every media type).
+import { mapLimit } from './limit.ts';
+import type { ManifestState, RepositoryState, TagState } from './model.ts';
+import type { RegistryClient } from './registry-client.ts';
+import { StorageError, type PushTimeSource } from './storage.ts';
+
+export async function snapshotRepository(
+  repository: string,
+  client: RegistryClient,
+  storage: PushTimeSource,
+): Promise<RepositoryState> {
+  const [tagNames, revisions] = await Promise.all([client.tags(repository), storage.revisions(repository)]);
+  const tags: TagState[] = await Promise.all(
+    tagNames.map(async (tag) => {
+      const link = await storage.tag(repository, tag);
+      if (!link)
+        throw new StorageError(
+          `the registry lists ${repository}:${tag} but the storage root has no link for it: is --storage-root the registry's storage?`,
+        );
+      return { tag, digest: link.digest, pushedAt: link.pushedAt };
+    }),
+  );
+  const pushedAt = new Map(revisions.map((r) => [r.digest, r.pushedAt]));
+  for (const t of tags) if (!pushedAt.has(t.digest)) pushedAt.set(t.digest, t.pushedAt);
+  const manifests: ManifestState[] = [];
+  await Promise.all(
+    [...pushedAt].map(async ([digest, at]) => {
+      const m = await client.manifest(repository, digest);
+      if (!m) return; // deleted meanwhile
+      const state: ManifestState = { digest, mediaType: m.mediaType, children: m.children, pushedAt: at };
+      if (m.subject) state.subject = m.subject;
+      manifests.push(state);
+    }),
+  );
+  manifests.sort((a, b) => (a.digest < b.digest ? -1 : 1));
+  return { name: repository, tags, manifests };
+}
+
+export function snapshot(
+  repositories: string[],
+  client: RegistryClient,
+  storage: PushTimeSource,
+  concurrency = 4,
+): Promise<RepositoryState[]> {
+  return mapLimit(repositories, concurrency, (r) => snapshotRepository(r, client, storage));
+}
