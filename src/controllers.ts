@@ -2,7 +2,9 @@
 // Manager and the operator's configuration, asks the manager for the informers it needs and adds
 // its ControllerDefinition; add it to the list below. See docs/runtime.md.
 import type { OperatorConfig } from './config/config.ts';
+import { pullSecretController } from './pullsecrets/controller.ts';
 import { registryController } from './registry/controller.ts';
+import { repositoryController } from './repository/controller.ts';
 import type { Deps } from './runtime/deps.ts';
 import type { Manager } from './runtime/manager.ts';
 
@@ -11,6 +13,8 @@ export type ControllerFactory = (deps: Deps, manager: Manager, config: OperatorC
 export const controllers: ControllerFactory[] = [
   (deps, manager, config) =>
     registryController(deps, manager, { operatorImage: config.image, pollIntervalMs: 30_000 }),
+  pullSecretController,
+  repositoryController,
 ];
 
 export function registerControllers(deps: Deps, manager: Manager, config: OperatorConfig): void {

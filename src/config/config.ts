@@ -24,6 +24,8 @@ export interface OperatorConfig {
   kubeconfig: string | undefined;
   /** berth's own image: the token service, the node agent and the Jobs run it. */
   image: string;
+  /** How long a new credential sits in the credential store before a Secret switches to it. */
+  credentialPropagationMs: number;
 }
 
 interface Option {
@@ -111,6 +113,12 @@ export const options = {
     env: 'BERTH_SHUTDOWN_TIMEOUT',
     default: '30s',
     help: 'how long in-flight reconciles may run after SIGTERM',
+  },
+  credentialPropagation: {
+    flag: 'credential-propagation',
+    env: 'BERTH_CREDENTIAL_PROPAGATION',
+    default: '90s',
+    help: 'time for a new credential to reach the token service (kubelet Secret sync) before pull secrets switch to it',
   },
   image: {
     flag: 'image',
@@ -245,6 +253,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     shutdownTimeoutMs: duration('shutdownTimeout', true),
     kubeconfig: raw('kubeconfig').value || undefined,
     image: raw('image').value,
+    credentialPropagationMs: duration('credentialPropagation', true),
   };
   if (config.leaseDurationMs && config.renewDeadlineMs && config.renewDeadlineMs >= config.leaseDurationMs)
     problems.push('the leader-election renew deadline must be shorter than the lease duration');

@@ -6,11 +6,17 @@ import type { Manager } from '../runtime/manager.ts';
 import { managedBySelector } from '../runtime/objects.ts';
 import { RegistryReconciler, type RegistrySettings } from './reconciler.ts';
 import { resources } from './resources.ts';
+import type { Repository } from '../api/index.ts';
+import { registryKeyOf } from '../repository/claims.ts';
 
-/** Children carry the label `berth.dev/registry: <name>` in their Registry's namespace. */
+/**
+ * Children carry the label `berth.dev/registry: <name>`; those outside the Registry's namespace
+ * (pull and push secrets) also `berth.dev/registry-namespace`.
+ */
 export function mapToRegistry(obj: KubeObject): string[] {
-  const name = obj.metadata?.labels?.['berth.dev/registry'];
-  const ns = obj.metadata?.namespace;
+  const labels = obj.metadata?.labels ?? {};
+  const name = labels['berth.dev/registry'];
+  const ns = labels['berth.dev/registry-namespace'] ?? obj.metadata?.namespace;
   return name && ns ? [`${ns}/${name}`] : [];
 }
 
@@ -26,13 +32,21 @@ export function registryController(deps: Deps, manager: Manager, settings: Regis
     networkPolicies: manager.informer(resources.networkPolicies, owned),
     ingresses: manager.informer(resources.ingresses, owned),
     pdbs: manager.informer(resources.pdbs, owned),
+    repositories: manager.informer(resources.repositories),
+    namespaces: manager.informer(resources.namespaces),
   };
   const reconciler = new RegistryReconciler(deps, caches, settings);
-  const { registries, ...children } = caches;
+  const { registries, repositories, namespaces, ...children } = caches;
+  const allRegistries = () => registries.list().map((r) => `${r.metadata?.namespace}/${r.metadata?.name}`);
   manager.add({
     name: 'registry',
     for: registries,
-    watches: Object.values(children).map((informer) => ({ informer, map: mapToRegistry })),
+    watches: [
+      ...Object.values(children).map((informer) => ({ informer, map: mapToRegistry })),
+      // the credential store grants pulls by Repository and by namespace label
+      { informer: repositories, map: (obj: KubeObject) => [registryKeyOf(obj as Repository)] },
+      { informer: namespaces, map: allRegistries },
+    ],
     reconcile: (request, ctx) => reconciler.reconcile(request, ctx),
   });
 }

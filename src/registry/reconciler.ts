@@ -8,8 +8,11 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from '../api/index.ts';
 import { maintenanceOf } from '../gc/maintenance.ts';
-import { hashSecret } from '../credentials/secret.ts';
-import { serializeCredentialStore, type CredentialStore } from '../credentials/store.ts';
+import { serializeCredentialStore } from '../credentials/store.ts';
+import type { Repository } from '../api/index.ts';
+import { isOwnCredential } from '../pullsecrets/credential-secret.ts';
+import { registryKeyOf, resolveClaims } from '../repository/claims.ts';
+import { buildCredentialStore } from './store.ts';
 import { setCondition, readConditions, type Condition } from '../runtime/conditions.ts';
 import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
@@ -50,6 +53,8 @@ export interface RegistryCaches {
   networkPolicies: Cache<KubeObject>;
   ingresses: Cache<KubeObject>;
   pdbs: Cache<KubeObject>;
+  repositories: Cache<KubeObject>;
+  namespaces: Cache<KubeObject>;
 }
 
 export interface RegistrySettings {
@@ -160,7 +165,10 @@ export class RegistryReconciler {
     );
     await this.apply(
       resources.secrets,
-      credentialStoreSecret(ctx0, serializeCredentialStore(credentialStore(registry, password))),
+      credentialStoreSecret(
+        ctx0,
+        serializeCredentialStore(this.credentialStore(registry, ref, password, now)),
+      ),
       this.caches.secrets,
     );
     const configYaml = renderRegistryConfig({
@@ -252,6 +260,25 @@ export class RegistryReconciler {
     const positive = requeue.filter((ms) => ms > 0);
     rctx.log.debug('Reconciled registry', { requeueMs: positive.length ? Math.min(...positive) : undefined });
     return positive.length ? { requeueAfterMs: Math.min(...positive, 24 * 3600_000) } : undefined;
+  }
+
+  /** The credential store from every credential berth handed out for this Registry. */
+  private credentialStore(registry: Registry, ref: RegistryRef, adminPassword: string, now: Date) {
+    const secrets = this.caches.secrets.list() as k8s.V1Secret[];
+    const key = `${ref.namespace}/${ref.name}`;
+    const repositories = (this.caches.repositories.list() as Repository[]).filter(
+      (r) => registryKeyOf(r) === key,
+    );
+    return buildCredentialStore({
+      registry,
+      adminPassword,
+      pullSecrets: secrets.filter((s) => isOwnCredential(s, 'pull', ref)),
+      pushSecrets: secrets.filter((s) => isOwnCredential(s, 'push', ref)),
+      owners: [...resolveClaims(repositories).winners.values()],
+      namespaceLabels: (ns) =>
+        (this.caches.namespaces.get(ns)?.metadata?.labels ?? {}) as Record<string, string>,
+      now,
+    });
   }
 
   private cachedSecret(namespace: string, name: string): k8s.V1Secret | undefined {
@@ -455,23 +482,6 @@ export function storageConfig(registry: Registry): RegistryStorage {
     };
   }
   return { kind: s.emptyDir ? 'emptyDir' : 'filesystem', rootDirectory: registryPaths.storage };
-}
-
-/** The store of hashed credentials the token service checks; the admin may do everything. */
-export function credentialStore(registry: Registry, adminSecretValue: string): CredentialStore {
-  return {
-    version: 1,
-    anonymousPull: registry.spec.auth?.anonymousPull ?? false,
-    credentials: [
-      {
-        username: 'admin',
-        secretHash: hashSecret(adminSecretValue),
-        grants: [{ repositories: ['**'], actions: ['*'] }],
-        catalog: true,
-        description: 'the Registry admin credential (status.adminSecret)',
-      },
-    ],
-  };
 }
 
 function lastCertificate(bundle: string): string | undefined {

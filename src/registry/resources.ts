@@ -23,5 +23,8 @@ export const resources = {
     kind: 'CustomResourceDefinition',
     namespaced: false,
   },
+  repositories: { group: 'berth.dev', version: 'v1alpha1', plural: 'repositories', kind: 'Repository' },
+  namespaces: { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false },
+  serviceAccounts: { group: '', version: 'v1', plural: 'serviceaccounts', kind: 'ServiceAccount' },
   certificates: { group: 'cert-manager.io', version: 'v1', plural: 'certificates', kind: 'Certificate' },
 } as const satisfies Record<string, ResourceType>;

@@ -1,0 +1,312 @@
+// The pull-secret controller's reconcile, per Registry: every selected namespace gets its own
+// credential in a dockerconfigjson Secret (stable name), its ServiceAccounts get the Secret
+// appended to imagePullSecrets, credentials rotate in place, and a namespace that is no longer
+// selected (or a Registry that goes) loses the Secret and only berth's ServiceAccount entries.
+import type * as k8s from '@kubernetes/client-node';
+import type { Registry } from '../api/index.ts';
+import { clientHosts } from '../registry/reconciler.ts';
+import { pullUsername } from '../registry/store.ts';
+import { readConditions, setCondition, type Condition } from '../runtime/conditions.ts';
+import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
+import type { Deps } from '../runtime/deps.ts';
+import { errorMessage, isNotFound } from '../runtime/errors.ts';
+import type { Cache } from '../runtime/informer.ts';
+import type { KubeObject } from '../runtime/kube/client.ts';
+import { objectPath } from '../runtime/kube/resource.ts';
+import { addFinalizer, applyOwned, removeFinalizer, updateStatus } from '../runtime/writes.ts';
+import { parseDuration } from '../util/duration.ts';
+import { randomSecret } from '../util/secrets.ts';
+import { resources } from '../registry/resources.ts';
+import {
+  credentialSecret,
+  isOwnCredential,
+  readCredentialState,
+  stepCredential,
+  type RegistryKey,
+  type RotationPolicy,
+} from './credential-secret.ts';
+import { rotationOverdue } from './rotation.ts';
+import { matchesSelector } from './selector.ts';
+import { addPullSecret, removePullSecret, targetsServiceAccount, type Edit } from './service-accounts.ts';
+
+export const pullSecretsFinalizer = 'berth.dev/pull-secrets';
+
+export interface PullSecretCaches {
+  registries: Cache<KubeObject>;
+  namespaces: Cache<KubeObject>;
+  serviceAccounts: Cache<KubeObject>;
+  secrets: Cache<KubeObject>;
+}
+
+export interface PullSecretSettings {
+  /** How long a new credential waits in the store before a Secret switches to it. */
+  propagationMs: number;
+}
+
+interface Failure {
+  namespace: string;
+  reason: string;
+  message: string;
+}
+
+type PullDeps = Pick<Deps, 'client' | 'clock' | 'events'>;
+
+export class PullSecretReconciler {
+  private readonly deps: PullDeps;
+  private readonly caches: PullSecretCaches;
+  private readonly settings: PullSecretSettings;
+
+  constructor(deps: PullDeps, caches: PullSecretCaches, settings: PullSecretSettings) {
+    this.deps = deps;
+    this.caches = caches;
+    this.settings = settings;
+  }
+
+  async reconcile(req: ReconcileRequest, rctx: ReconcileContext): Promise<ReconcileResult | void> {
+    const cached = this.caches.registries.get(req.name, req.namespace) as Registry | undefined;
+    if (!cached) return;
+    const registry = structuredClone(cached);
+    const reg: RegistryKey = { name: req.name, namespace: req.namespace ?? '' };
+    const spec = registry.spec.pullSecrets;
+    const ours = (this.caches.secrets.list() as k8s.V1Secret[]).filter((s) =>
+      isOwnCredential(s, 'pull', reg),
+    );
+
+    if (registry.metadata?.deletionTimestamp || !spec) {
+      for (const secret of ours)
+        await this.removeFrom(secret.metadata?.namespace ?? '', secret.metadata?.name ?? '');
+      if (registry.metadata?.deletionTimestamp)
+        await removeFinalizer(
+          this.deps.client,
+          resources.registries,
+          registry as KubeObject,
+          pullSecretsFinalizer,
+        );
+      else if (ours.length === 0 && registry.status?.pullSecrets) await this.writeStatus(registry, undefined);
+      return;
+    }
+    if (
+      await addFinalizer(this.deps.client, resources.registries, registry as KubeObject, pullSecretsFinalizer)
+    )
+      return; // the update brings us back
+
+    const now = new Date(this.deps.clock.now());
+    const policy: RotationPolicy = {
+      intervalMs: parseDuration(spec.rotation?.interval ?? '24h'),
+      gracePeriodMs: parseDuration(spec.rotation?.gracePeriod ?? '2h'),
+      propagationMs: this.settings.propagationMs,
+    };
+    const selected = this.selectedNamespaces(registry);
+    const hosts = clientHosts(reg, registry);
+    const failures: Failure[] = [];
+    const recheck: number[] = [];
+    let lastRotation: number | undefined;
+    let nextRotation: number | undefined;
+    let overdue = false;
+    let ready = 0;
+
+    for (const ns of selected) {
+      try {
+        // berth's own Secrets are cached; a foreign one of the same name is read directly.
+        const cachedSecret = this.caches.secrets.get(spec.secretName, ns) as k8s.V1Secret | undefined;
+        const live = cachedSecret ?? (await this.readSecret(ns, spec.secretName));
+        if (live && !isOwnCredential(live, 'pull', reg)) {
+          failures.push(this.notOwned(live, ns, spec.secretName));
+          continue;
+        }
+        const step = stepCredential(now, readCredentialState(live, pullUsername(ns)), ns, policy, () =>
+          randomSecret(32),
+        );
+        const desired = credentialSecret({
+          name: spec.secretName,
+          namespace: ns,
+          kind: 'pull',
+          registry: reg,
+          hosts,
+          state: step.state,
+        });
+        await applyOwned(
+          this.deps.client,
+          resources.secrets,
+          desired as KubeObject,
+          live as KubeObject | undefined,
+        );
+        if (step.events.includes('Rotated')) {
+          this.deps.events.event(
+            registry as KubeObject,
+            'Normal',
+            'CredentialRotated',
+            'Rotate',
+            `Rotated the pull credential of namespace ${ns}`,
+          );
+        }
+        await this.attach(ns, spec.secretName, spec.serviceAccounts);
+        recheck.push(step.recheckAt.getTime());
+        const issued = step.state.issuedAt?.getTime();
+        if (issued !== undefined && step.state.previousHash)
+          lastRotation = Math.max(lastRotation ?? 0, issued);
+        nextRotation = Math.min(nextRotation ?? Infinity, step.dueAt.getTime());
+        if (rotationOverdue(now, step.dueAt, policy.gracePeriodMs) && !step.state.pending) overdue = true;
+        ready++;
+      } catch (err) {
+        rctx.log.error('Failed to write a pull secret', { targetNamespace: ns, error: errorMessage(err) });
+        failures.push({ namespace: ns, reason: 'WriteFailed', message: errorMessage(err) });
+      }
+    }
+
+    // Namespaces that are no longer selected lose the Secret and berth's entries.
+    for (const secret of ours) {
+      const ns = secret.metadata?.namespace ?? '';
+      if (!selected.includes(ns) || secret.metadata?.name !== spec.secretName)
+        await this.removeFrom(ns, secret.metadata?.name ?? '');
+    }
+
+    await this.writeStatus(registry, {
+      selected: selected.length,
+      ready,
+      failures,
+      lastRotation,
+      nextRotation,
+      overdue,
+    });
+    const soonest = Math.min(...recheck) - now.getTime();
+    if (failures.some((f) => f.reason === 'WriteFailed'))
+      throw new Error(`${failures.length} namespaces failed`);
+    return Number.isFinite(soonest) ? { requeueAfterMs: Math.max(1000, soonest) } : undefined;
+  }
+
+  private selectedNamespaces(registry: Registry): string[] {
+    const spec = registry.spec.pullSecrets;
+    if (!spec) return [];
+    const excluded = new Set(spec.excludeNamespaces ?? []);
+    return (this.caches.namespaces.list() as k8s.V1Namespace[])
+      .filter((n) => n.status?.phase !== 'Terminating' && !n.metadata?.deletionTimestamp)
+      .filter((n) => !excluded.has(n.metadata?.name ?? ''))
+      .filter((n) => matchesSelector(spec.namespaceSelector, n.metadata?.labels ?? {}))
+      .map((n) => n.metadata?.name ?? '')
+      .sort();
+  }
+
+  private notOwned(secret: k8s.V1Secret, ns: string, name: string): Failure {
+    const message = `Secret ${ns}/${name} exists and is not berth's pull secret for this Registry; berth leaves it untouched. Rename or remove it, or choose another spec.pullSecrets.secretName.`;
+    this.deps.events.event(secret as KubeObject, 'Warning', 'SecretNotOwned', 'Reconcile', message);
+    return { namespace: ns, reason: 'SecretNotOwned', message };
+  }
+
+  private async readSecret(ns: string, name: string): Promise<k8s.V1Secret | undefined> {
+    try {
+      return (await this.deps.client.get<KubeObject>(
+        objectPath(resources.secrets, name, ns),
+      )) as k8s.V1Secret;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Appends the Secret to the targeted ServiceAccounts; takes berth's entry off the others. */
+  private async attach(
+    ns: string,
+    secretName: string,
+    policy: { names?: string[]; all?: boolean } | undefined,
+  ) {
+    for (const sa of this.caches.serviceAccounts.list(ns) as k8s.V1ServiceAccount[]) {
+      const name = sa.metadata?.name ?? '';
+      const edit = targetsServiceAccount(policy, name)
+        ? addPullSecret(sa, secretName)
+        : removePullSecret(sa, secretName);
+      if (edit) await this.editServiceAccount(sa, edit);
+    }
+  }
+
+  private async removeFrom(ns: string, secretName: string): Promise<void> {
+    for (const sa of this.caches.serviceAccounts.list(ns) as k8s.V1ServiceAccount[]) {
+      const edit = removePullSecret(sa, secretName);
+      if (edit) await this.editServiceAccount(sa, edit);
+    }
+    try {
+      await this.deps.client.delete(objectPath(resources.secrets, secretName, ns));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  /**
+   * imagePullSecrets is atomic for the API server: write the whole list with the cached
+   * resourceVersion as a precondition. A concurrent change fails with 409 and is retried.
+   */
+  private async editServiceAccount(sa: k8s.V1ServiceAccount, edit: Edit): Promise<void> {
+    const path = objectPath(resources.serviceAccounts, sa.metadata?.name ?? '', sa.metadata?.namespace);
+    await this.deps.client.mergePatch(path, {
+      metadata: {
+        resourceVersion: sa.metadata?.resourceVersion,
+        annotations: { 'berth.dev/image-pull-secrets': edit.annotation },
+      },
+      imagePullSecrets: edit.imagePullSecrets,
+    });
+  }
+
+  private async writeStatus(
+    registry: Registry,
+    summary:
+      | {
+          selected: number;
+          ready: number;
+          failures: Failure[];
+          lastRotation?: number;
+          nextRotation?: number;
+          overdue: boolean;
+        }
+      | undefined,
+  ): Promise<void> {
+    const now = this.deps.clock.now();
+    const status = { ...(registry.status ?? {}) } as Record<string, unknown>;
+    let conditions: Condition[] = readConditions(registry.status);
+    if (!summary) {
+      delete status.pullSecrets;
+      conditions = conditions.filter((c) => c.type !== 'PullSecretsReady');
+    } else {
+      const previous = (registry.status?.pullSecrets ?? {}) as Record<string, unknown>;
+      status.pullSecrets = {
+        selectedNamespaces: summary.selected,
+        readyNamespaces: summary.ready,
+        ...(summary.lastRotation
+          ? { lastRotationTime: iso(summary.lastRotation) }
+          : previous.lastRotationTime
+            ? { lastRotationTime: previous.lastRotationTime }
+            : {}),
+        ...(summary.nextRotation !== undefined ? { nextRotationTime: iso(summary.nextRotation) } : {}),
+        ...(summary.failures.length ? { failedNamespaces: summary.failures.slice(0, 100) } : {}),
+      };
+      const f = summary.failures;
+      const cond = f.length
+        ? {
+            type: 'PullSecretsReady',
+            status: 'False' as const,
+            reason: f[0]!.reason,
+            message: `${f.length} of ${summary.selected} namespaces failed: ${f
+              .slice(0, 5)
+              .map((x) => `${x.namespace} (${x.reason})`)
+              .join(', ')}`,
+          }
+        : summary.overdue
+          ? {
+              type: 'PullSecretsReady',
+              status: 'False' as const,
+              reason: 'RotationOverdue',
+              message: 'a credential rotation is overdue; the current credentials still work',
+            }
+          : {
+              type: 'PullSecretsReady',
+              status: 'True' as const,
+              reason: summary.selected ? 'AllNamespacesReady' : 'NoNamespacesSelected',
+              message: `${summary.ready} of ${summary.selected} selected namespaces have a current pull secret`,
+            };
+      conditions = setCondition(conditions, cond, registry.metadata?.generation, now);
+    }
+    status.conditions = conditions;
+    await updateStatus(this.deps.client, resources.registries, registry as KubeObject, status);
+  }
+}
+
+const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');

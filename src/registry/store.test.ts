@@ -1,0 +1,93 @@
+import { describe, expect, it } from '@jest/globals';
+import type { Registry, Repository } from '../api/index.ts';
+import { hashSecret } from '../credentials/secret.ts';
+import { credentialSecret, labels } from '../pullsecrets/credential-secret.ts';
+import { buildCredentialStore } from './store.ts';
+
+const registry: Registry = {
+  metadata: { name: 'main', namespace: 'registry-system' },
+  spec: { storage: { emptyDir: {} } },
+} as Registry;
+const reg = { name: 'main', namespace: 'registry-system' };
+const t0 = new Date('2026-11-24T00:00:00Z');
+const repo = (ns: string, name: string, pull?: Repository['spec']['pull']): Repository => ({
+  metadata: { namespace: ns, name },
+  spec: { registryRef: { name: 'main', namespace: 'registry-system' }, ...(pull ? { pull } : {}) },
+});
+const pull = (
+  ns: string,
+  password: string,
+  extra: Partial<Parameters<typeof credentialSecret>[0]['state']> = {},
+) =>
+  credentialSecret({
+    name: 'main-pull',
+    namespace: ns,
+    kind: 'pull',
+    registry: reg,
+    hosts: ['h'],
+    state: { username: `pull.${ns}`, password, issuedAt: t0, ...extra },
+  });
+
+describe('buildCredentialStore', () => {
+  const owners = [repo('team-a', 'web', { namespaces: ['team-c'] }), repo('team-b', 'api')];
+  const store = buildCredentialStore({
+    registry,
+    adminPassword: 'admin-secret',
+    pullSecrets: [
+      pull('team-a', 'pa', {
+        previousHash: hashSecret('old'),
+        previousNotAfter: new Date(t0.getTime() + 1000),
+      }),
+      pull('team-c', 'pc', {
+        previousHash: hashSecret('gone'),
+        previousNotAfter: new Date(t0.getTime() - 1000),
+      }),
+      pull('nobody', 'pn'),
+    ],
+    pushSecrets: [
+      credentialSecret({
+        name: 'web-push',
+        namespace: 'team-a',
+        kind: 'push',
+        registry: reg,
+        hosts: ['h'],
+        state: { username: 'push.team-a.web', password: 'push-a', issuedAt: t0 },
+        extraLabels: { [labels.repository]: 'web' },
+      }),
+    ],
+    owners,
+    namespaceLabels: () => ({}),
+    now: t0,
+  });
+  const by = (u: string) => store.credentials.filter((c) => c.username === u);
+
+  it('holds only hashes', () => {
+    const text = JSON.stringify(store);
+    for (const plain of ['admin-secret', 'pa', 'pc', 'pn', 'push-a'])
+      expect(text).not.toContain(`"${plain}"`);
+    expect(by('admin')[0]?.secretHash).toBe(hashSecret('admin-secret'));
+  });
+
+  it('lets a namespace pull its own and granted paths only', () => {
+    expect(by('pull.team-a').map((c) => c.grants)).toEqual([
+      [{ repositories: ['team-a/web'], actions: ['pull'] }],
+      [{ repositories: ['team-a/web'], actions: ['pull'] }],
+    ]);
+    expect(by('pull.team-c')[0]?.grants).toEqual([{ repositories: ['team-a/web'], actions: ['pull'] }]);
+    expect(by('pull.nobody')[0]?.grants).toEqual([]);
+  });
+
+  it('keeps a rotated-out credential until its grace period ends, then drops it', () => {
+    expect(by('pull.team-a')[1]).toMatchObject({
+      secretHash: hashSecret('old'),
+      notAfter: new Date(t0.getTime() + 1000).toISOString(),
+    });
+    expect(by('pull.team-c')).toHaveLength(1);
+  });
+
+  it('gives a push secret push and pull on its Repository’s path', () => {
+    expect(by('push.team-a.web')[0]?.grants).toEqual([
+      { repositories: ['team-a/web'], actions: ['pull', 'push'] },
+    ]);
+  });
+});

@@ -1,0 +1,81 @@
+// Pure: the credential store of a Registry, assembled from what berth has handed out: the admin
+// credential, every namespace's pull secret (pull on the paths the namespace may pull) and every
+// Repository's push secret (push and pull on its path). Only hashes go in.
+import type * as k8s from '@kubernetes/client-node';
+import type { Registry, Repository } from '../api/index.ts';
+import { hashSecret } from '../credentials/secret.ts';
+import type { CredentialEntry, CredentialStore } from '../credentials/store.ts';
+import { credentialHashes, labels, readCredentialState } from '../pullsecrets/credential-secret.ts';
+import { pullablePaths } from '../pullsecrets/grants.ts';
+import { repositoryPath } from '../repository/claims.ts';
+
+export const pullUsername = (namespace: string) => `pull.${namespace}`;
+export const pushUsername = (namespace: string, repository: string) => `push.${namespace}.${repository}`;
+
+export interface StoreInput {
+  registry: Registry;
+  adminPassword: string;
+  /** berth's pull secrets for this Registry, one per namespace. */
+  pullSecrets: k8s.V1Secret[];
+  /** berth's push secrets for this Registry. */
+  pushSecrets: k8s.V1Secret[];
+  /** The Repositories that own their path in this Registry (claims resolved). */
+  owners: Repository[];
+  namespaceLabels: (namespace: string) => Record<string, string>;
+  now: Date;
+}
+
+export function buildCredentialStore(input: StoreInput): CredentialStore {
+  const credentials: CredentialEntry[] = [
+    {
+      username: 'admin',
+      secretHash: hashSecret(input.adminPassword),
+      grants: [{ repositories: ['**'], actions: ['*'] }],
+      catalog: true,
+      description: 'the Registry admin credential (status.adminSecret)',
+    },
+  ];
+  const entries = (
+    username: string,
+    secret: k8s.V1Secret,
+    grants: CredentialEntry['grants'],
+    description: string,
+  ) => {
+    for (const h of credentialHashes(readCredentialState(secret, username))) {
+      if (h.notAfter && Date.parse(h.notAfter) <= input.now.getTime()) continue; // revoked
+      credentials.push({
+        username,
+        secretHash: h.hash,
+        grants,
+        ...(h.notAfter ? { notAfter: h.notAfter } : {}),
+        description,
+      });
+    }
+  };
+  for (const secret of sortByKey(input.pullSecrets)) {
+    const ns = secret.metadata?.namespace ?? '';
+    const paths = pullablePaths(ns, input.namespaceLabels(ns), input.owners);
+    entries(
+      pullUsername(ns),
+      secret,
+      paths.length ? [{ repositories: paths, actions: ['pull'] }] : [],
+      `pull secret of namespace ${ns}`,
+    );
+  }
+  const byKey = new Map(input.owners.map((r) => [`${r.metadata?.namespace}/${r.metadata?.name}`, r]));
+  for (const secret of sortByKey(input.pushSecrets)) {
+    const ns = secret.metadata?.namespace ?? '';
+    const repoName = secret.metadata?.labels?.[labels.repository] ?? '';
+    const owner = byKey.get(`${ns}/${repoName}`);
+    const grants: CredentialEntry['grants'] = owner
+      ? [{ repositories: [repositoryPath(owner)], actions: ['pull', 'push'] }]
+      : [];
+    entries(pushUsername(ns, repoName), secret, grants, `push secret of Repository ${ns}/${repoName}`);
+  }
+  return { version: 1, anonymousPull: input.registry.spec.auth?.anonymousPull ?? false, credentials };
+}
+
+function sortByKey(secrets: k8s.V1Secret[]): k8s.V1Secret[] {
+  const key = (s: k8s.V1Secret) => `${s.metadata?.namespace}/${s.metadata?.name}`;
+  return [...secrets].sort((a, b) => key(a).localeCompare(key(b)));
+}

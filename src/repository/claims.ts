@@ -1,0 +1,42 @@
+// Pure: which Repository owns a path in a Registry. Two Repository objects claiming the same
+// path: the older wins (creation time, then namespace/name for a tie), the other is in conflict.
+import type { Repository } from '../api/index.ts';
+
+export function repositoryPath(repo: Repository): string {
+  return repo.spec.path ?? `${repo.metadata?.namespace ?? ''}/${repo.metadata?.name ?? ''}`;
+}
+
+/** The `namespace/name` key of the Registry a Repository refers to. */
+export function registryKeyOf(repo: Repository): string {
+  return `${repo.spec.registryRef.namespace ?? repo.metadata?.namespace ?? ''}/${repo.spec.registryRef.name}`;
+}
+
+export function repositoryKey(repo: Repository): string {
+  return `${repo.metadata?.namespace ?? ''}/${repo.metadata?.name ?? ''}`;
+}
+
+function olderFirst(a: Repository, b: Repository): number {
+  const ta = Date.parse(String(a.metadata?.creationTimestamp ?? '')) || 0;
+  const tb = Date.parse(String(b.metadata?.creationTimestamp ?? '')) || 0;
+  return ta - tb || repositoryKey(a).localeCompare(repositoryKey(b));
+}
+
+export interface Claims {
+  /** path → the Repository that owns it */
+  winners: Map<string, Repository>;
+  /** repository key → the Repository that holds its path */
+  conflicts: Map<string, Repository>;
+}
+
+/** Resolves the claims of the Repositories of one Registry (those being deleted claim nothing). */
+export function resolveClaims(repositories: Repository[]): Claims {
+  const winners = new Map<string, Repository>();
+  const conflicts = new Map<string, Repository>();
+  for (const repo of repositories.filter((r) => !r.metadata?.deletionTimestamp).sort(olderFirst)) {
+    const path = repositoryPath(repo);
+    const holder = winners.get(path);
+    if (holder) conflicts.set(repositoryKey(repo), holder);
+    else winners.set(path, repo);
+  }
+  return { winners, conflicts };
+}

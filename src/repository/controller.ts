@@ -1,0 +1,47 @@
+// The Repository controller: keyed by Repository; a change of any Repository of the same Registry
+// (a claim released) or of the Registry itself requeues the Repositories that refer to it.
+import type { Repository } from '../api/index.ts';
+import { resources } from '../registry/resources.ts';
+import type { Deps } from '../runtime/deps.ts';
+import type { KubeObject } from '../runtime/kube/client.ts';
+import type { Manager } from '../runtime/manager.ts';
+import { managedBySelector } from '../runtime/objects.ts';
+import { labels } from '../pullsecrets/credential-secret.ts';
+import { registryKeyOf, repositoryKey } from './claims.ts';
+import { RepositoryReconciler } from './reconciler.ts';
+
+export function repositoryController(deps: Deps, manager: Manager): void {
+  const caches = {
+    repositories: manager.informer(resources.repositories),
+    registries: manager.informer(resources.registries),
+    secrets: manager.informer(resources.secrets, { labelSelector: managedBySelector }),
+  };
+  const reconciler = new RepositoryReconciler(deps, caches);
+  const referring = (registryKey: string) =>
+    (caches.repositories.list() as Repository[])
+      .filter((r) => registryKeyOf(r) === registryKey)
+      .map(repositoryKey);
+  manager.add({
+    name: 'repository',
+    for: caches.repositories,
+    watches: [
+      // a claim released or taken changes who holds a path
+      {
+        informer: caches.repositories,
+        map: (obj: KubeObject) => referring(registryKeyOf(obj as Repository)),
+      },
+      {
+        informer: caches.registries,
+        map: (obj: KubeObject) => referring(`${obj.metadata?.namespace}/${obj.metadata?.name}`),
+      },
+      {
+        informer: caches.secrets,
+        map: (obj: KubeObject) => {
+          const repo = obj.metadata?.labels?.[labels.repository];
+          return repo ? [`${obj.metadata?.namespace}/${repo}`] : [];
+        },
+      },
+    ],
+    reconcile: (request, ctx) => reconciler.reconcile(request, ctx),
+  });
+}

@@ -1,0 +1,202 @@
+// The Repository controller's reconcile: claim the path in the Registry (the older claim wins),
+// write the push Secret (push and pull on this path only), and report the URL in status. What a
+// namespace may pull is granted through the Registry's credential store, which the Registry
+// controller rebuilds whenever a Repository changes.
+import type * as k8s from '@kubernetes/client-node';
+import type { Registry, Repository } from '../api/index.ts';
+import {
+  credentialSecret,
+  isOwnCredential,
+  labels,
+  readCredentialState,
+} from '../pullsecrets/credential-secret.ts';
+import { clientHosts } from '../registry/reconciler.ts';
+import { endpoint } from '../registry/desired/context.ts';
+import { resources } from '../registry/resources.ts';
+import { pushUsername } from '../registry/store.ts';
+import { readConditions, setCondition } from '../runtime/conditions.ts';
+import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
+import type { Deps } from '../runtime/deps.ts';
+import { isNotFound } from '../runtime/errors.ts';
+import type { Cache } from '../runtime/informer.ts';
+import type { KubeObject } from '../runtime/kube/client.ts';
+import { objectPath } from '../runtime/kube/resource.ts';
+import { ownerReference } from '../runtime/objects.ts';
+import { applyOwned, updateStatus } from '../runtime/writes.ts';
+import { randomSecret } from '../util/secrets.ts';
+import { registryKeyOf, repositoryKey, repositoryPath, resolveClaims } from './claims.ts';
+
+export interface RepositoryCaches {
+  repositories: Cache<KubeObject>;
+  registries: Cache<KubeObject>;
+  secrets: Cache<KubeObject>;
+}
+
+type RepoDeps = Pick<Deps, 'client' | 'clock' | 'events'>;
+
+interface Outcome {
+  ready: boolean;
+  reason: string;
+  message: string;
+}
+
+export class RepositoryReconciler {
+  private readonly deps: RepoDeps;
+  private readonly caches: RepositoryCaches;
+
+  constructor(deps: RepoDeps, caches: RepositoryCaches) {
+    this.deps = deps;
+    this.caches = caches;
+  }
+
+  async reconcile(req: ReconcileRequest, _ctx: ReconcileContext): Promise<ReconcileResult | void> {
+    const cached = this.caches.repositories.get(req.name, req.namespace) as Repository | undefined;
+    if (!cached || cached.metadata?.deletionTimestamp) return; // the push Secret is owned: it goes too
+    const repo = structuredClone(cached);
+    const ns = req.namespace ?? '';
+    const path = repositoryPath(repo);
+    const regKey = registryKeyOf(repo);
+    const [regNs = '', regName = ''] = regKey.split('/');
+    const registry = this.caches.registries.get(regName, regNs) as Registry | undefined;
+    const status: Record<string, unknown> = { ...(repo.status ?? {}), path };
+    let outcome: Outcome;
+
+    if (!path.startsWith(`${ns}/`)) {
+      outcome = {
+        ready: false,
+        reason: 'PathOutsideNamespace',
+        message: `spec.path "${path}" must start with "${ns}/": a Repository claims paths under its own namespace only`,
+      };
+      await this.dropPushSecrets(repo, regNs, regName);
+    } else if (!registry) {
+      outcome = {
+        ready: false,
+        reason: 'RegistryNotFound',
+        message: `Registry ${regKey} does not exist (spec.registryRef)`,
+      };
+    } else {
+      const siblings = (this.caches.repositories.list() as Repository[]).filter(
+        (r) => registryKeyOf(r) === regKey,
+      );
+      const holder = resolveClaims(siblings).conflicts.get(repositoryKey(repo));
+      if (holder) {
+        outcome = {
+          ready: false,
+          reason: 'PathConflict',
+          message: `path ${path} in Registry ${regKey} is claimed by the older Repository ${repositoryKey(holder)}`,
+        };
+        await this.dropPushSecrets(repo, regNs, regName);
+      } else {
+        outcome = await this.pushSecret(repo, registry, { name: regName, namespace: regNs });
+        status.url = `${registry.status?.endpoint ?? endpoint({ name: regName, namespace: regNs }, registry)}/${path}`;
+      }
+    }
+    if (!outcome.ready)
+      this.deps.events.event(repo as KubeObject, 'Warning', outcome.reason, 'Reconcile', outcome.message);
+    status.observedGeneration = repo.metadata?.generation;
+    status.conditions = setCondition(
+      readConditions(repo.status),
+      {
+        type: 'Ready',
+        status: outcome.ready ? 'True' : 'False',
+        reason: outcome.reason,
+        message: outcome.message,
+      },
+      repo.metadata?.generation,
+      this.deps.clock.now(),
+    );
+    await updateStatus(this.deps.client, resources.repositories, repo as KubeObject, status);
+  }
+
+  private async pushSecret(
+    repo: Repository,
+    registry: Registry,
+    reg: { name: string; namespace: string },
+  ): Promise<Outcome> {
+    const ns = repo.metadata?.namespace ?? '';
+    const name = repo.metadata?.name ?? '';
+    const secretName = repo.spec.push?.secretName;
+    for (const old of this.ownPushSecrets(repo, reg)) {
+      if (old.metadata?.name !== secretName) await this.deleteSecret(ns, old.metadata?.name ?? '');
+    }
+    if (!secretName)
+      return {
+        ready: true,
+        reason: 'Claimed',
+        message: `the path ${repositoryPath(repo)} is this Repository's`,
+      };
+    const live =
+      (this.caches.secrets.get(secretName, ns) as k8s.V1Secret | undefined) ??
+      (await this.readSecret(ns, secretName));
+    if (
+      live &&
+      !(isOwnCredential(live, 'push', reg) && live.metadata?.labels?.[labels.repository] === name)
+    ) {
+      const message = `Secret ${ns}/${secretName} exists and is not berth's push secret for this Repository; berth leaves it untouched (spec.push.secretName)`;
+      return { ready: false, reason: 'SecretNotOwned', message };
+    }
+    const state = readCredentialState(live, pushUsername(ns, name));
+    if (!state.password || !state.issuedAt) {
+      state.password = randomSecret(32);
+      state.issuedAt = new Date(this.deps.clock.now());
+    }
+    const desired = credentialSecret({
+      name: secretName,
+      namespace: ns,
+      kind: 'push',
+      registry: reg,
+      hosts: clientHosts(reg, registry),
+      state,
+      extraLabels: { [labels.repository]: name },
+      ownerReferences: [
+        ownerReference({
+          apiVersion: 'berth.dev/v1alpha1',
+          kind: 'Repository',
+          metadata: repo.metadata as KubeObject['metadata'],
+        }),
+      ],
+    });
+    await applyOwned(
+      this.deps.client,
+      resources.secrets,
+      desired as KubeObject,
+      live as KubeObject | undefined,
+    );
+    return {
+      ready: true,
+      reason: 'Claimed',
+      message: `the path ${repositoryPath(repo)} is this Repository's; push secret ${secretName}`,
+    };
+  }
+
+  private ownPushSecrets(repo: Repository, reg: { name: string; namespace: string }): k8s.V1Secret[] {
+    return (this.caches.secrets.list(repo.metadata?.namespace) as k8s.V1Secret[]).filter(
+      (s) =>
+        isOwnCredential(s, 'push', reg) && s.metadata?.labels?.[labels.repository] === repo.metadata?.name,
+    );
+  }
+
+  private async dropPushSecrets(repo: Repository, regNs: string, regName: string): Promise<void> {
+    for (const s of this.ownPushSecrets(repo, { name: regName, namespace: regNs }))
+      await this.deleteSecret(repo.metadata?.namespace ?? '', s.metadata?.name ?? '');
+  }
+
+  private async readSecret(ns: string, name: string): Promise<k8s.V1Secret | undefined> {
+    try {
+      return (await this.deps.client.get<KubeObject>(
+        objectPath(resources.secrets, name, ns),
+      )) as k8s.V1Secret;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async deleteSecret(ns: string, name: string): Promise<void> {
+    try {
+      await this.deps.client.delete(objectPath(resources.secrets, name, ns));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+}
