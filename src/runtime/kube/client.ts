@@ -61,6 +61,8 @@ export interface RequestOptions {
 export class KubeClient {
   private readonly kc: k8s.KubeConfig;
   private readonly server: URL;
+  /** One keep-alive agent per client: a fresh TLS handshake per request costs more than the request. */
+  private agent: https.Agent | undefined;
 
   constructor(kc: k8s.KubeConfig) {
     this.kc = kc;
@@ -75,6 +77,18 @@ export class KubeClient {
       if (v !== undefined) url.searchParams.set(k, String(v));
     const opts: https.RequestOptions = { method, headers: { accept: 'application/json' } };
     await this.kc.applyToHTTPSOptions(opts);
+    if (url.protocol === 'https:') {
+      this.agent ??= new https.Agent({
+        keepAlive: true,
+        maxSockets: 64,
+        ca: opts.ca,
+        cert: opts.cert,
+        key: opts.key,
+        rejectUnauthorized: opts.rejectUnauthorized,
+        servername: opts.servername,
+      });
+      opts.agent = this.agent;
+    }
     const body =
       options.body === undefined
         ? undefined
