@@ -105,7 +105,6 @@ describe('default values', () => {
         'ClusterRole/berth-operator-cluster-view',
         'ClusterRole/berth-retention',
         'ClusterRole/berth-retention-report',
-        'ClusterRole/berth-node-agent',
         'ClusterRole/berth-edit',
         'ClusterRole/berth-view',
       ]),
@@ -235,7 +234,7 @@ describe('RBAC', () => {
       apiGroups: ['rbac.authorization.k8s.io'],
       resources: ['clusterroles'],
       verbs: ['bind'],
-      resourceNames: ['reg-retention', 'reg-retention-report', 'reg-node-agent'],
+      resourceNames: ['reg-retention', 'reg-retention-report'],
     });
     for (const name of bind?.resourceNames ?? []) find(m, 'ClusterRole', name);
     // ...and the operator learns those names from its environment.
@@ -243,7 +242,6 @@ describe('RBAC', () => {
     expect(env).toMatchObject({
       BERTH_RETENTION_CLUSTER_ROLE: 'reg-retention',
       BERTH_RETENTION_REPORT_CLUSTER_ROLE: 'reg-retention-report',
-      BERTH_NODE_AGENT_CLUSTER_ROLE: 'reg-node-agent',
     });
   });
 
@@ -282,7 +280,7 @@ describe('RBAC', () => {
       (b) => (b.roleRef as { name: string }).name,
     );
     expect(bound).not.toContain('ops-berth-retention');
-    expect(bound).not.toContain('ops-berth-node-agent');
+    expect(bound).not.toContain('ops-berth-retention-report');
   });
 
   test('the user roles aggregate into admin, edit and view', async () => {

@@ -222,6 +222,21 @@ describe('the operator with the chart ServiceAccount’s credentials', () => {
         'app.kubernetes.io/managed-by': 'berth',
       });
     }
+    // Deleting it goes through berth's finalizer (a metadata patch), with the same credentials.
+    const ref = {
+      group: 'berth.dev',
+      version: 'v1alpha1',
+      namespace: ns,
+      plural: 'registries',
+      name: 'main',
+    };
+    await custom.deleteNamespacedCustomObject(ref);
+    await eventually(
+      'the Registry to be gone',
+      () => exists(() => custom.getNamespacedCustomObject(ref)),
+      (present) => !present,
+      60_000,
+    );
     const log = operator?.logs() ?? '';
     expect(log.split('\n').filter((l) => /forbidden|\b403\b/i.test(l))).toEqual([]);
   });
@@ -280,6 +295,7 @@ describe('the operator with the chart ServiceAccount’s credentials', () => {
       ['watch', 'berth.dev', 'registries', {}, true],
       ['update', 'berth.dev', 'registries', { subresource: 'status', ns: 'a' }, true],
       ['update', 'berth.dev', 'repositories', { subresource: 'finalizers', ns: 'a' }, true],
+      ['patch', 'berth.dev', 'registries', { ns: 'a' }, true], // finalizers
       ['create', 'berth.dev', 'registries', { ns: 'a' }, false],
       ['update', 'berth.dev', 'registries', { ns: 'a' }, false],
       ['delete', 'berth.dev', 'repositories', { ns: 'a' }, false],
@@ -295,7 +311,8 @@ describe('the operator with the chart ServiceAccount’s credentials', () => {
         { ns: 'kube-system', name: 'kube-controller-manager' },
         false,
       ],
-      ['bind', 'rbac.authorization.k8s.io', 'clusterroles', { name: 'berth-node-agent' }, true],
+      ['bind', 'rbac.authorization.k8s.io', 'clusterroles', { name: 'berth-retention-report' }, true],
+      ['bind', 'rbac.authorization.k8s.io', 'clusterroles', { name: 'berth-edit' }, false],
       ['bind', 'rbac.authorization.k8s.io', 'clusterroles', { name: 'cluster-admin' }, false],
       ['escalate', 'rbac.authorization.k8s.io', 'clusterroles', { name: 'berth-retention' }, false],
       ['create', 'rbac.authorization.k8s.io', 'clusterroles', {}, false],
