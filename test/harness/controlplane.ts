@@ -25,6 +25,10 @@ export interface ControlPlane {
   stop(options?: { keepDir?: boolean }): Promise<void>;
   /** Seconds from start() to a ready control plane. */
   startupSeconds: number;
+  /** The API server's audit log (JSON lines), when started with `auditUsers`. */
+  auditLog?: string;
+  /** Writes a kubeconfig for a user with a client certificate from the control plane's CA. */
+  userKubeconfig(user: string, groups?: string[]): Promise<string>;
 }
 
 export interface ControlPlaneOptions {
@@ -33,6 +37,8 @@ export interface ControlPlaneOptions {
   /** Folder to create the control plane's folder in (default: the OS temp folder). */
   parentDir?: string;
   log?: (line: string) => void;
+  /** Record every request of these users in an audit log (metadata level), e.g. to count an operator's requests. */
+  auditUsers?: string[];
 }
 
 const serviceCIDR = '10.96.0.0/16';
@@ -119,6 +125,25 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       '--endpoint-reconciler-type=none',
       '--v=1',
     ];
+    let auditLog: string | undefined;
+    if (options.auditUsers?.length) {
+      auditLog = path.join(dir, 'audit.log');
+      const policy = file(
+        'audit-policy.yaml',
+        stringify({
+          apiVersion: 'audit.k8s.io/v1',
+          kind: 'Policy',
+          omitStages: ['RequestReceived'],
+          rules: [{ level: 'Metadata', users: options.auditUsers }, { level: 'None' }],
+        }),
+      );
+      apiArgs.push(
+        `--audit-policy-file=${policy}`,
+        `--audit-log-path=${auditLog}`,
+        '--audit-log-format=json',
+        '--audit-log-mode=blocking',
+      );
+    }
     let apiserver: ManagedProcess = group.start('kube-apiserver', binary('kube-apiserver'), apiArgs);
     const admin_ = { ca: ca.certPem, cert: admin.certPem, key: admin.keyPem };
     const waitReady = async () =>
@@ -130,6 +155,33 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     await waitReady();
     log(`kube-apiserver ready at ${server}`);
 
+    const kubeconfigFor = (name: string, user: KeyPair) =>
+      file(
+        name,
+        stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          clusters: [
+            {
+              name: 'berth-test',
+              cluster: { server, 'certificate-authority-data': Buffer.from(ca.certPem).toString('base64') },
+            },
+          ],
+          users: [
+            {
+              name: 'user',
+              user: {
+                'client-certificate-data': Buffer.from(user.certPem).toString('base64'),
+                'client-key-data': Buffer.from(user.keyPem).toString('base64'),
+              },
+            },
+          ],
+          contexts: [
+            { name: 'berth-test', context: { cluster: 'berth-test', user: 'user', namespace: 'default' } },
+          ],
+          'current-context': 'berth-test',
+        }),
+      );
     const kubeconfig = file(
       'kubeconfig',
       stringify({
@@ -226,6 +278,18 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       ca,
       admin,
       startupSeconds,
+      auditLog,
+      userKubeconfig: async (user, groups = []) =>
+        kubeconfigFor(
+          `kubeconfig-${user.replace(/[^a-z0-9-]/gi, '_')}`,
+          await issueCertificate(ca, {
+            commonName: user,
+            organization: groups,
+            notBefore: now,
+            notAfter,
+            usage: 'client',
+          }),
+        ),
       stopApiServer: async () => apiserver.stop(),
       startApiServer: async () => {
         apiserver = group.start('kube-apiserver', binary('kube-apiserver'), apiArgs);
