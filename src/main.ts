@@ -45,7 +45,10 @@ const commands: Record<string, Command> = {
     summary: 'one retention run of a RetentionPolicy (a Job)',
     run: (argv) => retentionRunCommand(argv),
   },
-  // 'node-agent': the node agent (a DaemonSet).
+  'node-agent': {
+    summary: 'the node agent (a DaemonSet): nodes trust and reach a registry',
+    run: async (argv) => (await import('./nodeagent/command.ts')).nodeAgentCommand(argv),
+  },
 };
 
 function usage(): string {

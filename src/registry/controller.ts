@@ -6,6 +6,7 @@ import type { Manager } from '../runtime/manager.ts';
 import { managedBySelector } from '../runtime/objects.ts';
 import { RegistryReconciler, type RegistrySettings } from './reconciler.ts';
 import { resources } from './resources.ts';
+import { daemonSets } from '../nodeagent/registry-step.ts';
 import type { Repository } from '../api/index.ts';
 import { registryKeyOf } from '../repository/claims.ts';
 
@@ -32,6 +33,7 @@ export function registryController(deps: Deps, manager: Manager, settings: Regis
     networkPolicies: manager.informer(resources.networkPolicies, owned),
     ingresses: manager.informer(resources.ingresses, owned),
     pdbs: manager.informer(resources.pdbs, owned),
+    daemonSets: manager.informer(daemonSets, owned), // node agents
     repositories: manager.informer(resources.repositories),
     namespaces: manager.informer(resources.namespaces),
   };

@@ -41,9 +41,10 @@ import { registryDeployment, registryPaths } from './desired/workload.ts';
 import { adminPassword, httpSecret, selfSignedTLS, servingNames, tokenSigningKey } from './material.ts';
 import { names, ports, serviceHostNames, type RegistryRef } from './names.ts';
 import { resources } from './resources.ts';
+import { NodeAccessStep, type NodeAccessCaches } from '../nodeagent/registry-step.ts';
 import { registryConditions, type Check, type Observed } from './status.ts';
 
-export interface RegistryCaches {
+export interface RegistryCaches extends Pick<NodeAccessCaches, 'daemonSets'> {
   registries: Cache<KubeObject>;
   secrets: Cache<KubeObject>;
   configMaps: Cache<KubeObject>;
@@ -72,16 +73,25 @@ export class RegistryReconciler {
   private readonly deps: RegistryDeps;
   private readonly caches: RegistryCaches;
   private readonly settings: RegistrySettings;
+  private readonly nodeAccess: NodeAccessStep;
 
   constructor(deps: RegistryDeps, caches: RegistryCaches, settings: RegistrySettings) {
     this.deps = deps;
     this.caches = caches;
     this.settings = settings;
+    this.nodeAccess = new NodeAccessStep(deps, caches);
   }
 
   async reconcile(req: ReconcileRequest, rctx: ReconcileContext): Promise<ReconcileResult | void> {
     const cached = this.caches.registries.get(req.name, req.namespace) as Registry | undefined;
-    if (!cached || cached.metadata?.deletionTimestamp) return; // owned objects go by garbage collection
+    // Owned objects go by garbage collection; the node agents first clean the nodes (finalizer).
+    if (!cached) return this.nodeAccess.orphaned({ name: req.name, namespace: req.namespace ?? '' });
+    if (cached.metadata?.deletionTimestamp)
+      return this.nodeAccess.finalize(
+        cached as Registry,
+        refOf(cached as Registry),
+        this.settings.operatorImage,
+      );
     const registry = structuredClone(cached);
     const ref = refOf(registry);
     const now = new Date(this.deps.clock.now());
@@ -144,6 +154,18 @@ export class RegistryReconciler {
       if (!check.check.ok) requeue.push(this.settings.pollIntervalMs);
     }
     if (caPem) await this.apply(resources.configMaps, caConfigMap(ctx0, caPem), this.caches.configMaps);
+
+    // Node access: the node agents' ConfigMap and DaemonSet (src/nodeagent/registry-step.ts).
+    const nodes = await this.nodeAccess.reconcile({
+      registry,
+      ref,
+      operatorImage: this.settings.operatorImage,
+      clusterIP: clusterIPs[0],
+      tls: tlsOn,
+      caPem,
+    });
+    observed.nodes = nodes.condition;
+    if (nodes.requeueAfterMs) requeue.push(nodes.requeueAfterMs);
 
     // Storage checks that only the controller can make.
     const storage = registry.spec.storage;
@@ -436,6 +458,7 @@ export class RegistryReconciler {
     const now = this.deps.clock.now();
     let conditions: Condition[] = readConditions(registry.status);
     for (const c of registryConditions(observed)) conditions = setCondition(conditions, c, generation, now);
+    if (!observed.nodes) conditions = conditions.filter((c) => c.type !== 'NodesReady'); // node access off
     const previous = (registry.status ?? {}) as Record<string, unknown>;
     const status: Record<string, unknown> = {
       ...previous,

@@ -19,6 +19,8 @@ export interface Observed {
   config?: Check;
   registry?: k8s.V1Deployment;
   token?: k8s.V1Deployment;
+  /** NodesReady (node agents, src/nodeagent/registry-step.ts); absent when nodeAccess is off. */
+  nodes?: ConditionInput;
 }
 
 export interface Rollout {
@@ -120,5 +122,5 @@ export function registryConditions(o: Observed): ConditionInput[] {
       message: `the registry serves (${reg.message})`,
     };
   }
-  return [ready, progressing, degraded, cert, storage];
+  return [ready, progressing, degraded, cert, storage, ...(o.nodes ? [o.nodes] : [])];
 }
