@@ -89,7 +89,7 @@ async function run(
 ): Promise<{ code: number; summary: Summary; entries: Entry[]; output: string }> {
   const [ns] = policy.split('/');
   let code = 0;
-  let output = '';
+  let output: string;
   try {
     const res = await exec(
       process.execPath,
