@@ -247,6 +247,7 @@ describe('the operator with the chart ServiceAccount’s credentials', () => {
   // imagePullSecrets (the patch of ServiceAccounts across namespaces that docs/rbac.md explains).
 
   test('may bind the ClusterRoles the chart ships for its Jobs, and nothing else (no escalation)', async () => {
+    await kc.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: 'team-r' } } });
     const asOperator = new k8s.KubeConfig();
     asOperator.loadFromFile(tokenKubeConfig(token));
     const rbac = asOperator.makeApiClient(k8s.RbacAuthorizationV1Api);
@@ -256,6 +257,43 @@ describe('the operator with the chart ServiceAccount’s credentials', () => {
       subjects: [{ kind: 'ServiceAccount', name: 'retention', namespace: 'registry-system' }],
     });
     await rbac.createClusterRoleBinding({ body: binding('berth-test-retention', 'berth-retention') });
+    await rbac.createNamespacedRoleBinding({
+      namespace: 'team-r',
+      body: {
+        metadata: { name: 'berth-test-retention-report', namespace: 'team-r' },
+        roleRef: {
+          apiGroup: 'rbac.authorization.k8s.io',
+          kind: 'ClusterRole',
+          name: 'berth-retention-report',
+        },
+        subjects: [{ kind: 'ServiceAccount', name: 'retention', namespace: 'registry-system' }],
+      },
+    });
+    // What the retention Job then may do: read workloads and berth objects everywhere, write its
+    // report only in the policy's namespace, and nothing else.
+    const authz = kc.makeApiClient(k8s.AuthorizationV1Api);
+    const job = 'system:serviceaccount:registry-system:retention';
+    const access: [string, string, string, string | undefined, boolean][] = [
+      ['list', '', 'pods', undefined, true],
+      ['list', 'apps', 'replicasets', undefined, true],
+      ['list', 'batch', 'cronjobs', undefined, true],
+      ['get', 'berth.dev', 'registries', 'registry-system', true],
+      ['list', 'berth.dev', 'repositories', 'team-r', true],
+      ['create', '', 'configmaps', 'team-r', true],
+      ['update', '', 'configmaps', 'team-r', true],
+      ['create', '', 'configmaps', 'team-other', false],
+      ['delete', '', 'pods', 'team-r', false],
+      ['get', '', 'secrets', 'team-r', false],
+      ['update', 'berth.dev', 'retentionpolicies', 'team-r', false],
+    ];
+    const wrong: string[] = [];
+    for (const [verb, group, resource, ns, expected] of access) {
+      const review = await authz.createSubjectAccessReview({
+        body: { spec: { user: job, resourceAttributes: { verb, group, resource, namespace: ns } } },
+      });
+      if ((review.status?.allowed ?? false) !== expected) wrong.push(`${verb} ${group}/${resource} in ${ns}`);
+    }
+    expect(wrong).toEqual([]);
     await rbac.deleteClusterRoleBinding({ name: 'berth-test-retention' });
     const refused = await rbac
       .createClusterRoleBinding({ body: binding('berth-test-escalate', 'cluster-admin') })
