@@ -1,0 +1,257 @@
+// The garbage collection controller: for each Registry, observes what the procedure needs (the
+// trigger, retention Jobs, the registry workload and configuration, the Job of the current step),
+// calls the pure `step`, writes the new status.garbageCollection first and then carries out the
+// effects (idempotent: a Job name is fixed per run and per step, a restart stamp is recorded before
+// it is applied), so a restart of the operator resumes where it was.
+import type * as k8s from '@kubernetes/client-node';
+import { parse } from 'yaml';
+import type { Registry } from '../api/index.ts';
+import type { OperatorConfig } from '../config/config.ts';
+import { names } from '../registry/names.ts';
+import { refOf } from '../registry/desired/context.ts';
+import { mapToRegistry } from '../registry/controller.ts';
+import { resources } from '../registry/resources.ts';
+import { rolloutOf } from '../registry/status.ts';
+import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
+import type { Deps } from '../runtime/deps.ts';
+import { errorMessage, isStatus } from '../runtime/errors.ts';
+import type { Cache } from '../runtime/informer.ts';
+import type { KubeObject } from '../runtime/kube/client.ts';
+import { collectionPath, objectPath, type ResourceType } from '../runtime/kube/resource.ts';
+import type { Manager } from '../runtime/manager.ts';
+import { managedBySelector } from '../runtime/objects.ts';
+import { updateStatus } from '../runtime/writes.ts';
+import { checksum, secretText } from '../util/secrets.ts';
+import { scheduleDecision, ScheduleError } from './cron.ts';
+import { collectJob, verifyJob } from './jobs.ts';
+import { isFinished, jobState, terminationMessage } from './job-state.ts';
+import { retentionJobSelector } from './lock.ts';
+import { needsSameNode, registryNode, unsupported } from './placement.ts';
+import { gcRequestAnnotation, restartAnnotation } from './maintenance.ts';
+import {
+  defaultSettings,
+  step,
+  type Effect,
+  type GCStatus,
+  type JobState,
+  type Observed,
+  type Settings,
+  type WorkloadView,
+} from './procedure.ts';
+
+export const jobs: ResourceType = { group: 'batch', version: 'v1', plural: 'jobs', kind: 'Job' };
+const pods: ResourceType = { group: '', version: 'v1', plural: 'pods', kind: 'Pod' };
+/** Field manager of the restart stamp, apart from `berth` so the Registry controller's apply leaves it. */
+export const restartFieldManager = 'berth-gc';
+
+export interface GCCaches {
+  registries: Cache<KubeObject>;
+  deployments: Cache<KubeObject>;
+  secrets: Cache<KubeObject>;
+  jobs: Cache<KubeObject>;
+}
+
+type GCDeps = Pick<Deps, 'client' | 'clock' | 'events' | 'logger'>;
+
+export class GarbageCollectionReconciler {
+  private readonly deps: GCDeps;
+  private readonly caches: GCCaches;
+  private readonly operatorImage: string;
+  private readonly settings: Settings;
+
+  constructor(deps: GCDeps, caches: GCCaches, operatorImage: string, settings: Settings = defaultSettings) {
+    this.deps = deps;
+    this.caches = caches;
+    this.operatorImage = operatorImage;
+    this.settings = settings;
+  }
+
+  async reconcile(req: ReconcileRequest, rctx: ReconcileContext): Promise<ReconcileResult | void> {
+    const cached = this.caches.registries.get(req.name, req.namespace) as Registry | undefined;
+    if (!cached || cached.metadata?.deletionTimestamp) return;
+    const registry = structuredClone(cached);
+    const ref = refOf(registry);
+    const now = new Date(this.deps.clock.now());
+    const current: GCStatus = registry.status?.garbageCollection ?? {};
+
+    // Triggers: a new on-demand request wins over the schedule (both start the same procedure).
+    let trigger: Observed['trigger'];
+    let nextRunTime: string | undefined;
+    const schedule = registry.spec.garbageCollection?.schedule;
+    if (schedule) {
+      try {
+        const d = scheduleDecision(schedule, current.nextRunTime, now);
+        nextRunTime = d.nextRunTime.toISOString();
+        if (d.due) trigger = { kind: 'Schedule' };
+      } catch (err) {
+        if (!(err instanceof ScheduleError)) throw err;
+        this.deps.events.event(
+          registry as unknown as KubeObject,
+          'Warning',
+          'InvalidSchedule',
+          'GarbageCollect',
+          err.message,
+        );
+      }
+    }
+    const request = registry.metadata?.annotations?.[gcRequestAnnotation];
+    if (request && request !== current.handledRequest) trigger = { kind: 'OnDemand', request };
+
+    const observed: Observed = {
+      now,
+      ...(trigger ? { trigger } : {}),
+      retentionJobsRunning:
+        current.phase === 'Pending' ? await this.retentionJobsRunning(ref.namespace, ref.name) : 0,
+      workload: this.workload(ref),
+      job: await this.currentJob(ref.namespace, current),
+      ...(unsupported(registry) ? { unsupported: unsupported(registry) } : {}),
+    };
+    const result = step(ref.name, current, observed, this.settings);
+    const status: GCStatus = { ...result.status };
+    if (nextRunTime) status.nextRunTime = nextRunTime;
+    else delete status.nextRunTime;
+
+    // Status first: the effects are derived again from it if anything below fails.
+    if (JSON.stringify(status) !== JSON.stringify(registry.status?.garbageCollection ?? {})) {
+      await updateStatus(this.deps.client, resources.registries, cached as unknown as KubeObject, {
+        ...(registry.status ?? {}),
+        garbageCollection: status,
+      });
+    }
+    for (const effect of result.effects) await this.perform(registry, effect, rctx);
+    if (status.phase !== current.phase) {
+      rctx.log.info('Garbage collection moved on', {
+        from: current.phase,
+        to: status.phase,
+        message: status.message,
+      });
+    }
+
+    const waits = [result.requeueAfterMs];
+    if (nextRunTime) waits.push(new Date(nextRunTime).getTime() - now.getTime() + 1000);
+    const positive = waits.filter((ms) => ms > 0);
+    return positive.length ? { requeueAfterMs: Math.min(...positive) } : undefined;
+  }
+
+  private workload(ref: { name: string; namespace: string }): WorkloadView {
+    const deployment = this.caches.deployments.get(names.workload(ref), ref.namespace) as
+      k8s.V1Deployment | undefined;
+    const secret = this.caches.secrets.get(names.configSecret(ref), ref.namespace) as
+      k8s.V1Secret | undefined;
+    const config = secretText(secret, 'config.yml');
+    let configReadOnly: boolean;
+    try {
+      const doc = config
+        ? (parse(config) as { storage?: { maintenance?: { readonly?: { enabled?: boolean } } } })
+        : {};
+      configReadOnly = doc.storage?.maintenance?.readonly?.enabled === true;
+    } catch {
+      configReadOnly = false;
+    }
+    const annotations = deployment?.spec?.template?.metadata?.annotations ?? {};
+    const restartedAt = annotations[restartAnnotation];
+    return {
+      rolledOut: rolloutOf(deployment).complete,
+      runsCurrentConfig: !!config && annotations['berth.dev/config-checksum'] === checksum(config),
+      configReadOnly,
+      ...(restartedAt ? { restartedAt } : {}),
+    };
+  }
+
+  /** Unfinished retention Jobs of this Registry, from the API server (the lock must not trust a cache). */
+  private async retentionJobsRunning(namespace: string, registry: string): Promise<number> {
+    const list = await this.deps.client.list<KubeObject>(collectionPath(jobs, namespace), {
+      labelSelector: retentionJobSelector(registry),
+    });
+    return list.items.filter((j) => !isFinished(j as k8s.V1Job)).length;
+  }
+
+  private async currentJob(namespace: string, gc: GCStatus): Promise<JobState> {
+    const name = gc.run?.job;
+    if (!name) return { state: 'Absent' };
+    const job = this.caches.jobs.get(name, namespace) as k8s.V1Job | undefined;
+    const state = jobState(job);
+    if (state.state === 'Absent') {
+      // The cache may lag behind a Job created a moment ago: ask the API server before re-creating.
+      try {
+        return jobState(
+          (await this.deps.client.get<KubeObject>(objectPath(jobs, name, namespace))) as k8s.V1Job,
+        );
+      } catch (err) {
+        if (isStatus(err, 404)) return state;
+        throw err;
+      }
+    }
+    if (state.state !== 'Succeeded' && state.state !== 'Failed') return state;
+    const podList = await this.deps.client.list<KubeObject>(collectionPath(pods, namespace), {
+      labelSelector: `batch.kubernetes.io/job-name=${name}`,
+    });
+    const message = terminationMessage(podList.items as k8s.V1Pod[]);
+    if (state.state === 'Succeeded') return message ? { state: 'Succeeded', output: message } : state;
+    return message
+      ? { state: 'Failed', message: `${state.message}: ${message.trim().slice(0, 1000)}` }
+      : state;
+  }
+
+  private async perform(registry: Registry, effect: Effect, rctx: ReconcileContext): Promise<void> {
+    const ref = refOf(registry);
+    switch (effect.kind) {
+      case 'event':
+        this.deps.events.event(
+          registry as unknown as KubeObject,
+          effect.type,
+          effect.reason,
+          'GarbageCollect',
+          effect.message,
+        );
+        return;
+      case 'createCollectJob': {
+        const nodeName = needsSameNode(registry) ? await registryNode(this.deps.client, ref) : undefined;
+        await this.createJob(collectJob(registry, ref, effect.name, nodeName ? { nodeName } : {}), rctx);
+        return;
+      }
+      case 'createVerifyJob':
+        await this.createJob(verifyJob(registry, ref, effect.name, this.operatorImage), rctx);
+        return;
+      case 'restart':
+        await this.deps.client.apply(
+          objectPath(resources.deployments, names.workload(ref), ref.namespace),
+          {
+            apiVersion: 'apps/v1',
+            kind: 'Deployment',
+            metadata: { name: names.workload(ref), namespace: ref.namespace },
+            spec: { template: { metadata: { annotations: { [restartAnnotation]: effect.stamp } } } },
+          } as KubeObject,
+          restartFieldManager,
+        );
+        return;
+    }
+  }
+
+  private async createJob(job: k8s.V1Job, rctx: ReconcileContext): Promise<void> {
+    try {
+      await this.deps.client.create(collectionPath(jobs, job.metadata?.namespace), job as KubeObject);
+      rctx.log.info('Created garbage collection Job', { job: job.metadata?.name });
+    } catch (err) {
+      if (!isStatus(err, 409))
+        throw new Error(`creating Job ${job.metadata?.name}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+}
+
+export function garbageCollectionController(deps: Deps, manager: Manager, config: OperatorConfig): void {
+  const owned = { labelSelector: managedBySelector };
+  const registries = manager.informer(resources.registries);
+  const deployments = manager.informer(resources.deployments, owned);
+  const secrets = manager.informer(resources.secrets, owned);
+  const jobInformer = manager.informer(jobs, owned);
+  const caches: GCCaches = { registries, deployments, secrets, jobs: jobInformer };
+  const reconciler = new GarbageCollectionReconciler(deps, caches, config.image);
+  manager.add({
+    name: 'garbage-collection',
+    for: registries,
+    watches: [deployments, secrets, jobInformer].map((informer) => ({ informer, map: mapToRegistry })),
+    workers: 1,
+    reconcile: (request, ctx) => reconciler.reconcile(request, ctx),
+  });
+}

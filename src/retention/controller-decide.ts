@@ -1,0 +1,300 @@
+// The RetentionPolicy controller's decisions, pure and clock-injected: when a run is due (schedule,
+// or the annotation berth.dev/run-requested-at), whether it may start (no two runs of one policy at
+// once; never during a garbage collection of its Registry), what the last finished run reported,
+// and which old Jobs and reports go (bounded history).
+import type {
+  RetentionPolicy,
+  RetentionPolicyStatusLastRun as LastRun,
+} from '../api/generated/retentionpolicy.ts';
+import type { ConditionInput } from '../registry/status.ts';
+import { scheduleDecision, ScheduleError } from '../gc/cron.ts';
+import type { JobState } from '../gc/procedure.ts';
+
+/** On demand: a value (RFC 3339, by convention the current time) newer than the last run's start. */
+export const runRequestAnnotation = 'berth.dev/run-requested-at';
+/** Runs (Jobs and their reports) kept per policy. */
+export const historyLimit = 3;
+
+export interface RunView {
+  /** The Job's name. */
+  job: string;
+  /** The report ConfigMap it writes (annotation berth.dev/report-configmap). */
+  report: string;
+  /** When the Job was created. */
+  created: string;
+  state: JobState;
+}
+
+/** `summary.json` of a report, as the retention run writes it. */
+export interface RunSummary {
+  mode?: string;
+  evaluated?: number;
+  deleted?: number;
+  kept?: number;
+  protected?: number;
+  refusedReason?: string;
+  startTime?: string;
+  completionTime?: string;
+  result?: 'Succeeded' | 'Refused' | 'Failed';
+  message?: string;
+}
+
+export function parseSummary(text: string | undefined): RunSummary | undefined {
+  if (!text) return undefined;
+  try {
+    const v = JSON.parse(text) as Record<string, unknown>;
+    if (typeof v !== 'object' || v === null) return undefined;
+    const out: RunSummary = {};
+    for (const k of ['evaluated', 'deleted', 'kept', 'protected'] as const) {
+      if (typeof v[k] === 'number' && Number.isInteger(v[k]) && v[k] >= 0) out[k] = v[k];
+    }
+    for (const k of ['mode', 'refusedReason', 'startTime', 'completionTime', 'message'] as const) {
+      if (typeof v[k] === 'string') out[k] = v[k];
+    }
+    if (v.result === 'Succeeded' || v.result === 'Refused' || v.result === 'Failed') out.result = v.result;
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface Observed {
+  now: Date;
+  /** The Registry exists (in the cache). */
+  registryFound: boolean;
+  /** Why a run may not start now (a garbage collection), if so. */
+  blockedBy?: string;
+  /** This policy's Jobs, any order. */
+  runs: RunView[];
+  /** The summary of `unrecordedRun`'s report (undefined: missing or unreadable). */
+  summary?: RunSummary;
+}
+
+export type Action =
+  | { kind: 'createJob'; job: string; report: string; mode: string }
+  | { kind: 'deleteJob'; job: string }
+  | { kind: 'deleteReport'; report: string }
+  | { kind: 'event'; type: 'Normal' | 'Warning'; reason: string; message: string };
+
+export interface Decision {
+  lastRun?: LastRun;
+  nextRunTime?: string;
+  ready: ConditionInput;
+  actions: Action[];
+  requeueAfterMs: number;
+}
+
+const newestFirst = (runs: RunView[]) =>
+  [...runs].sort((a, b) => b.created.localeCompare(a.created) || b.job.localeCompare(a.job));
+const finishedRun = (r: RunView) => r.state.state === 'Succeeded' || r.state.state === 'Failed';
+
+/** The newest finished run not yet in status.lastRun: the controller reads its report for `decide`. */
+export function unrecordedRun(policy: RetentionPolicy, runs: RunView[]): RunView | undefined {
+  const newest = newestFirst(runs).find(finishedRun);
+  const last = policy.status?.lastRun;
+  if (!newest || (last?.report === newest.report && last.completionTime)) return undefined;
+  return newest;
+}
+
+const short = (s: string, n: number) =>
+  s
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, n)
+    .replace(/-+$/, '');
+
+/** Job and report names for a run started at `now`: unique per policy and second, ≤ 63 characters. */
+export function runNames(
+  policy: { name: string; namespace: string },
+  now: Date,
+): { job: string; report: string } {
+  const stamp = Math.floor(now.getTime() / 1000).toString(36);
+  let h = 0;
+  for (const c of `${policy.namespace}/${policy.name}`) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  const ns = h.toString(36).padStart(7, '0').slice(0, 7);
+  return {
+    job: `retention-${short(policy.name, 63 - 10 - 1 - 7 - 1 - stamp.length - 1)}-${ns}-${stamp}`,
+    report: `${short(policy.name, 63 - 8 - stamp.length - 1)}-report-${stamp}`,
+  };
+}
+
+function requestedNow(policy: RetentionPolicy, now: Date): { due: boolean; ignored?: string } {
+  const value = policy.metadata?.annotations?.[runRequestAnnotation];
+  if (!value) return { due: false };
+  const at = Date.parse(value);
+  if (Number.isNaN(at))
+    return { due: false, ignored: `${runRequestAnnotation}: "${value}" is not an RFC 3339 time` };
+  if (at > now.getTime() + 60_000)
+    return { due: false, ignored: `${runRequestAnnotation}: ${value} is in the future` };
+  const last = Date.parse(policy.status?.lastRun?.startTime ?? '');
+  return { due: Number.isNaN(last) || at > last };
+}
+
+export function decide(policy: RetentionPolicy, o: Observed): Decision {
+  const now = o.now;
+  const status = policy.status ?? {};
+  const actions: Action[] = [];
+  let lastRun: LastRun | undefined = status.lastRun ? { ...status.lastRun } : undefined;
+  const requeue: number[] = [];
+  const mode = policy.spec.mode ?? 'DryRun';
+
+  // Schedule.
+  let nextRunTime: string | undefined;
+  let due = false;
+  let scheduleProblem: string | undefined;
+  try {
+    const d = scheduleDecision(policy.spec.schedule, status.nextRunTime, now);
+    due = d.due;
+    nextRunTime = d.nextRunTime.toISOString();
+  } catch (err) {
+    if (!(err instanceof ScheduleError)) throw err;
+    scheduleProblem = err.message;
+  }
+  const request = requestedNow(policy, now);
+  if (request.ignored)
+    actions.push({ kind: 'event', type: 'Warning', reason: 'InvalidRunRequest', message: request.ignored });
+  const wanted = due || request.due;
+
+  // Record the newest finished run, once.
+  const sorted = newestFirst(o.runs);
+  const active = sorted.filter((r) => !finishedRun(r));
+  const unrecorded = unrecordedRun(policy, o.runs);
+  if (unrecorded) {
+    const recorded = record(unrecorded, o.summary, lastRun, now);
+    lastRun = recorded.lastRun;
+    actions.push(runEvent(recorded.lastRun, recorded.message));
+  }
+
+  // Start a run.
+  if (wanted && !scheduleProblem) {
+    if (!o.registryFound) {
+      actions.push({
+        kind: 'event',
+        type: 'Warning',
+        reason: 'RunSkipped',
+        message: `the run due at ${status.nextRunTime ?? now.toISOString()} was skipped: the Registry does not exist`,
+      });
+    } else if (active.length > 0) {
+      actions.push({
+        kind: 'event',
+        type: 'Normal',
+        reason: 'RunSkipped',
+        message: `a run is due but ${active[0]!.job} is still running: no two runs of one policy at once`,
+      });
+    } else if (o.blockedBy) {
+      // Keep the due time: the run starts when the garbage collection is over.
+      nextRunTime = status.nextRunTime && due ? status.nextRunTime : nextRunTime;
+      requeue.push(30_000);
+      actions.push({
+        kind: 'event',
+        type: 'Normal',
+        reason: 'RunWaiting',
+        message: `a run is due; waiting: ${o.blockedBy}`,
+      });
+    } else {
+      const names = runNames(
+        { name: policy.metadata?.name ?? '', namespace: policy.metadata?.namespace ?? '' },
+        now,
+      );
+      actions.push({ kind: 'createJob', job: names.job, report: names.report, mode });
+      lastRun = { startTime: now.toISOString(), mode, report: names.report };
+    }
+  }
+
+  // Bounded history: the newest `historyLimit` finished runs stay with their reports.
+  const finished = sorted.filter(finishedRun);
+  for (const r of finished.slice(historyLimit)) {
+    actions.push({ kind: 'deleteJob', job: r.job }, { kind: 'deleteReport', report: r.report });
+  }
+
+  // Ready.
+  let ready: ConditionInput;
+  if (scheduleProblem)
+    ready = { type: 'Ready', status: 'False', reason: 'InvalidSchedule', message: scheduleProblem };
+  else if (!o.registryFound) {
+    ready = {
+      type: 'Ready',
+      status: 'False',
+      reason: 'RegistryNotFound',
+      message: `Registry ${policy.spec.registryRef.namespace ?? policy.metadata?.namespace}/${policy.spec.registryRef.name} does not exist`,
+    };
+  } else if (lastRun?.result === 'Failed') {
+    ready = {
+      type: 'Ready',
+      status: 'False',
+      reason: 'RunFailed',
+      message: `the last run failed: see the Events and ConfigMap ${lastRun.report ?? ''}`,
+    };
+  } else if (lastRun?.result === 'Refused') {
+    ready = {
+      type: 'Ready',
+      status: 'False',
+      reason: 'TooManyDeletions',
+      message: `the last run would delete more than protect.maxDeletions allows, so it deleted nothing: see ConfigMap ${lastRun.report ?? ''}`,
+    };
+  } else {
+    ready = {
+      type: 'Ready',
+      status: 'True',
+      reason: 'Scheduled',
+      message: `${mode === 'Enforce' ? 'deletes' : 'reports (DryRun)'}; next run at ${nextRunTime}`,
+    };
+  }
+
+  if (nextRunTime) requeue.push(Date.parse(nextRunTime) - now.getTime() + 500);
+  if (active.length) requeue.push(60_000);
+  const positive = requeue.filter((ms) => ms > 0);
+  return {
+    ...(lastRun ? { lastRun } : {}),
+    ...(nextRunTime ? { nextRunTime } : {}),
+    ready,
+    actions,
+    requeueAfterMs: positive.length ? Math.min(...positive) : 0,
+  };
+}
+
+function record(
+  run: RunView,
+  summary: RunSummary | undefined,
+  previous: LastRun | undefined,
+  now: Date,
+): { lastRun: LastRun; message: string } {
+  const base: LastRun = {
+    startTime:
+      summary?.startTime ?? (previous?.report === run.report ? previous.startTime : undefined) ?? run.created,
+    completionTime: summary?.completionTime ?? now.toISOString(),
+    report: run.report,
+  };
+  const mode = summary?.mode ?? (previous?.report === run.report ? previous.mode : undefined);
+  if (mode) base.mode = mode;
+  for (const k of ['evaluated', 'deleted', 'kept', 'protected'] as const) {
+    const v = summary?.[k];
+    if (v !== undefined) base[k] = v;
+  }
+  let message: string;
+  if (run.state.state === 'Failed') {
+    base.result = 'Failed';
+    message = summary?.message ?? `Job ${run.job} failed: ${run.state.message}`;
+  } else if (!summary) {
+    base.result = 'Failed';
+    message = `Job ${run.job} finished without a readable report in ConfigMap ${run.report}`;
+  } else {
+    base.result = summary.result ?? 'Failed';
+    message =
+      summary.result === 'Refused'
+        ? `refused: ${summary.refusedReason ?? summary.message ?? 'too many deletions'}`
+        : (summary.message ?? `${summary.deleted ?? 0} deleted, ${summary.kept ?? 0} kept`);
+  }
+  return { lastRun: base, message };
+}
+
+function runEvent(lastRun: LastRun, detail: string): Action {
+  const message = `run ${lastRun.result}: ${detail} (report: ConfigMap ${lastRun.report})`;
+  return lastRun.result === 'Succeeded'
+    ? { kind: 'event', type: 'Normal', reason: 'RunSucceeded', message }
+    : {
+        kind: 'event',
+        type: 'Warning',
+        reason: lastRun.result === 'Refused' ? 'RunRefused' : 'RunFailed',
+        message,
+      };
+}

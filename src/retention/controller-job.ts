@@ -1,0 +1,189 @@
+// The objects a retention run needs, built by pure functions: the Job (berth's image running
+// `berth retention-run`, in the Registry's namespace, with the admin credential, the CA bundle and
+// the storage mounted read-only, beside the registry pod when the claim is ReadWriteOnce), its
+// ServiceAccount, and the bindings to the ClusterRoles the installation ships (berth-retention
+// cluster-wide, berth-retention-report in the policy's namespace only).
+import type * as k8s from '@kubernetes/client-node';
+import type { Registry } from '../api/index.ts';
+import { registryURL } from '../gc/jobs.ts';
+import { retentionLabels } from '../gc/lock.ts';
+import { needsSameNode } from '../gc/placement.ts';
+import {
+  registryPaths,
+  restrictedContainerSecurity,
+  restrictedPodSecurity,
+} from '../registry/desired/workload.ts';
+import { managedByLabels, names, type RegistryRef } from '../registry/names.ts';
+
+export const retentionServiceAccount = 'berth-retention';
+export const reportAnnotation = 'berth.dev/report-configmap';
+export const clusterRoles = { cluster: 'berth-retention', report: 'berth-retention-report' } as const;
+
+export interface PolicyRef {
+  name: string;
+  namespace: string;
+}
+
+export function runLabels(policy: PolicyRef, registry: RegistryRef): Record<string, string> {
+  return {
+    ...managedByLabels,
+    'app.kubernetes.io/name': 'berth-retention',
+    'app.kubernetes.io/component': 'retention',
+    [retentionLabels.policy]: policy.name,
+    [retentionLabels.policyNamespace]: policy.namespace,
+    [retentionLabels.registry]: registry.name,
+  };
+}
+
+export interface RunJobInput {
+  policy: PolicyRef;
+  registry: Registry;
+  ref: RegistryRef;
+  job: string;
+  report: string;
+  mode: string;
+  image: string;
+  /** The registry pod's node, for a ReadWriteOnce claim. */
+  nodeName?: string;
+}
+
+export function retentionJob(input: RunJobInput): k8s.V1Job {
+  const { policy, registry, ref } = input;
+  const labels = runLabels(policy, ref);
+  const tls = registry.spec.tls?.mode !== 'Disabled';
+  const storage = registry.spec.storage;
+  const volumes: k8s.V1Volume[] = [
+    {
+      name: 'admin',
+      secret: {
+        secretName: names.adminSecret(ref),
+        items: [{ key: '.dockerconfigjson', path: 'config.json' }],
+      },
+    },
+    { name: 'tmp', emptyDir: {} },
+  ];
+  const mounts: k8s.V1VolumeMount[] = [
+    { name: 'admin', mountPath: '/etc/berth/admin', readOnly: true },
+    { name: 'tmp', mountPath: '/tmp' },
+  ];
+  const args = [
+    'retention-run',
+    `--policy=${policy.namespace}/${policy.name}`,
+    `--registry-url=${registryURL(ref, registry)}`,
+    '--docker-config=/etc/berth/admin/config.json',
+    `--report-configmap=${input.report}`,
+    `--report-namespace=${policy.namespace}`,
+    `--mode=${input.mode}`,
+  ];
+  if (tls) {
+    volumes.push({ name: 'ca', configMap: { name: names.caConfigMap(ref) } });
+    mounts.push({ name: 'ca', mountPath: '/etc/berth/ca', readOnly: true });
+    args.push('--ca-file=/etc/berth/ca/ca.crt');
+  }
+  if (storage.persistentVolumeClaim) {
+    volumes.push({ name: 'data', persistentVolumeClaim: { claimName: names.pvc(ref), readOnly: true } });
+    mounts.push({ name: 'data', mountPath: registryPaths.storage, readOnly: true });
+    args.push(`--storage-root=${registryPaths.storage}`);
+  }
+  const pod: k8s.V1PodSpec = {
+    restartPolicy: 'Never',
+    serviceAccountName: retentionServiceAccount,
+    enableServiceLinks: false,
+    securityContext: restrictedPodSecurity,
+    containers: [
+      {
+        name: 'retention',
+        image: input.image,
+        args,
+        volumeMounts: mounts,
+        terminationMessagePolicy: 'FallbackToLogsOnError',
+        securityContext: restrictedContainerSecurity,
+      },
+    ],
+    volumes,
+  };
+  if (registry.spec.tolerations) pod.tolerations = registry.spec.tolerations as k8s.V1Toleration[];
+  if (input.nodeName && needsSameNode(registry)) {
+    pod.affinity = {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [
+            { matchFields: [{ key: 'metadata.name', operator: 'In', values: [input.nodeName] }] },
+          ],
+        },
+      },
+    };
+  }
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      name: input.job,
+      namespace: ref.namespace,
+      labels,
+      annotations: { [reportAnnotation]: input.report },
+      ownerReferences: [
+        {
+          apiVersion: 'berth.dev/v1alpha1',
+          kind: 'Registry',
+          name: ref.name,
+          uid: registry.metadata?.uid ?? '',
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    },
+    spec: {
+      backoffLimit: 0, // a failed run is reported; the next one is the retry
+      activeDeadlineSeconds: 6 * 3600,
+      template: { metadata: { labels }, spec: pod },
+    },
+  };
+}
+
+export function retentionServiceAccountObject(ref: RegistryRef): k8s.V1ServiceAccount {
+  return {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: {
+      name: retentionServiceAccount,
+      namespace: ref.namespace,
+      labels: { ...managedByLabels, 'app.kubernetes.io/component': 'retention' },
+    },
+  };
+}
+
+const subject = (ref: RegistryRef): k8s.RbacV1Subject => ({
+  kind: 'ServiceAccount',
+  name: retentionServiceAccount,
+  namespace: ref.namespace,
+});
+
+/** Cluster-wide read of Pods and workloads (protect.inUse), for the retention runs of one namespace. */
+export function retentionClusterBinding(ref: RegistryRef): k8s.V1ClusterRoleBinding {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: {
+      name: `berth-retention:${ref.namespace}`,
+      labels: { ...managedByLabels, 'app.kubernetes.io/component': 'retention' },
+    },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRoles.cluster },
+    subjects: [subject(ref)],
+  };
+}
+
+/** Writing reports, in the policy's namespace only. */
+export function retentionReportBinding(ref: RegistryRef, policyNamespace: string): k8s.V1RoleBinding {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: {
+      name: `berth-retention-report:${ref.namespace}`,
+      namespace: policyNamespace,
+      labels: { ...managedByLabels, 'app.kubernetes.io/component': 'retention' },
+    },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRoles.report },
+    subjects: [subject(ref)],
+  };
+}

@@ -1,0 +1,292 @@
+// The RetentionPolicy controller: schedules runs, creates one Job per run (berth's image running
+// `berth retention-run`), reads the run's report ConfigMap when the Job finishes, and writes
+// status.lastRun, status.nextRunTime and Ready. The decisions are in controller-decide.ts; the run
+// itself (planning, scope, deletions) is `berth retention-run`.
+import type * as k8s from '@kubernetes/client-node';
+import type { RetentionPolicy } from '../api/generated/retentionpolicy.ts';
+import type { Registry } from '../api/index.ts';
+import type { OperatorConfig } from '../config/config.ts';
+import { jobs } from '../gc/controller.ts';
+import { jobState } from '../gc/job-state.ts';
+import { retentionBlockedBy, retentionLabels } from '../gc/lock.ts';
+import { registryNode } from '../gc/placement.ts';
+import { refOf } from '../registry/desired/context.ts';
+import { resources } from '../registry/resources.ts';
+import { readConditions, setCondition } from '../runtime/conditions.ts';
+import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
+import type { Deps } from '../runtime/deps.ts';
+import { errorMessage, isNotFound, isStatus } from '../runtime/errors.ts';
+import type { Cache } from '../runtime/informer.ts';
+import type { KubeObject } from '../runtime/kube/client.ts';
+import { collectionPath, core, objectPath, type ResourceType } from '../runtime/kube/resource.ts';
+import type { Manager } from '../runtime/manager.ts';
+import { managedBySelector } from '../runtime/objects.ts';
+import { applyOwned, updateStatus } from '../runtime/writes.ts';
+import {
+  decide,
+  parseSummary,
+  unrecordedRun,
+  type Action,
+  type RunSummary,
+  type RunView,
+} from './controller-decide.ts';
+import {
+  reportAnnotation,
+  retentionClusterBinding,
+  retentionJob,
+  retentionReportBinding,
+  retentionServiceAccountObject,
+} from './controller-job.ts';
+
+export const retentionPolicies: ResourceType = {
+  group: 'berth.dev',
+  version: 'v1alpha1',
+  plural: 'retentionpolicies',
+  kind: 'RetentionPolicy',
+};
+const clusterRoleBindings: ResourceType = {
+  group: 'rbac.authorization.k8s.io',
+  version: 'v1',
+  plural: 'clusterrolebindings',
+  kind: 'ClusterRoleBinding',
+  namespaced: false,
+};
+const roleBindings: ResourceType = {
+  group: 'rbac.authorization.k8s.io',
+  version: 'v1',
+  plural: 'rolebindings',
+  kind: 'RoleBinding',
+};
+
+export interface RetentionCaches {
+  policies: Cache<KubeObject>;
+  registries: Cache<KubeObject>;
+  jobs: Cache<KubeObject>;
+}
+
+type RetentionDeps = Pick<Deps, 'client' | 'clock' | 'events' | 'logger'>;
+
+/** The policy a retention Job belongs to, from its labels. */
+export function mapJobToPolicy(obj: KubeObject): string[] {
+  const l = obj.metadata?.labels ?? {};
+  const name = l[retentionLabels.policy];
+  const ns = l[retentionLabels.policyNamespace];
+  return name && ns ? [`${ns}/${name}`] : [];
+}
+
+export class RetentionReconciler {
+  private readonly deps: RetentionDeps;
+  private readonly caches: RetentionCaches;
+  private readonly image: string;
+
+  constructor(deps: RetentionDeps, caches: RetentionCaches, image: string) {
+    this.deps = deps;
+    this.caches = caches;
+    this.image = image;
+  }
+
+  async reconcile(req: ReconcileRequest, rctx: ReconcileContext): Promise<ReconcileResult | void> {
+    const cached = this.caches.policies.get(req.name, req.namespace) as RetentionPolicy | undefined;
+    if (!cached || cached.metadata?.deletionTimestamp) return;
+    const policy = structuredClone(cached);
+    const policyRef = { name: req.name, namespace: req.namespace ?? '' };
+    const registryRef = {
+      name: policy.spec.registryRef.name,
+      namespace: policy.spec.registryRef.namespace || policyRef.namespace,
+    };
+    const registry = this.caches.registries.get(registryRef.name, registryRef.namespace) as
+      Registry | undefined;
+    const now = new Date(this.deps.clock.now());
+
+    const runs: RunView[] = this.caches.jobs
+      .list(registryRef.namespace)
+      .filter((j) => mapJobToPolicy(j)[0] === req.key)
+      .map((j) => ({
+        job: j.metadata?.name ?? '',
+        report: j.metadata?.annotations?.[reportAnnotation] ?? '',
+        created: String(j.metadata?.creationTimestamp ?? ''),
+        state: jobState(j as k8s.V1Job),
+      }));
+    const unrecorded = unrecordedRun(policy, runs);
+    const summary = unrecorded ? await this.readSummary(policyRef.namespace, unrecorded.report) : undefined;
+
+    const decision = decide(policy, {
+      now,
+      registryFound: !!registry,
+      ...(registry && retentionBlockedBy(registry) ? { blockedBy: retentionBlockedBy(registry) } : {}),
+      runs,
+      ...(summary ? { summary } : {}),
+    });
+
+    // Effects first (a Job must exist before status says it started); a retry derives them again,
+    // and the Job name is fixed per second, so a retry within it finds the Job already there.
+    let started = true;
+    for (const action of decision.actions) {
+      if (action.kind === 'createJob' && registry) {
+        started = await this.startRun(policy, policyRef, registry, action, rctx);
+      } else await this.perform(policy, policyRef, registryRef.namespace, action);
+    }
+
+    const generation = policy.metadata?.generation;
+    const conditions = setCondition(readConditions(policy.status), decision.ready, generation, now.getTime());
+    const status: Record<string, unknown> = {
+      ...(policy.status ?? {}),
+      observedGeneration: generation,
+      conditions,
+    };
+    if (decision.nextRunTime) status.nextRunTime = decision.nextRunTime;
+    else delete status.nextRunTime;
+    if (decision.lastRun) status.lastRun = decision.lastRun;
+    let requeueAfterMs = decision.requeueAfterMs;
+    if (!started) {
+      // A garbage collection took the lock meanwhile: keep the run due, and look again.
+      if (policy.status?.nextRunTime) status.nextRunTime = policy.status.nextRunTime;
+      if (policy.status?.lastRun) status.lastRun = policy.status.lastRun;
+      else delete status.lastRun;
+      requeueAfterMs = 30_000;
+    }
+    await updateStatus(this.deps.client, retentionPolicies, cached as unknown as KubeObject, status);
+    return requeueAfterMs > 0 ? { requeueAfterMs } : undefined;
+  }
+
+  private async readSummary(namespace: string, name: string): Promise<RunSummary | undefined> {
+    if (!name) return undefined;
+    try {
+      const cm = await this.deps.client.get<KubeObject>(objectPath(core.configMaps, name, namespace));
+      return parseSummary((cm as k8s.V1ConfigMap).data?.['summary.json']);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Creates the run's Job, unless a garbage collection took the lock since the cache was read. */
+  private async startRun(
+    policy: RetentionPolicy,
+    policyRef: { name: string; namespace: string },
+    cachedRegistry: Registry,
+    action: Extract<Action, { kind: 'createJob' }>,
+    rctx: ReconcileContext,
+  ): Promise<boolean> {
+    const ref = refOf(cachedRegistry);
+    // The lock (src/gc/lock.ts): read the Registry from the API server right before creating.
+    const fresh = await this.deps.client.get<KubeObject>(
+      objectPath(resources.registries, ref.name, ref.namespace),
+    );
+    const blocked = retentionBlockedBy(fresh as unknown as Registry);
+    if (blocked) {
+      rctx.log.info('Retention run waits for the garbage collection', { reason: blocked });
+      return false;
+    }
+    const registry = fresh as unknown as Registry;
+    await applyOwned(
+      this.deps.client,
+      core.serviceAccounts,
+      retentionServiceAccountObject(ref) as KubeObject,
+      undefined,
+    );
+    await applyOwned(
+      this.deps.client,
+      clusterRoleBindings,
+      retentionClusterBinding(ref) as unknown as KubeObject,
+      undefined,
+    );
+    await applyOwned(
+      this.deps.client,
+      roleBindings,
+      retentionReportBinding(ref, policyRef.namespace) as unknown as KubeObject,
+      undefined,
+    );
+    const nodeName = await registryNode(this.deps.client, ref);
+    const job = retentionJob({
+      policy: policyRef,
+      registry,
+      ref,
+      job: action.job,
+      report: action.report,
+      mode: action.mode,
+      image: this.image,
+      ...(nodeName ? { nodeName } : {}),
+    });
+    try {
+      await this.deps.client.create(collectionPath(jobs, ref.namespace), job as KubeObject);
+    } catch (err) {
+      if (!isStatus(err, 409))
+        throw new Error(`creating Job ${action.job}: ${errorMessage(err)}`, { cause: err });
+    }
+    this.deps.events.event(
+      policy as unknown as KubeObject,
+      'Normal',
+      'RunStarted',
+      'Run',
+      `started ${action.mode} run: Job ${ref.namespace}/${action.job}, report ConfigMap ${action.report}`,
+    );
+    return true;
+  }
+
+  private async perform(
+    policy: RetentionPolicy,
+    policyRef: { name: string; namespace: string },
+    jobNamespace: string,
+    action: Action,
+  ): Promise<void> {
+    const ignoreMissing = (err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    };
+    switch (action.kind) {
+      case 'event':
+        this.deps.events.event(
+          policy as unknown as KubeObject,
+          action.type,
+          action.reason,
+          'Run',
+          action.message,
+        );
+        return;
+      case 'deleteJob':
+        await this.deps.client
+          .delete(objectPath(jobs, action.job, jobNamespace), { propagationPolicy: 'Background' })
+          .catch(ignoreMissing);
+        return;
+      case 'deleteReport':
+        if (action.report) {
+          await this.deps.client
+            .delete(objectPath(core.configMaps, action.report, policyRef.namespace))
+            .catch(ignoreMissing);
+        }
+        return;
+      case 'createJob':
+        return;
+    }
+  }
+}
+
+export function retentionController(deps: Deps, manager: Manager, config: OperatorConfig): void {
+  const policies = manager.informer(retentionPolicies);
+  const registries = manager.informer(resources.registries);
+  const jobInformer = manager.informer(jobs, { labelSelector: managedBySelector });
+  const reconciler = new RetentionReconciler(deps, { policies, registries, jobs: jobInformer }, config.image);
+  manager.add({
+    name: 'retention',
+    for: policies,
+    watches: [
+      { informer: jobInformer, map: mapJobToPolicy },
+      {
+        // A Registry's change (created, GC over) concerns the policies that name it.
+        informer: registries,
+        map: (reg) =>
+          policies
+            .list()
+            .filter((p) => {
+              const spec = (p as unknown as RetentionPolicy).spec;
+              return (
+                spec.registryRef.name === reg.metadata?.name &&
+                (spec.registryRef.namespace || p.metadata?.namespace) === reg.metadata?.namespace
+              );
+            })
+            .map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`),
+      },
+    ],
+    reconcile: (request, ctx) => reconciler.reconcile(request, ctx),
+  });
+}
