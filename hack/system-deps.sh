@@ -36,3 +36,15 @@ if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
 else
   echo "system-deps: no Docker engine reachable: not building kind (test/e2e-kind will report itself skipped)"
 fi
+
+# --- node agent (test/nodeagent/containerd.test.ts): Debian's containerd and ctr, run by the test as
+# root with its own root, state and socket; without them (or without root) that suite says why it skips.
+if ! command -v containerd >/dev/null 2>&1 || ! command -v ctr >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "system-deps: installing containerd"
+    apt-get update -qq >/dev/null || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd >/dev/null
+  else
+    echo "system-deps: containerd is missing and this is not root: install it (Debian: apt-get install containerd)" >&2
+  fi
+fi
