@@ -17,10 +17,11 @@ import { dockerAvailability } from './docker.ts';
 const docker = await dockerAvailability();
 const suite = docker.available ? describe : describe.skip;
 if (!docker.available) {
-  console.warn(
+  // Straight to stderr: jest drops console output of a file whose tests are all skipped.
+  process.stderr.write(
     `[e2e-kind] SKIPPED: no Docker engine is reachable (${docker.reason}). ` +
       'This suite builds the image and runs a kind cluster; run it on a machine with Docker ' +
-      '(`bash hack/system-deps.sh` then builds bin/kind).',
+      '(`bash hack/system-deps.sh` then builds bin/kind).\n',
   );
 }
 
