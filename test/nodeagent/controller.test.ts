@@ -212,11 +212,24 @@ describe('the node agent DaemonSet', () => {
         'NodesReady=False',
         () => getRegistry('main'),
         (r) => nodesReady(r)?.status === 'False',
+        120_000,
       );
       expect(nodesReady(reg)).toMatchObject({ reason: 'AgentsNotReady' });
       expect(nodesReady(reg)?.message).toMatch(/^2\/3 node agents ready/);
     } finally {
+      // (The DaemonSet controller takes ~40 s to recount after a node goes.)
       await core.deleteNode({ name: node });
+      // No kubelet will confirm the pod's end: remove it as the pod garbage collector would, later.
+      const stranded = await core.listNamespacedPod({
+        namespace: ns,
+        fieldSelector: `spec.nodeName=${node}`,
+      });
+      for (const p of stranded.items)
+        await core.deleteNamespacedPod({
+          name: p.metadata?.name ?? '',
+          namespace: ns,
+          gracePeriodSeconds: 0,
+        });
     }
     await eventually(
       'NodesReady=True again',
