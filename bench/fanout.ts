@@ -30,6 +30,7 @@ async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise
 interface AuditEvent {
   auditID: string;
   verb: string;
+  objectRef?: { resource?: string; namespace?: string; name?: string; subresource?: string };
   user: { username: string };
   stage: string;
   requestReceivedTimestamp: string;
@@ -50,7 +51,12 @@ function audit(
     seen.set(e.auditID, e);
   }
   const events = [...seen.values()];
-  return { requests: events.length, writes: events.filter((e) => writeVerbs.has(e.verb)).length };
+  const writes = events.filter((e) => writeVerbs.has(e.verb));
+  const written = writes.map(
+    (e) =>
+      `${e.verb} ${e.objectRef?.resource}${e.objectRef?.subresource ? `/${e.objectRef.subresource}` : ''} ${e.objectRef?.namespace ?? ''}/${e.objectRef?.name ?? ''}`,
+  );
+  return { requests: events.length, writes: writes.length, written };
 }
 
 async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -189,5 +195,8 @@ for (const n of sizes) {
       r.peakMiB.toFixed(0).padStart(18),
     ].join(' '),
   );
-  if (r.quiet.writes !== 0) process.exitCode = 1; // a steady cluster must see zero writes from berth
+  if (r.quiet.writes !== 0) {
+    console.log(`  writes in the quiet period: ${r.quiet.written.join('; ')}`);
+    process.exitCode = 1; // a steady cluster must see zero writes from berth
+  }
 }

@@ -457,6 +457,7 @@ export class RegistryReconciler {
     const generation = registry.metadata?.generation;
     const now = this.deps.clock.now();
     let conditions: Condition[] = readConditions(registry.status);
+    observed.pullSecrets = conditions.find((c) => c.type === 'PullSecretsReady');
     for (const c of registryConditions(observed)) conditions = setCondition(conditions, c, generation, now);
     if (!observed.nodes) conditions = conditions.filter((c) => c.type !== 'NodesReady'); // node access off
     const previous = (registry.status ?? {}) as Record<string, unknown>;

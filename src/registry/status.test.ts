@@ -106,6 +106,17 @@ describe('registryConditions', () => {
     });
   });
 
+  it('reports an overdue pull-secret rotation as Degraded while it still serves', () => {
+    const s = summary({
+      certificate: ok,
+      storage: ok,
+      registry: deployment({}),
+      token: deployment({}),
+      pullSecrets: { status: 'False', reason: 'RotationOverdue', message: 'late' },
+    });
+    expect(s).toMatchObject({ Ready: 'True/Available', Degraded: 'True/RotationOverdue' });
+  });
+
   it('reports a rollout that exceeded its deadline as Degraded', () => {
     const s = summary({
       certificate: ok,

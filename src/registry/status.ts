@@ -19,6 +19,8 @@ export interface Observed {
   config?: Check;
   registry?: k8s.V1Deployment;
   token?: k8s.V1Deployment;
+  /** The pull-secret controller's condition: a rotation overdue makes the Registry Degraded. */
+  pullSecrets?: { status: string; reason: string; message: string };
   /** NodesReady (node agents, src/nodeagent/registry-step.ts); absent when nodeAccess is off. */
   nodes?: ConditionInput;
 }
@@ -92,6 +94,10 @@ export function registryConditions(o: Observed): ConditionInput[] {
         reason: 'RolloutComplete',
         message: 'every pod runs the current configuration',
       };
+  const rotation =
+    o.pullSecrets?.status === 'False' && o.pullSecrets.reason === 'RotationOverdue'
+      ? o.pullSecrets
+      : undefined;
   const failedRollout = [reg.failed ? 'registry' : '', tok.failed ? 'token service' : ''].filter(Boolean);
   const degraded: ConditionInput =
     problems.length > 0
@@ -103,7 +109,9 @@ export function registryConditions(o: Observed): ConditionInput[] {
             reason: 'RolloutFailed',
             message: `the ${failedRollout.join(' and ')} rollout exceeded its progress deadline`,
           }
-        : { type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'no problem found' };
+        : rotation
+          ? { type: 'Degraded', status: 'True', reason: rotation.reason, message: rotation.message }
+          : { type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'no problem found' };
   let ready: ConditionInput;
   if (problems.length > 0) {
     ready = { type: 'Ready', status: 'False', reason: problems[0]!.reason, message: problems[0]!.message };

@@ -9,6 +9,7 @@ import { managedBySelector } from '../runtime/objects.ts';
 import { labels } from '../pullsecrets/credential-secret.ts';
 import { registryKeyOf, repositoryKey } from './claims.ts';
 import { RepositoryReconciler } from './reconciler.ts';
+import { registryTagReader } from './tags.ts';
 
 export function repositoryController(deps: Deps, manager: Manager): void {
   const caches = {
@@ -16,7 +17,7 @@ export function repositoryController(deps: Deps, manager: Manager): void {
     registries: manager.informer(resources.registries),
     secrets: manager.informer(resources.secrets, { labelSelector: managedBySelector }),
   };
-  const reconciler = new RepositoryReconciler(deps, caches);
+  const reconciler = new RepositoryReconciler(deps, caches, registryTagReader(deps.client));
   const referring = (registryKey: string) =>
     (caches.repositories.list() as Repository[])
       .filter((r) => registryKeyOf(r) === registryKey)

@@ -25,6 +25,10 @@ import { ownerReference } from '../runtime/objects.ts';
 import { applyOwned, updateStatus } from '../runtime/writes.ts';
 import { randomSecret } from '../util/secrets.ts';
 import { registryKeyOf, repositoryKey, repositoryPath, resolveClaims } from './claims.ts';
+import type { TagReader } from './tags.ts';
+
+/** How often a Repository's tag count is read again from its registry. */
+export const tagRefreshMs = 5 * 60_000;
 
 export interface RepositoryCaches {
   repositories: Cache<KubeObject>;
@@ -43,10 +47,12 @@ interface Outcome {
 export class RepositoryReconciler {
   private readonly deps: RepoDeps;
   private readonly caches: RepositoryCaches;
+  private readonly readTags: TagReader;
 
-  constructor(deps: RepoDeps, caches: RepositoryCaches) {
+  constructor(deps: RepoDeps, caches: RepositoryCaches, readTags: TagReader) {
     this.deps = deps;
     this.caches = caches;
+    this.readTags = readTags;
   }
 
   async reconcile(req: ReconcileRequest, _ctx: ReconcileContext): Promise<ReconcileResult | void> {
@@ -60,6 +66,7 @@ export class RepositoryReconciler {
     const registry = this.caches.registries.get(regName, regNs) as Registry | undefined;
     const status: Record<string, unknown> = { ...(repo.status ?? {}), path };
     let outcome: Outcome;
+    let refresh = false;
 
     if (!path.startsWith(`${ns}/`)) {
       outcome = {
@@ -89,6 +96,9 @@ export class RepositoryReconciler {
       } else {
         outcome = await this.pushSecret(repo, registry, { name: regName, namespace: regNs });
         status.url = `${registry.status?.endpoint ?? endpoint({ name: regName, namespace: regNs }, registry)}/${path}`;
+        const tags = outcome.ready ? await this.readTags(registry, path) : undefined;
+        if (tags !== undefined) status.tags = tags;
+        refresh = true;
       }
     }
     if (!outcome.ready)
@@ -106,6 +116,7 @@ export class RepositoryReconciler {
       this.deps.clock.now(),
     );
     await updateStatus(this.deps.client, resources.repositories, repo as KubeObject, status);
+    return refresh ? { requeueAfterMs: tagRefreshMs } : undefined;
   }
 
   private async pushSecret(

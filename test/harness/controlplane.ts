@@ -243,6 +243,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       '--manage-all-nodes=false',
       '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
       '--node-ip=10.244.0.1',
+      '--node-lease-duration-seconds=40',
       '--cidr=10.244.0.0/16',
       `--server-address=127.0.0.1:${await freePort()}`,
       '--v=1',

@@ -6,6 +6,7 @@ import * as k8s from '@kubernetes/client-node';
 import { createTestNamespace, eventually, statusOf, testKubeConfig } from '../harness/kube.ts';
 import { startOperator, type RunningOperator } from '../harness/operator.ts';
 import { startDataPlane, type DataPlane } from '../harness/dataplane.ts';
+import { countTags } from '../../src/repository/tags.ts';
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -260,6 +261,19 @@ describe('Repository access on the real registry', () => {
     expect((await teamB.pull(`${plane.host}/${ns.b}/api:v1`)).ok).toBe(true); // its own
     expect((await teamB.pull(`${plane.host}/${ns.a}/web:v1`)).ok).toBe(true); // granted by team-a
     expect((await teamB.pull(`${plane.host}/${ns.other}/private:v1`)).ok).toBe(false);
+  });
+
+  it('counts a Repository’s tags on the registry with the admin Secret and the CA (status.tags)', async () => {
+    const admin = JSON.parse((await plane.secretFiles(regNs, 'main-admin'))['.dockerconfigjson'] ?? '{}') as {
+      auths: Record<string, { username: string; password: string }>;
+    };
+    const credential = Object.values(admin.auths)[0]!;
+    const access = { url: `https://${plane.host}`, caPem: plane.caPem, credential };
+    await plane
+      .clientFor((await plane.secretFiles(regNs, 'main-admin'))['.dockerconfigjson'])
+      .pushRandomImage(`${plane.host}/${ns.b}/api:v2`);
+    expect(await countTags(access, `${ns.b}/api`)).toBe(2);
+    expect(await countTags(access, `${ns.b}/nothing-here`)).toBe(0);
   });
 
   it('gives a path to the older claim and reports PathConflict on the younger one', async () => {
