@@ -19,7 +19,11 @@ const common = { testEnvironment: 'node', extensionsToTreatAsEsm: ['.ts'], trans
 export default {
   testTimeout: 120_000,
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.test.ts', '<rootDir>/hack/**/*.test.ts'] },
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/src/**/*.test.ts', '<rootDir>/hack/**/*.test.ts'],
+    },
     {
       ...common,
       displayName: 'integration',

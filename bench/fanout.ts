@@ -41,7 +41,7 @@ function audit(
   user: string,
   from: number,
   to = Infinity,
-): { requests: number; writes: number } {
+): { requests: number; writes: number; written: string[] } {
   const seen = new Map<string, AuditEvent>();
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     if (!line) continue;
