@@ -7,8 +7,11 @@ NPM ?= npm
 help: ## Show the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
+# `npm ci` installs exactly the lock file. npm 11 leaves other platforms' optional packages (the
+# native builds of @swc/core and friends) out of a lock written on Linux and then refuses `npm ci`
+# for them; `npm install` with the same lock installs the same versions and adds those entries.
 node_modules/.installed: package.json package-lock.json
-	$(NPM) ci --no-audit --no-fund
+	$(NPM) ci --no-audit --no-fund || $(NPM) install --no-audit --no-fund
 	@touch $@
 
 .PHONY: deps
