@@ -36,6 +36,12 @@ describe('scheduleDecision', () => {
       false,
       '2030-01-01T11:00:00.000Z',
     ],
+    [
+      'schedule made more frequent (old time still a fire time, but not the next): recompute',
+      '2030-01-01T13:00:00.000Z',
+      false,
+      '2030-01-01T11:00:00.000Z',
+    ],
     ['garbage: recompute', 'yesterday', false, '2030-01-01T11:00:00.000Z'],
   ])('%s', (_name, recorded, due, next) => {
     const d = scheduleDecision('0 * * * *', recorded, now);

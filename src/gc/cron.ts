@@ -45,7 +45,12 @@ export function scheduleDecision(
     recordedTime !== undefined &&
     !Number.isNaN(recordedTime.getTime()) &&
     nextFireTime(schedule, new Date(recordedTime.getTime() - 1000)).getTime() === recordedTime.getTime();
-  if (!valid) return { due: false, nextRunTime: nextFireTime(schedule, now) };
-  if (recordedTime.getTime() <= now.getTime()) return { due: true, nextRunTime: nextFireTime(schedule, now) };
+  const next = nextFireTime(schedule, now);
+  // A recorded time still ahead must be the schedule's next one: a schedule changed to a more
+  // frequent one (whose times include the old one) is recomputed too.
+  if (!valid || (recordedTime.getTime() > now.getTime() && recordedTime.getTime() !== next.getTime())) {
+    return { due: false, nextRunTime: next };
+  }
+  if (recordedTime.getTime() <= now.getTime()) return { due: true, nextRunTime: next };
   return { due: false, nextRunTime: recordedTime };
 }

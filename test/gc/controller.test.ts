@@ -1,0 +1,390 @@
+// The garbage collection controller against the real control plane, with the test acting as the
+// Jobs (kwok runs pods but executes nothing): on demand and on schedule, each step of the procedure
+// observed in status, the read-only configuration rolled out, the GC Job on the registry pod's node
+// with the registry's image, config and claim, the restart, the verification Job, the figures in
+// status.garbageCollection.lastRun; a failed Job leaves the registry read-only and Degraded, and a
+// retry recovers; the lock against retention runs in both directions.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as k8s from '@kubernetes/client-node';
+import { parse } from 'yaml';
+import { createTestNamespace, eventually, testKubeConfig } from '../harness/kube.ts';
+import { startOperator, type RunningOperator } from '../harness/operator.ts';
+import { holdLabel, JobActor } from './act-as-job.ts';
+
+const kc = testKubeConfig();
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const apps = kc.makeApiClient(k8s.AppsV1Api);
+const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+const events = kc.makeApiClient(k8s.EventsV1Api);
+const actor = new JobActor(kc);
+const group = { group: 'berth.dev', version: 'v1alpha1' };
+const berthImage = 'ghcr.io/berth-dev/berth:gc-test';
+let operator: RunningOperator;
+let ns: string;
+let team: string;
+
+interface GC {
+  phase?: string;
+  message?: string;
+  handledRequest?: string;
+  nextRunTime?: string;
+  run?: {
+    job?: string;
+    restartedAt?: string;
+    blobsDeleted?: number;
+    bytesFreed?: number;
+    trigger?: string;
+    startTime?: string;
+  };
+  lastRun?: {
+    result?: string;
+    blobsDeleted?: number;
+    bytesFreed?: number;
+    durationSeconds?: number;
+    startTime?: string;
+    completionTime?: string;
+    trigger?: string;
+    message?: string;
+  };
+}
+interface Reg {
+  metadata: k8s.V1ObjectMeta;
+  status?: {
+    garbageCollection?: GC;
+    conditions?: { type: string; status: string; reason: string; message: string }[];
+  };
+}
+
+const getRegistry = () =>
+  custom.getNamespacedCustomObject({
+    ...group,
+    plural: 'registries',
+    namespace: ns,
+    name: 'main',
+  }) as Promise<Reg>;
+const gcOf = (r: Reg) => r.status?.garbageCollection ?? {};
+const cond = (r: Reg, type: string) => r.status?.conditions?.find((c) => c.type === type);
+const waitPhase = (phase: string, timeoutMs = 60_000) =>
+  eventually(`garbage collection phase ${phase}`, getRegistry, (r) => gcOf(r).phase === phase, timeoutMs);
+
+async function mergePatch(plural: string, name: string, body: unknown, namespace = ns): Promise<void> {
+  await custom.patchNamespacedCustomObject(
+    { ...group, plural, namespace, name, body },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
+}
+const requestGC = async (at = new Date().toISOString()) => {
+  await mergePatch('registries', 'main', { metadata: { annotations: { 'berth.dev/gc-requested-at': at } } });
+  return at;
+};
+
+async function configReadOnly(): Promise<boolean> {
+  const s = await core.readNamespacedSecret({ name: 'main-registry-config', namespace: ns });
+  const doc = parse(Buffer.from(s.data?.['config.yml'] ?? '', 'base64').toString()) as {
+    storage?: { maintenance?: { readonly?: { enabled?: boolean } } };
+  };
+  return doc.storage?.maintenance?.readonly?.enabled === true;
+}
+
+async function registryPodNode(): Promise<string> {
+  const pods = await eventually(
+    'a running registry pod',
+    () =>
+      core.listNamespacedPod({
+        namespace: ns,
+        labelSelector: 'berth.dev/registry=main,app.kubernetes.io/component=registry',
+      }),
+    (l) => l.items.some((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp),
+  );
+  return pods.items.find((p) => p.status?.phase === 'Running')!.spec!.nodeName!;
+}
+
+beforeAll(async () => {
+  await actor.holdJobPods();
+  ns = await createTestNamespace(kc, 'gc', holdLabel);
+  team = await createTestNamespace(kc, 'gcteam', holdLabel);
+  await core.createPersistentVolume({
+    body: {
+      metadata: { name: `pv-${ns}` },
+      spec: {
+        capacity: { storage: '1Gi' },
+        accessModes: ['ReadWriteOnce'],
+        storageClassName: 'manual',
+        persistentVolumeReclaimPolicy: 'Retain',
+        hostPath: { path: `/tmp/pv-${ns}` },
+        claimRef: { namespace: ns, name: 'main-data' },
+      },
+    },
+  });
+  operator = await startOperator({
+    kubeconfig: process.env.BERTH_TEST_KUBECONFIG ?? '',
+    args: [`--watch-namespaces=${ns},${team}`, '--resync-period=5s'],
+    env: { BERTH_IMAGE: berthImage },
+  });
+  await custom.createNamespacedCustomObject({
+    ...group,
+    plural: 'registries',
+    namespace: ns,
+    body: {
+      apiVersion: 'berth.dev/v1alpha1',
+      kind: 'Registry',
+      metadata: { name: 'main' },
+      spec: {
+        storage: {
+          persistentVolumeClaim: { size: '1Gi', storageClassName: 'manual', accessModes: ['ReadWriteOnce'] },
+        },
+        garbageCollection: { schedule: '0 3 * * 0', deleteUntagged: true },
+      },
+    },
+  });
+  await eventually('Registry main Ready', getRegistry, (r) => cond(r, 'Ready')?.status === 'True', 120_000);
+}, 180_000);
+
+afterAll(async () => {
+  await operator?.stop();
+  await actor.release();
+  await core.deletePersistentVolume({ name: `pv-${ns}` }).catch(() => undefined);
+});
+
+describe('garbage collection, on demand', () => {
+  it('schedules the next run from spec.garbageCollection.schedule', async () => {
+    const r = await eventually('nextRunTime', getRegistry, (x) => !!gcOf(x).nextRunTime);
+    const next = new Date(gcOf(r).nextRunTime!);
+    expect(next.getUTCDay()).toBe(0);
+    expect(next.getUTCHours()).toBe(3);
+    expect(next.getTime()).toBeGreaterThan(Date.now());
+    expect(gcOf(r).phase).toBeUndefined();
+  });
+
+  it('runs the whole procedure and reports the figures', async () => {
+    const requested = await requestGC();
+    const collecting = await waitPhase('Collecting', 90_000);
+    expect(gcOf(collecting).handledRequest).toBe(requested);
+    expect(await configReadOnly()).toBe(true);
+    const deployment = await apps.readNamespacedDeployment({ name: 'main-registry', namespace: ns });
+    expect(deployment.status?.updatedReplicas).toBe(1);
+
+    // The GC Job: the registry's image, config and claim, beside the registry pod.
+    const job = await actor.waitForJob(ns, 'main-gc-');
+    expect(gcOf(collecting).run?.job).toBe(job.metadata?.name);
+    const node = await registryPodNode(); // after the read-only rollout, which may have moved it
+    const pod = job.spec!.template.spec!;
+    const c = pod.containers[0]!;
+    expect(c.image).toBe('registry:3.1.1');
+    expect(c.command?.join(' ')).toMatch(
+      /registry' garbage-collect --delete-untagged '\/etc\/distribution\/config.yml'/,
+    );
+    expect(pod.volumes?.find((v) => v.name === 'config')?.secret?.secretName).toBe('main-registry-config');
+    expect(pod.volumes?.find((v) => v.name === 'data')?.persistentVolumeClaim?.claimName).toBe('main-data');
+    expect(c.volumeMounts?.find((m) => m.name === 'data')?.mountPath).toBe('/var/lib/registry');
+    const terms =
+      pod.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms;
+    expect(terms?.[0]?.matchFields?.[0]).toMatchObject({
+      key: 'metadata.name',
+      operator: 'In',
+      values: [node],
+    });
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(job.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'Registry', name: 'main' });
+
+    // Act as the Job: its output, then Complete.
+    await actor.finish(ns, job.metadata!.name!, 0, '{"blobsDeleted":42,"bytesFreed":123456789}\n');
+
+    // Restart (stamp on the pod template), back to read-write, verification Job.
+    const verifying = await waitPhase('Verifying', 90_000);
+    expect(gcOf(verifying).run).toMatchObject({ blobsDeleted: 42, bytesFreed: 123456789 });
+    const restarted = await apps.readNamespacedDeployment({ name: 'main-registry', namespace: ns });
+    expect(restarted.spec?.template.metadata?.annotations?.['berth.dev/restarted-at']).toBe(
+      gcOf(verifying).run?.restartedAt ?? 'missing',
+    );
+    expect(await configReadOnly()).toBe(false);
+    const verify = await actor.waitForJob(ns, 'main-gcv-');
+    const vc = verify.spec!.template.spec!.containers[0]!;
+    expect(vc.image).toBe(berthImage);
+    expect(vc.args).toEqual([
+      'gc-run',
+      'verify',
+      `--registry-url=https://main.${ns}.svc`,
+      '--docker-config=/etc/berth/admin/config.json',
+      '--ca-file=/etc/berth/ca/ca.crt',
+    ]);
+    await actor.finish(ns, verify.metadata!.name!, 0, '{"repositories":0}');
+
+    const done = await waitPhase('Succeeded');
+    const last = gcOf(done).lastRun!;
+    expect(last).toMatchObject({
+      result: 'Succeeded',
+      trigger: 'OnDemand',
+      blobsDeleted: 42,
+      bytesFreed: 123456789,
+    });
+    expect(last.durationSeconds).toBeGreaterThanOrEqual(0);
+    expect(Date.parse(last.completionTime!)).toBeGreaterThanOrEqual(Date.parse(last.startTime!));
+    expect(gcOf(done).run).toBeUndefined();
+    const ready = await eventually('Ready again', getRegistry, (r) => cond(r, 'Ready')?.status === 'True');
+    expect(cond(ready, 'Degraded')?.status).toBe('False');
+    const ev = await events.listNamespacedEvent({ namespace: ns });
+    expect(
+      ev.items.some((e) => e.reason === 'GarbageCollectionSucceeded' && e.note?.includes('42 blobs deleted')),
+    ).toBe(true);
+  }, 240_000);
+
+  it('a failed GC Job leaves the registry read-only and Degraded; a retry recovers', async () => {
+    await requestGC(new Date(Date.now() + 1000).toISOString());
+    await waitPhase('Collecting', 90_000);
+    const before = (await getRegistry()).status?.garbageCollection?.run?.job ?? '';
+    const previous = (await actor.jobs(ns, 'main-gc-')).map((j) => j.metadata?.name ?? '');
+    const job = await actor.waitForJob(
+      ns,
+      'main-gc-',
+      previous.filter((n) => n !== before),
+      30_000,
+    );
+    expect(job.metadata?.name).toBe(before);
+    await actor.finish(ns, before, 1, 'filesystem: permission denied\n');
+
+    const failed = await waitPhase('Failed');
+    expect(gcOf(failed).lastRun).toMatchObject({ result: 'Failed' });
+    expect(gcOf(failed).message).toMatch(/CollectFailed.*BackoffLimitExceeded.*permission denied/);
+    const degraded = await eventually('Degraded', getRegistry, (r) => cond(r, 'Degraded')?.status === 'True');
+    expect(cond(degraded, 'Degraded')).toMatchObject({ reason: 'GarbageCollectionFailed' });
+    expect(cond(degraded, 'Degraded')?.message).toMatch(/read-only.*berth.dev\/gc-requested-at/);
+    expect(await configReadOnly()).toBe(true);
+    await eventually(
+      'a GarbageCollectionFailed Warning',
+      () => events.listNamespacedEvent({ namespace: ns }),
+      (l) => l.items.some((e) => e.reason === 'GarbageCollectionFailed' && e.type === 'Warning'),
+    );
+
+    // Retry on demand: the whole procedure again, this time it succeeds.
+    const known = (await actor.jobs(ns, 'main-gc-')).map((j) => j.metadata?.name ?? '');
+    await requestGC(new Date(Date.now() + 2000).toISOString());
+    const retry = await actor.waitForJob(ns, 'main-gc-', known, 90_000);
+    await actor.finish(ns, retry.metadata!.name!, 0, '{"blobsDeleted":1,"bytesFreed":10}');
+    const verify = await eventually(
+      'a new verify Job',
+      () => actor.jobs(ns, 'main-gcv-'),
+      (l) => l.some((j) => !j.status?.conditions?.length),
+      90_000,
+    );
+    await actor.finish(ns, verify.find((j) => !j.status?.conditions?.length)!.metadata!.name!, 0, 'verified');
+    const ok = await waitPhase('Succeeded');
+    expect(gcOf(ok).lastRun).toMatchObject({ result: 'Succeeded', blobsDeleted: 1, bytesFreed: 10 });
+    await eventually('not Degraded', getRegistry, (r) => cond(r, 'Degraded')?.status === 'False');
+    expect(await configReadOnly()).toBe(false);
+  }, 240_000);
+});
+
+describe('the lock between garbage collection and retention runs', () => {
+  it('GC waits for a running retention Job, and no retention run starts during GC', async () => {
+    // A retention run in progress (as the retention controller labels its Jobs).
+    await actor.batch.createNamespacedJob({
+      namespace: ns,
+      body: {
+        metadata: {
+          name: 'retention-running',
+          labels: {
+            'app.kubernetes.io/managed-by': 'berth',
+            'berth.dev/retention-policy': 'other',
+            'berth.dev/retention-policy-namespace': team,
+            'berth.dev/registry': 'main',
+          },
+        },
+        spec: {
+          backoffLimit: 0,
+          template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: berthImage }] } },
+        },
+      },
+    });
+    await requestGC(new Date(Date.now() + 3000).toISOString());
+    const pending = await eventually('GC waiting', getRegistry, (r) =>
+      /1 retention run/.test(gcOf(r).message ?? ''),
+    );
+    expect(gcOf(pending).phase).toBe('Pending');
+    await new Promise((r) => setTimeout(r, 8000)); // beyond the lock's settle time
+    expect(gcOf(await getRegistry()).phase).toBe('Pending');
+    expect(await configReadOnly()).toBe(false);
+
+    await actor.finish(ns, 'retention-running', 0, 'retention done');
+    await waitPhase('Collecting', 90_000);
+
+    // During the collection a RetentionPolicy of this Registry is due on demand: it must wait.
+    await custom.createNamespacedCustomObject({
+      ...group,
+      plural: 'retentionpolicies',
+      namespace: team,
+      body: {
+        apiVersion: 'berth.dev/v1alpha1',
+        kind: 'RetentionPolicy',
+        metadata: {
+          name: 'during-gc',
+          annotations: { 'berth.dev/run-requested-at': new Date().toISOString() },
+        },
+        spec: {
+          registryRef: { name: 'main', namespace: ns },
+          repositories: { include: [`${team}/**`] },
+          schedule: '0 2 * * *',
+          rules: [{ name: 'all', tags: { include: ['*'] }, keep: { mostRecent: 1 } }],
+        },
+      },
+    });
+    await eventually(
+      'a RunWaiting event',
+      () => events.listNamespacedEvent({ namespace: team }),
+      (l) => l.items.some((e) => e.reason === 'RunWaiting' && e.regarding?.name === 'during-gc'),
+      60_000,
+    );
+    expect((await actor.jobs(ns, 'retention-during-gc-')).length).toBe(0);
+
+    const job = (await getRegistry()).status?.garbageCollection?.run?.job ?? '';
+    await actor.finish(ns, job, 0, '{}');
+    const verify = await eventually(
+      'the verify Job',
+      () => actor.jobs(ns, 'main-gcv-'),
+      (l) => l.some((j) => !j.status?.conditions?.length),
+      90_000,
+    );
+    expect((await actor.jobs(ns, 'retention-during-gc-')).length).toBe(0);
+    await actor.finish(ns, verify.find((j) => !j.status?.conditions?.length)!.metadata!.name!, 0, 'verified');
+    await waitPhase('Succeeded');
+    // The lock is released: the waiting retention run starts.
+    const retention = await actor.waitForJob(ns, 'retention-during-gc-', [], 60_000);
+    await actor.finish(ns, retention.metadata!.name!, 0, 'done'); // let it go: the next test collects again
+  }, 300_000);
+});
+
+describe('garbage collection, on schedule', () => {
+  it('starts when the schedule is due', async () => {
+    await mergePatch('registries', 'main', { spec: { garbageCollection: { schedule: '* * * * *' } } });
+    const scheduled = await eventually(
+      'a minute-aligned nextRunTime',
+      getRegistry,
+      (r) =>
+        !!gcOf(r).nextRunTime &&
+        new Date(gcOf(r).nextRunTime!).getUTCSeconds() === 0 &&
+        Date.parse(gcOf(r).nextRunTime!) - Date.now() <= 61_000,
+    );
+    const due = Date.parse(gcOf(scheduled).nextRunTime!);
+    const started = await eventually(
+      'a scheduled run',
+      getRegistry,
+      (r) => gcOf(r).run?.trigger === 'Schedule',
+      90_000,
+    );
+    expect(Date.now()).toBeGreaterThanOrEqual(due);
+    expect(Date.parse(gcOf(started).run!.startTime!)).toBeGreaterThanOrEqual(due);
+    // Stop scheduling; let this run finish as the Jobs would.
+    await mergePatch('registries', 'main', { spec: { garbageCollection: { schedule: '0 3 * * 0' } } });
+    await waitPhase('Collecting', 90_000);
+    await actor.finish(ns, (await getRegistry()).status!.garbageCollection!.run!.job!, 0, '{}');
+    const verify = await eventually(
+      'the verify Job',
+      () => actor.jobs(ns, 'main-gcv-'),
+      (l) => l.some((j) => !j.status?.conditions?.length),
+      90_000,
+    );
+    await actor.finish(ns, verify.find((j) => !j.status?.conditions?.length)!.metadata!.name!, 0, 'verified');
+    const done = await waitPhase('Succeeded');
+    expect(gcOf(done).lastRun).toMatchObject({ result: 'Succeeded', trigger: 'Schedule' });
+  }, 240_000);
+});
