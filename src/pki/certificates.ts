@@ -120,15 +120,18 @@ export async function createSigningKey(): Promise<{ privateKeyPem: string; publi
   };
 }
 
-/** The facts about a PEM certificate that renewal decisions need. */
-export function describeCertificate(pem: string): {
+/** The facts about a certificate that renewal decisions need. */
+export interface CertFacts {
   notBefore: Date;
   notAfter: Date;
   dnsNames: string[];
   ipAddresses: string[];
   issuer: string;
   subject: string;
-} {
+}
+
+/** The facts of a PEM certificate. */
+export function describeCertificate(pem: string): CertFacts {
   const cert = new x509.X509Certificate(pem);
   const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
   const names = san?.names.toJSON() ?? [];

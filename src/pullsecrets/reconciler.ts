@@ -9,7 +9,7 @@ import { pullUsername } from '../registry/store.ts';
 import { readConditions, setCondition, type Condition } from '../runtime/conditions.ts';
 import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
-import { errorMessage, isNotFound } from '../runtime/errors.ts';
+import { errorMessage } from '../runtime/errors.ts';
 import type { Cache } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
 import { objectPath } from '../runtime/kube/resource.ts';
@@ -194,14 +194,8 @@ export class PullSecretReconciler {
   }
 
   private async readSecret(ns: string, name: string): Promise<k8s.V1Secret | undefined> {
-    try {
-      return (await this.deps.client.get<KubeObject>(
-        objectPath(resources.secrets, name, ns),
-      )) as k8s.V1Secret;
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    return (await this.deps.client.find<KubeObject>(objectPath(resources.secrets, name, ns))) as
+      k8s.V1Secret | undefined;
   }
 
   /** Appends the Secret to the targeted ServiceAccounts; takes berth's entry off the others. */
@@ -224,11 +218,7 @@ export class PullSecretReconciler {
       const edit = removePullSecret(sa, secretName);
       if (edit) await this.editServiceAccount(sa, edit);
     }
-    try {
-      await this.deps.client.delete(objectPath(resources.secrets, secretName, ns));
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+    await this.deps.client.deleteIfExists(objectPath(resources.secrets, secretName, ns));
   }
 
   /**

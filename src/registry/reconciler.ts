@@ -16,11 +16,11 @@ import { buildCredentialStore } from './store.ts';
 import { setCondition, readConditions, type Condition } from '../runtime/conditions.ts';
 import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
-import { errorMessage, isNotFound } from '../runtime/errors.ts';
+import { errorMessage } from '../runtime/errors.ts';
 import type { Cache } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
 import { objectPath, type ResourceType } from '../runtime/kube/resource.ts';
-import { applyOwned, updateStatus } from '../runtime/writes.ts';
+import { applyCached, applyOwned, updateStatus } from '../runtime/writes.ts';
 import { checksum, secretText } from '../util/secrets.ts';
 import { renderRegistryConfig, type RegistryStorage } from './config.ts';
 import { endpoint, refOf, servicePort, type BuildContext } from './desired/context.ts';
@@ -307,10 +307,8 @@ export class RegistryReconciler {
     return this.caches.secrets.get(name, namespace) as k8s.V1Secret | undefined;
   }
 
-  private async apply(type: ResourceType, desired: object, cache: Cache<KubeObject>): Promise<KubeObject> {
-    const obj = desired as KubeObject;
-    const current = cache.get(obj.metadata?.name ?? '', obj.metadata?.namespace);
-    return (await applyOwned(this.deps.client, type, obj, current)).object;
+  private apply(type: ResourceType, desired: object, cache: Cache<KubeObject>): Promise<KubeObject> {
+    return applyCached(this.deps.client, type, desired as KubeObject, cache);
   }
 
   private async applyOrDelete(
@@ -324,24 +322,13 @@ export class RegistryReconciler {
       await this.apply(type, desired, cache);
       return;
     }
-    if (!cache.get(name, namespace)) return;
-    try {
-      await this.deps.client.delete(objectPath(type, name, namespace));
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+    if (cache.get(name, namespace)) await this.deps.client.deleteIfExists(objectPath(type, name, namespace));
   }
 
   /** A Secret berth does not own and does not watch: read it directly. */
   private async readSecret(namespace: string, name: string): Promise<k8s.V1Secret | undefined> {
-    try {
-      return (await this.deps.client.get<KubeObject>(
-        objectPath(resources.secrets, name, namespace),
-      )) as k8s.V1Secret;
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    return (await this.deps.client.find<KubeObject>(objectPath(resources.secrets, name, namespace))) as
+      k8s.V1Secret | undefined;
   }
 
   private async s3Secret(namespace: string, name: string): Promise<Check> {
@@ -405,10 +392,7 @@ export class RegistryReconciler {
     dnsNames: string[],
     ipAddresses: string[],
   ): Promise<{ check: Check; caPem?: string; checksum: string }> {
-    try {
-      await this.deps.client.get(objectPath(resources.crds, 'certificates.cert-manager.io'));
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
+    if (!(await this.deps.client.find(objectPath(resources.crds, 'certificates.cert-manager.io')))) {
       return {
         check: {
           ok: false,

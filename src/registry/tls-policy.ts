@@ -2,14 +2,9 @@
 // the CA and the serving certificate. Each decision returns a reason and a message, like
 // cert-manager's policy chains, and the time at which it should be looked at again.
 
-export interface CertFacts {
-  notBefore: Date;
-  notAfter: Date;
-  dnsNames: string[];
-  ipAddresses: string[];
-  issuer: string;
-  subject: string;
-}
+import type { CertFacts } from '../pki/certificates.ts';
+
+export type { CertFacts };
 
 export type Decision =
   | { action: 'keep'; reason: 'UpToDate'; message: string; recheckAt: Date }

@@ -17,7 +17,6 @@ import { pushUsername } from '../registry/store.ts';
 import { readConditions, setCondition } from '../runtime/conditions.ts';
 import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
-import { isNotFound } from '../runtime/errors.ts';
 import type { Cache } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
 import { objectPath } from '../runtime/kube/resource.ts';
@@ -193,21 +192,11 @@ export class RepositoryReconciler {
   }
 
   private async readSecret(ns: string, name: string): Promise<k8s.V1Secret | undefined> {
-    try {
-      return (await this.deps.client.get<KubeObject>(
-        objectPath(resources.secrets, name, ns),
-      )) as k8s.V1Secret;
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    return (await this.deps.client.find<KubeObject>(objectPath(resources.secrets, name, ns))) as
+      k8s.V1Secret | undefined;
   }
 
-  private async deleteSecret(ns: string, name: string): Promise<void> {
-    try {
-      await this.deps.client.delete(objectPath(resources.secrets, name, ns));
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+  private deleteSecret(ns: string, name: string): Promise<void> {
+    return this.deps.client.deleteIfExists(objectPath(resources.secrets, name, ns));
   }
 }

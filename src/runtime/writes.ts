@@ -37,6 +37,17 @@ export async function applyOwned<T extends KubeObject>(
   return { changed: object.metadata?.resourceVersion !== current?.metadata?.resourceVersion, object };
 }
 
+/** applyOwned with the current object taken from an informer cache. */
+export async function applyCached<T extends KubeObject>(
+  client: KubeClient,
+  type: ResourceType,
+  desired: T,
+  cache: { get(name: string, namespace?: string): KubeObject | undefined },
+): Promise<T> {
+  const current = cache.get(desired.metadata?.name ?? '', desired.metadata?.namespace) as T | undefined;
+  return (await applyOwned(client, type, desired, current)).object;
+}
+
 /** True when every field `manager` owns by apply in `current` is also set in `desired`. */
 export function ownsOnly(current: KubeObject, desired: KubeObject, manager = fieldManager): boolean {
   const entry = current.metadata?.managedFields?.find(

@@ -182,32 +182,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
           'current-context': 'berth-test',
         }),
       );
-    const kubeconfig = file(
-      'kubeconfig',
-      stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [
-          {
-            name: 'berth-test',
-            cluster: { server, 'certificate-authority-data': Buffer.from(ca.certPem).toString('base64') },
-          },
-        ],
-        users: [
-          {
-            name: 'admin',
-            user: {
-              'client-certificate-data': Buffer.from(admin.certPem).toString('base64'),
-              'client-key-data': Buffer.from(admin.keyPem).toString('base64'),
-            },
-          },
-        ],
-        contexts: [
-          { name: 'berth-test', context: { cluster: 'berth-test', user: 'admin', namespace: 'default' } },
-        ],
-        'current-context': 'berth-test',
-      }),
-    );
+    const kubeconfig = kubeconfigFor('kubeconfig', admin);
 
     // kube-controller-manager and kube-scheduler
     group.start('kube-controller-manager', binary('kube-controller-manager'), [

@@ -4,67 +4,38 @@
 // (started with exactly the arguments of the token Deployment) run on loopback with them; a real
 // client pushes and pulls with the admin Secret, trusting the CA from the CA ConfigMap.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
-import os from 'node:os';
-import path from 'node:path';
 import tls from 'node:tls';
 import * as k8s from '@kubernetes/client-node';
 import { createTestNamespace, eventually, testKubeConfig } from '../harness/kube.ts';
 import { startOperator, type RunningOperator } from '../harness/operator.ts';
-import { freePort, waitFor } from '../harness/net.ts';
-import { ProcessGroup, repoRoot } from '../harness/processes.ts';
-import { RegistryClient, startRegistry, type RunningRegistry } from '../harness/registry.ts';
-import { SecretVolume } from '../token/fixture.ts';
+import { startDataPlane, type DataPlane } from '../harness/dataplane.ts';
+import type { RegistryClient } from '../harness/registry.ts';
 import { describeCertificate } from '../../src/pki/certificates.ts';
 import { TokenSigner } from '../../src/token/signer.ts';
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
-const apps = kc.makeApiClient(k8s.AppsV1Api);
 const custom = kc.makeApiClient(k8s.CustomObjectsApi);
 const group = { group: 'berth.dev', version: 'v1alpha1', plural: 'registries' };
 
 let ns: string;
 let operator: RunningOperator;
-let dir: string;
-let registry: RunningRegistry;
-let tokenGroup: ProcessGroup;
-let tokenPort: number;
+let plane: DataPlane;
 let caPem: string;
 let admin: { username: string; password: string };
-let volumes: Record<string, SecretVolume>;
-const clients: RegistryClient[] = [];
 
-const secretFiles = async (name: string): Promise<Record<string, string>> => {
-  const s = await core.readNamespacedSecret({ name, namespace: ns });
-  return Object.fromEntries(
-    Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
-  );
-};
-
+const secretFiles = (name: string) => plane.secretFiles(ns, name);
+const host = () => plane.host;
 function client(credential?: { username: string; password: string }): RegistryClient {
-  const auths = credential
-    ? {
-        [registry.host.replace('127.0.0.1', 'localhost')]: {
-          auth: Buffer.from(`${credential.username}:${credential.password}`).toString('base64'),
+  const text = credential
+    ? JSON.stringify({
+        auths: {
+          x: { auth: Buffer.from(`${credential.username}:${credential.password}`).toString('base64') },
         },
-      }
-    : {};
-  const c = new RegistryClient({ caPem, dockerConfig: { auths } });
-  clients.push(c);
-  return c;
-}
-const host = () => registry.host.replace('127.0.0.1', 'localhost');
-
-/** Maps the pods' mount paths to the folders that hold the same Secrets here. */
-function mapPaths(text: string): string {
-  return text
-    .replaceAll('/etc/distribution/tls', volumes.tls!.dir)
-    .replaceAll('/etc/distribution/token', volumes.tokenCert!.dir)
-    .replaceAll('/etc/berth/tls', volumes.tls!.dir)
-    .replaceAll('/etc/berth/token', volumes.tokenKey!.dir)
-    .replaceAll('/etc/berth/credentials', volumes.credentials!.dir);
+      })
+    : undefined;
+  return plane.clientFor(text);
 }
 
 beforeAll(async () => {
@@ -89,89 +60,18 @@ beforeAll(async () => {
       },
     },
   });
-  const token = await eventually(
-    'the token Deployment',
-    () => apps.listNamespacedDeployment({ namespace: ns }),
-    (l) => l.items.some((d) => d.metadata?.name === 'main-token') && l.items.length === 2,
-  );
-  const bundle = await eventually(
-    'the CA ConfigMap',
-    () =>
-      core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'app.kubernetes.io/managed-by=berth' }),
-    (l) => l.items.length === 1,
-  );
-  caPem = bundle.items[0]?.data?.['ca.crt'] ?? '';
+  plane = await startDataPlane(kc, ns, 'main');
+  caPem = plane.caPem;
   const adminCfg = JSON.parse((await secretFiles('main-admin'))['.dockerconfigjson'] ?? '{}') as {
     auths: Record<string, { username: string; password: string }>;
   };
   const first = Object.values(adminCfg.auths)[0];
   admin = { username: first?.username ?? '', password: first?.password ?? '' };
-
-  dir = mkdtempSync(path.join(os.tmpdir(), 'berth-dataplane-'));
-  const tlsFiles = await secretFiles('main-tls');
-  const keyFiles = await secretFiles('main-token-key');
-  volumes = {
-    tls: new SecretVolume(path.join(dir, 'tls'), tlsFiles),
-    tokenCert: new SecretVolume(path.join(dir, 'token-cert'), { 'token.crt': keyFiles['tls.crt'] ?? '' }),
-    tokenKey: new SecretVolume(path.join(dir, 'token-key'), keyFiles),
-    credentials: new SecretVolume(path.join(dir, 'credentials'), await secretFiles('main-credentials')),
-  };
-
-  // The token service, with the token Deployment's own arguments.
-  tokenPort = await freePort();
-  const deployment = token.items.find((d) => d.metadata?.name === 'main-token');
-  const healthPort = await freePort();
-  const args = (deployment?.spec?.template.spec?.containers[0]?.args ?? []).map((a) =>
-    a.startsWith('--listen=')
-      ? `--listen=127.0.0.1:${tokenPort}`
-      : a.startsWith('--health-listen=')
-        ? `--health-listen=127.0.0.1:${healthPort}`
-        : mapPaths(a),
-  );
-  expect(args[0]).toBe('token-service');
-  tokenGroup = new ProcessGroup(path.join(dir, 'token-service'));
-  const proc = tokenGroup.start('token-service', process.execPath, [
-    path.join(repoRoot, 'src/main.ts'),
-    ...args,
-    '--store-poll=1s',
-  ]);
-  await waitFor(
-    'the token service',
-    async () => (await fetch(`http://127.0.0.1:${healthPort}/healthz`)).ok && (await tlsUp(tokenPort)),
-    { timeoutMs: 30_000, describe: () => ProcessGroup.tail(proc.logFile) },
-  );
-
-  // The registry, with the configuration Secret's config.yml.
-  const configDir = path.join(dir, 'registry');
-  mkdirSync(configDir);
-  writeFileSync(
-    path.join(configDir, 'config.yml'),
-    mapPaths((await secretFiles('main-registry-config'))['config.yml'] ?? ''),
-  );
-  registry = await startRegistry({
-    configDir,
-    tls: true,
-    // The realm names the Service's host; here the token service listens on loopback.
-    env: { REGISTRY_AUTH_TOKEN_REALM: `https://localhost:${tokenPort}/token` },
-  });
 });
 
-async function tlsUp(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
-      s.end();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  });
-}
-
 afterAll(async () => {
-  await registry?.stop();
-  await tokenGroup?.stopAll();
+  await plane?.stop();
   await operator?.stop();
-  for (const c of clients) await c.cleanup();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('the data plane berth generated', () => {
@@ -246,9 +146,9 @@ describe('the data plane berth generated', () => {
     const store = await eventually(
       'the credential store to allow anonymous pulls',
       () => secretFiles('main-credentials'),
-      (f) => JSON.parse(f['store.json'] ?? '{}').anonymousPull === true,
+      (f: Record<string, string>) => JSON.parse(f['store.json'] ?? '{}').anonymousPull === true,
     );
-    volumes.credentials!.write(store); // the kubelet's update of the mounted Secret
+    plane.volumes.credentials.write(store); // the kubelet's update of the mounted Secret
     await eventually(
       'an anonymous pull to work',
       () => anonymous.pull(`${host()}/team-a/web:v1`),
@@ -277,10 +177,10 @@ describe('the data plane berth generated', () => {
     expect(events.items.some((e) => e.reason === 'CertificateIssued' && /Renewing/.test(e.note ?? ''))).toBe(
       true,
     );
-    volumes.tls!.write(files); // the kubelet's update of the mounted Secret
-    await registry.restart(); // the tls-checksum annotation rolls the pod
+    plane.volumes.tls.write(files); // the kubelet's update of the mounted Secret
+    await plane.registry.restart(); // the tls-checksum annotation rolls the pod
     const served = await new Promise<string>((resolve, reject) => {
-      const port = Number(registry.host.split(':')[1]);
+      const port = Number(plane.registry.host.split(':')[1]);
       const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: caPem }, () => {
         resolve(socket.getPeerX509Certificate()?.serialNumber ?? '');
         socket.end();

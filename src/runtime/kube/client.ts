@@ -133,6 +133,16 @@ export class KubeClient {
     return this.request<T>('GET', path);
   }
 
+  /** GET, or undefined when the object does not exist (404). */
+  async find<T extends KubeObject>(path: string): Promise<T | undefined> {
+    try {
+      return await this.get<T>(path);
+    } catch (err) {
+      if (err instanceof k8s.ApiException && err.code === 404) return undefined;
+      throw err;
+    }
+  }
+
   /** Lists every page of a collection. */
   async list<T extends KubeObject>(
     path: string,
@@ -180,5 +190,14 @@ export class KubeClient {
 
   delete(path: string, body?: unknown): Promise<unknown> {
     return this.request('DELETE', path, { body });
+  }
+
+  /** DELETE; an object that is already gone is fine. */
+  async deleteIfExists(path: string): Promise<void> {
+    try {
+      await this.delete(path);
+    } catch (err) {
+      if (!(err instanceof k8s.ApiException && err.code === 404)) throw err;
+    }
   }
 }
