@@ -49,7 +49,9 @@ async function main(): Promise<number> {
     }
     say(`the cluster is yours: export KUBECONFIG=${kubeconfig}; ${binary('kubectl')} get berth -A`);
   }
-  const operator = spawn(process.execPath, [path.join(repoRoot, 'src/main.ts'), 'operator'], {
+  // On the local control plane one operator runs: no Lease (and no berth-system namespace) needed.
+  const args = cp ? ['--leader-elect=false'] : [];
+  const operator = spawn(process.execPath, [path.join(repoRoot, 'src/main.ts'), 'operator', ...args], {
     stdio: 'inherit',
     env: { ...process.env, KUBECONFIG: kubeconfig },
   });
