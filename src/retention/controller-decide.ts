@@ -117,7 +117,11 @@ export function runNames(
   };
 }
 
-function requestedNow(policy: RetentionPolicy, now: Date): { due: boolean; ignored?: string } {
+function requestedNow(
+  policy: RetentionPolicy,
+  runs: RunView[],
+  now: Date,
+): { due: boolean; ignored?: string } {
   const value = policy.metadata?.annotations?.[runRequestAnnotation];
   if (!value) return { due: false };
   const at = Date.parse(value);
@@ -125,8 +129,14 @@ function requestedNow(policy: RetentionPolicy, now: Date): { due: boolean; ignor
     return { due: false, ignored: `${runRequestAnnotation}: "${value}" is not an RFC 3339 time` };
   if (at > now.getTime() + 60_000)
     return { due: false, ignored: `${runRequestAnnotation}: ${value} is in the future` };
-  const last = Date.parse(policy.status?.lastRun?.startTime ?? '');
-  return { due: Number.isNaN(last) || at > last };
+  // Served by any run started after it: the controller's own start time (ms), or a Job's creation
+  // (whole seconds, so the end of that second).
+  const starts = [
+    Date.parse(policy.status?.lastRun?.startTime ?? ''),
+    ...runs.map((r) => Date.parse(r.created) + 999),
+  ];
+  const last = Math.max(...starts.filter((t) => !Number.isNaN(t)), -Infinity);
+  return { due: at > last };
 }
 
 export function decide(policy: RetentionPolicy, o: Observed): Decision {
@@ -149,7 +159,7 @@ export function decide(policy: RetentionPolicy, o: Observed): Decision {
     if (!(err instanceof ScheduleError)) throw err;
     scheduleProblem = err.message;
   }
-  const request = requestedNow(policy, now);
+  const request = requestedNow(policy, o.runs, now);
   if (request.ignored)
     actions.push({ kind: 'event', type: 'Warning', reason: 'InvalidRunRequest', message: request.ignored });
   const wanted = due || request.due;
@@ -203,7 +213,8 @@ export function decide(policy: RetentionPolicy, o: Observed): Decision {
   // Bounded history: the newest `historyLimit` finished runs stay with their reports.
   const finished = sorted.filter(finishedRun);
   for (const r of finished.slice(historyLimit)) {
-    actions.push({ kind: 'deleteJob', job: r.job }, { kind: 'deleteReport', report: r.report });
+    // The report first: the Job is what lists the run, so it goes last.
+    actions.push({ kind: 'deleteReport', report: r.report }, { kind: 'deleteJob', job: r.job });
   }
 
   // Ready.

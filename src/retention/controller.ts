@@ -107,6 +107,7 @@ export class RetentionReconciler {
         created: String(j.metadata?.creationTimestamp ?? ''),
         state: jobState(j as k8s.V1Job),
       }));
+    rctx.log.debug('Observed retention runs', { runs: runs.map((r) => `${r.job}:${r.state.state}`) });
     const unrecorded = unrecordedRun(policy, runs);
     const summary = unrecorded ? await this.readSummary(policyRef.namespace, unrecorded.report) : undefined;
 
@@ -230,6 +231,8 @@ export class RetentionReconciler {
     jobNamespace: string,
     action: Action,
   ): Promise<void> {
+    // As a query parameter: a DELETE body is sent without a length by the runtime's client.
+    const background = { query: { propagationPolicy: 'Background' } };
     const ignoreMissing = (err: unknown) => {
       if (!isNotFound(err)) throw err;
     };
@@ -245,13 +248,13 @@ export class RetentionReconciler {
         return;
       case 'deleteJob':
         await this.deps.client
-          .delete(objectPath(jobs, action.job, jobNamespace), { propagationPolicy: 'Background' })
+          .request('DELETE', objectPath(jobs, action.job, jobNamespace), background)
           .catch(ignoreMissing);
         return;
       case 'deleteReport':
         if (action.report) {
           await this.deps.client
-            .delete(objectPath(core.configMaps, action.report, policyRef.namespace))
+            .request('DELETE', objectPath(core.configMaps, action.report, policyRef.namespace), background)
             .catch(ignoreMissing);
         }
         return;

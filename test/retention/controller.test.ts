@@ -1,0 +1,386 @@
+// The RetentionPolicy controller against the real control plane, with the test acting as the
+// retention run (kwok executes nothing): the run writes its report ConfigMap and exits, the real Job
+// controller marks the Job, and the controller must report it. On demand and on schedule, the Job's
+// shape (flags of the retention-run contract, admin credential, CA, claim read-only, the registry
+// pod's node, its ServiceAccount and bindings), no two runs of a policy at once, a failing and a
+// refused run, bounded history, and a missing Registry.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import * as k8s from '@kubernetes/client-node';
+import { createTestNamespace, eventually, testKubeConfig } from '../harness/kube.ts';
+import { startOperator, type RunningOperator } from '../harness/operator.ts';
+import { holdLabel, JobActor } from '../gc/act-as-job.ts';
+
+const kc = testKubeConfig();
+const core = kc.makeApiClient(k8s.CoreV1Api);
+const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
+const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+const events = kc.makeApiClient(k8s.EventsV1Api);
+const actor = new JobActor(kc);
+const group = { group: 'berth.dev', version: 'v1alpha1' };
+const berthImage = 'ghcr.io/berth-dev/berth:retention-test';
+let operator: RunningOperator;
+let regNs: string;
+let team: string;
+
+interface Policy {
+  metadata: k8s.V1ObjectMeta;
+  status?: {
+    lastRun?: Record<string, unknown> & { report?: string; result?: string; startTime?: string };
+    nextRunTime?: string;
+    observedGeneration?: number;
+    conditions?: { type: string; status: string; reason: string; message: string }[];
+  };
+}
+const getPolicy = (name: string, namespace = team) =>
+  custom.getNamespacedCustomObject({
+    ...group,
+    plural: 'retentionpolicies',
+    namespace,
+    name,
+  }) as Promise<Policy>;
+const ready = (p: Policy) => p.status?.conditions?.find((c) => c.type === 'Ready');
+
+async function createPolicy(
+  name: string,
+  spec: Record<string, unknown>,
+  annotations: Record<string, string> = {},
+) {
+  await custom.createNamespacedCustomObject({
+    ...group,
+    plural: 'retentionpolicies',
+    namespace: team,
+    body: {
+      apiVersion: 'berth.dev/v1alpha1',
+      kind: 'RetentionPolicy',
+      metadata: { name, annotations },
+      spec: {
+        repositories: { include: [`${team}/**`] },
+        rules: [{ name: 'ci', tags: { include: ['pr-*'] }, keep: { mostRecent: 2 } }],
+        ...spec,
+      },
+    },
+  });
+}
+
+async function requestRun(name: string): Promise<string> {
+  const at = new Date().toISOString();
+  await custom.patchNamespacedCustomObject(
+    {
+      ...group,
+      plural: 'retentionpolicies',
+      namespace: team,
+      name,
+      body: { metadata: { annotations: { 'berth.dev/run-requested-at': at } } },
+    },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
+  return at;
+}
+
+/** What `berth retention-run` writes: the report ConfigMap, in the policy's namespace. */
+async function writeReport(name: string, policy: string, summary: Record<string, unknown>): Promise<void> {
+  await core.createNamespacedConfigMap({
+    namespace: team,
+    body: {
+      metadata: {
+        name,
+        labels: { 'app.kubernetes.io/managed-by': 'berth', 'berth.dev/retention-policy': policy },
+      },
+      data: { 'summary.json': JSON.stringify(summary), 'report.json': '{"decisions":[]}' },
+    },
+  });
+}
+
+const arg = (job: k8s.V1Job, flag: string) =>
+  job.spec?.template.spec?.containers[0]?.args
+    ?.find((a) => a.startsWith(`--${flag}=`))
+    ?.slice(flag.length + 3);
+
+beforeAll(async () => {
+  await actor.holdJobPods();
+  regNs = await createTestNamespace(kc, 'rreg', holdLabel);
+  team = await createTestNamespace(kc, 'rteam', holdLabel);
+  await core.createPersistentVolume({
+    body: {
+      metadata: { name: `pv-${regNs}` },
+      spec: {
+        capacity: { storage: '1Gi' },
+        accessModes: ['ReadWriteOnce'],
+        storageClassName: 'manual',
+        persistentVolumeReclaimPolicy: 'Retain',
+        hostPath: { path: `/tmp/pv-${regNs}` },
+        claimRef: { namespace: regNs, name: 'main-data' },
+      },
+    },
+  });
+  operator = await startOperator({
+    kubeconfig: process.env.BERTH_TEST_KUBECONFIG ?? '',
+    args: [`--watch-namespaces=${regNs},${team}`, '--resync-period=5s'],
+    env: { BERTH_IMAGE: berthImage },
+  });
+  await custom.createNamespacedCustomObject({
+    ...group,
+    plural: 'registries',
+    namespace: regNs,
+    body: {
+      apiVersion: 'berth.dev/v1alpha1',
+      kind: 'Registry',
+      metadata: { name: 'main' },
+      spec: {
+        storage: {
+          persistentVolumeClaim: { size: '1Gi', storageClassName: 'manual', accessModes: ['ReadWriteOnce'] },
+        },
+      },
+    },
+  });
+  await eventually(
+    'Registry main Ready',
+    () =>
+      custom.getNamespacedCustomObject({ ...group, plural: 'registries', namespace: regNs, name: 'main' }),
+    (r) => !!(r as Policy).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    120_000,
+  );
+}, 180_000);
+
+afterAll(async () => {
+  await operator?.stop();
+  await actor.release();
+  await core.deletePersistentVolume({ name: `pv-${regNs}` }).catch(() => undefined);
+});
+
+describe('RetentionPolicy runs', () => {
+  it('on demand: a Job of the retention-run contract, and its report lands in status', async () => {
+    const requested = new Date().toISOString();
+    await createPolicy(
+      'ci',
+      { registryRef: { name: 'main', namespace: regNs }, schedule: '0 2 * * *', mode: 'Enforce' },
+      { 'berth.dev/run-requested-at': requested },
+    );
+    const job = await actor.waitForJob(regNs, 'retention-ci-');
+    const pod = job.spec!.template.spec!;
+    const c = pod.containers[0]!;
+    expect(c.image).toBe(berthImage);
+    expect(c.args?.[0]).toBe('retention-run');
+    expect(arg(job, 'policy')).toBe(`${team}/ci`);
+    expect(arg(job, 'registry-url')).toBe(`https://main.${regNs}.svc`);
+    expect(arg(job, 'mode')).toBe('Enforce');
+    expect(arg(job, 'report-namespace')).toBe(team);
+    expect(arg(job, 'ca-file')).toBe('/etc/berth/ca/ca.crt');
+    expect(arg(job, 'docker-config')).toBe('/etc/berth/admin/config.json');
+    expect(arg(job, 'storage-root')).toBe('/var/lib/registry');
+    const report = arg(job, 'report-configmap')!;
+    expect(job.metadata?.annotations?.['berth.dev/report-configmap']).toBe(report);
+    expect(pod.serviceAccountName).toBe('berth-retention');
+    expect(pod.volumes?.find((v) => v.name === 'admin')?.secret?.secretName).toBe('main-admin');
+    expect(pod.volumes?.find((v) => v.name === 'ca')?.configMap?.name).toBe('main-ca');
+    expect(pod.volumes?.find((v) => v.name === 'data')?.persistentVolumeClaim).toEqual({
+      claimName: 'main-data',
+      readOnly: true,
+    });
+    expect(c.volumeMounts?.find((m) => m.name === 'data')).toMatchObject({
+      mountPath: '/var/lib/registry',
+      readOnly: true,
+    });
+    const registryPods = await core.listNamespacedPod({
+      namespace: regNs,
+      labelSelector: 'berth.dev/registry=main,app.kubernetes.io/component=registry',
+    });
+    const node = registryPods.items.find((p) => p.status?.phase === 'Running')?.spec?.nodeName;
+    expect(
+      pod.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms?.[0]
+        ?.matchFields?.[0]?.values,
+    ).toEqual([node]);
+    expect(job.metadata?.labels).toMatchObject({
+      'berth.dev/retention-policy': 'ci',
+      'berth.dev/retention-policy-namespace': team,
+      'berth.dev/registry': 'main',
+    });
+    // Its identity: a ServiceAccount bound to the shipped ClusterRoles, reports only in the team's namespace.
+    await core.readNamespacedServiceAccount({ name: 'berth-retention', namespace: regNs });
+    const crb = await rbac.readClusterRoleBinding({ name: `berth-retention:${regNs}` });
+    expect(crb.roleRef.name).toBe('berth-retention');
+    expect(crb.subjects).toEqual([{ kind: 'ServiceAccount', name: 'berth-retention', namespace: regNs }]);
+    const rb = await rbac.readNamespacedRoleBinding({
+      name: `berth-retention-report:${regNs}`,
+      namespace: team,
+    });
+    expect(rb.roleRef.name).toBe('berth-retention-report');
+
+    const running = await eventually(
+      'lastRun started',
+      () => getPolicy('ci'),
+      (p) => p.status?.lastRun?.report === report,
+    );
+    expect(running.status?.lastRun).toMatchObject({ mode: 'Enforce', report });
+    expect(running.status?.lastRun?.result).toBeUndefined();
+    expect(Date.parse(running.status!.nextRunTime!)).toBeGreaterThan(Date.now());
+
+    // Act as the run: the report, then exit 0.
+    await writeReport(report, 'ci', {
+      mode: 'Enforce',
+      evaluated: 10,
+      deleted: 3,
+      kept: 6,
+      protected: 1,
+      startTime: new Date(Date.now() - 2000).toISOString(),
+      completionTime: new Date().toISOString(),
+      result: 'Succeeded',
+      message: '3 tags deleted',
+    });
+    await actor.finish(regNs, job.metadata!.name!, 0, 'done');
+    const done = await eventually(
+      'lastRun recorded',
+      () => getPolicy('ci'),
+      (p) => p.status?.lastRun?.result === 'Succeeded',
+    );
+    expect(done.status?.lastRun).toMatchObject({
+      mode: 'Enforce',
+      result: 'Succeeded',
+      evaluated: 10,
+      deleted: 3,
+      kept: 6,
+      protected: 1,
+      report,
+    });
+    expect(ready(done)).toMatchObject({ status: 'True', reason: 'Scheduled' });
+    expect(done.status?.observedGeneration).toBe(done.metadata.generation);
+    await eventually(
+      'a RunSucceeded event',
+      () => events.listNamespacedEvent({ namespace: team }),
+      (l) => l.items.some((e) => e.reason === 'RunSucceeded' && e.regarding?.name === 'ci'),
+    );
+  }, 120_000);
+
+  it('never runs a policy twice at once; a failing and a refused run are reported', async () => {
+    const known = (await actor.jobs(regNs, 'retention-ci-')).map((j) => j.metadata?.name ?? '');
+    await new Promise((r) => setTimeout(r, 1100)); // Job names carry the second
+    await requestRun('ci');
+    const b = await actor.waitForJob(regNs, 'retention-ci-', known);
+    await new Promise((r) => setTimeout(r, 1100));
+    await requestRun('ci'); // while b runs
+    await new Promise((r) => setTimeout(r, 6000));
+    expect((await actor.jobs(regNs, 'retention-ci-')).length).toBe(known.length + 1);
+    await eventually(
+      'a RunSkipped event',
+      () => events.listNamespacedEvent({ namespace: team }),
+      (l) => l.items.some((e) => e.reason === 'RunSkipped' && e.note?.includes(b.metadata!.name!)),
+    );
+
+    // b fails: exit 1, its summary says why.
+    await writeReport(arg(b, 'report-configmap')!, 'ci', {
+      mode: 'Enforce',
+      result: 'Failed',
+      message: 'registry unreachable: connection refused',
+    });
+    await actor.finish(regNs, b.metadata!.name!, 1, 'registry unreachable');
+    const failed = await eventually(
+      'lastRun Failed',
+      () => getPolicy('ci'),
+      (p) => p.status?.lastRun?.result === 'Failed',
+    );
+    expect(ready(failed)).toMatchObject({ status: 'False', reason: 'RunFailed' });
+    await eventually(
+      'a RunFailed warning',
+      () => events.listNamespacedEvent({ namespace: team }),
+      (l) =>
+        l.items.some(
+          (e) => e.reason === 'RunFailed' && e.type === 'Warning' && !!e.note?.includes('connection refused'),
+        ),
+    );
+
+    // The request made while b ran is served now, by a new run; it is refused by the circuit breaker.
+    const c = await actor.waitForJob(regNs, 'retention-ci-', [...known, b.metadata!.name!]);
+    await writeReport(arg(c, 'report-configmap')!, 'ci', {
+      mode: 'Enforce',
+      evaluated: 100,
+      deleted: 0,
+      kept: 100,
+      protected: 0,
+      result: 'Refused',
+      refusedReason: 'would delete 80 tags (80%), more than protect.maxDeletions (30%)',
+    });
+    await actor.finish(regNs, c.metadata!.name!, 0, 'refused');
+    const refused = await eventually(
+      'lastRun Refused',
+      () => getPolicy('ci'),
+      (p) => p.status?.lastRun?.result === 'Refused',
+    );
+    expect(ready(refused)).toMatchObject({ status: 'False', reason: 'TooManyDeletions' });
+    expect(refused.status?.lastRun).toMatchObject({ evaluated: 100, deleted: 0 });
+  }, 120_000);
+
+  it('keeps a bounded history of runs and reports', async () => {
+    const before = (await actor.jobs(regNs, 'retention-ci-')).map((j) => j.metadata?.name ?? '');
+    expect(before.length).toBe(3);
+    const oldestReport = (await actor.jobs(regNs, 'retention-ci-')).sort((a, b) =>
+      String(a.metadata?.creationTimestamp).localeCompare(String(b.metadata?.creationTimestamp)),
+    )[0]!.metadata!.annotations!['berth.dev/report-configmap']!;
+    await new Promise((r) => setTimeout(r, 1100));
+    await requestRun('ci');
+    const d = await actor.waitForJob(regNs, 'retention-ci-', before);
+    await writeReport(arg(d, 'report-configmap')!, 'ci', {
+      mode: 'Enforce',
+      result: 'Succeeded',
+      evaluated: 1,
+      deleted: 0,
+      kept: 1,
+      protected: 0,
+    });
+    await actor.finish(regNs, d.metadata!.name!, 0, 'done');
+    await eventually(
+      'three runs kept',
+      () => actor.jobs(regNs, 'retention-ci-'),
+      (l) => l.filter((j) => !j.metadata?.deletionTimestamp).length === 3,
+    );
+    const reports = await eventually(
+      'the oldest report deleted',
+      () => core.listNamespacedConfigMap({ namespace: team, labelSelector: 'berth.dev/retention-policy=ci' }),
+      (l) => !l.items.some((cm) => cm.metadata?.name === oldestReport),
+    );
+    expect(reports.items.length).toBe(3);
+    const ok = await eventually(
+      'Ready again',
+      () => getPolicy('ci'),
+      (p) => ready(p)?.status === 'True',
+    );
+    expect(ok.status?.lastRun?.report).toBe(arg(d, 'report-configmap'));
+  }, 120_000);
+
+  it('starts a run on schedule', async () => {
+    await createPolicy('nightly', { registryRef: { name: 'main', namespace: regNs }, schedule: '* * * * *' });
+    const scheduled = await eventually(
+      'nextRunTime',
+      () => getPolicy('nightly'),
+      (p) => !!p.status?.nextRunTime,
+    );
+    const due = Date.parse(scheduled.status!.nextRunTime!);
+    expect(ready(scheduled)?.message).toMatch(/reports \(DryRun\)/);
+    const job = await actor.waitForJob(regNs, 'retention-nightly-', [], 90_000);
+    expect(Date.parse(String(job.metadata?.creationTimestamp))).toBeGreaterThanOrEqual(due - 1000);
+    expect(arg(job, 'mode')).toBe('DryRun');
+    const started = await eventually(
+      'lastRun',
+      () => getPolicy('nightly'),
+      (p) => !!p.status?.lastRun?.startTime,
+    );
+    expect(Date.parse(started.status!.nextRunTime!)).toBeGreaterThan(due);
+    await actor.finish(regNs, job.metadata!.name!, 0, 'done'); // without a report
+    const failed = await eventually(
+      'no report: Failed',
+      () => getPolicy('nightly'),
+      (p) => p.status?.lastRun?.result === 'Failed',
+    );
+    expect(ready(failed)?.reason).toBe('RunFailed');
+  }, 150_000);
+
+  it('reports a missing Registry', async () => {
+    await createPolicy('lost', { registryRef: { name: 'nowhere', namespace: regNs }, schedule: '0 2 * * *' });
+    const p = await eventually(
+      'RegistryNotFound',
+      () => getPolicy('lost'),
+      (x) => ready(x)?.reason === 'RegistryNotFound',
+    );
+    expect(ready(p)).toMatchObject({ status: 'False' });
+    expect(ready(p)?.message).toContain(`${regNs}/nowhere`);
+  }, 60_000);
+});
