@@ -1,7 +1,7 @@
 // The Argo CD health check (deploy/argocd/health.lua), run by a real Lua 5.1 interpreter (Argo CD
 // runs gopher-lua, which implements Lua 5.1) against sample statuses of the three kinds.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -35,7 +35,12 @@ async function health(obj: unknown): Promise<{ status: string; message: string }
       'io.write(tostring(hs.status), "\\n", tostring(hs.message))',
     ].join('\n'),
   );
-  const { stdout } = await exec(lua, [runner]);
+  let stdout: string;
+  try {
+    ({ stdout } = await exec(lua, [runner]));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   const [status = '', ...rest] = stdout.split('\n');
   return { status, message: rest.join('\n') };
 }

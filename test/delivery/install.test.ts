@@ -1,7 +1,7 @@
 // Installing berth on a real control plane (its own, so CRDs and cluster-scoped RBAC start clean):
 // the chart with helm, then the operator run with exactly the chart ServiceAccount's credentials
 // (a TokenRequest token), then uninstall and what stays, then config/default with server-side apply.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
@@ -77,6 +77,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cp?.stop();
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
 
 describe('helm install', () => {

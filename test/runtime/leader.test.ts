@@ -2,7 +2,7 @@
 // leader the other takes over within the lease duration, and no key is ever reconciled by both
 // at once (checked from the reconcile trace both processes write). SIGTERM releases the Lease.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -46,6 +46,7 @@ describe('leader election between two operator processes', () => {
   });
   afterAll(async () => {
     for (const op of ops) await op.cleanup();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   const create = (name: string, message: string) =>
