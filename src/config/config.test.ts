@@ -63,4 +63,23 @@ describe('parseConfig', () => {
       '$BERTH_SHUTDOWN_TIMEOUT: "x" is not a duration such as 30s, 5m or 10h',
     ]);
   });
+
+  it('reads the push-event listener and the URL registries send events to', () => {
+    const off = parseConfig([], {});
+    expect(off.ok && off.config).toMatchObject({ registryEventsUrl: '', eventsBindAddress: ':8082' });
+    const on = parseConfig(['--registry-events-url=http://berth-operator-events.berth-system.svc:8082/'], {
+      BERTH_EVENTS_BIND_ADDRESS: '127.0.0.1:9000',
+    });
+    expect(on.ok && on.config).toMatchObject({
+      registryEventsUrl: 'http://berth-operator-events.berth-system.svc:8082',
+      eventsBindAddress: '127.0.0.1:9000',
+    });
+    const bad = parseConfig(['--registry-events-url=ftp://x', '--events-bind-address=nope'], {});
+    expect(!bad.ok && bad.error.problems).toEqual([
+      '--registry-events-url: "ftp://x" is not an http(s) URL',
+      '--events-bind-address: "nope" is not an address such as :8080 or 127.0.0.1:8080 (0 disables)',
+    ]);
+    const nowhere = parseConfig(['--registry-events-url=http://x:8082', '--events-bind-address=0'], {});
+    expect(!nowhere.ok && nowhere.error.problems[0]).toContain('--events-bind-address is 0');
+  });
 });

@@ -26,6 +26,13 @@ export interface OperatorConfig {
   image: string;
   /** How long a new credential sits in the credential store before a Secret switches to it. */
   credentialPropagationMs: number;
+  /**
+   * Base URL at which registries reach the operator's push-event listener (the operator's
+   * Service); empty: registries send no notifications and Repository.status.lastPushTime stays unset.
+   */
+  registryEventsUrl: string;
+  /** Address of the push-event listener (POST /registry-events/<ns>/<name>); "0" disables. */
+  eventsBindAddress: string;
 }
 
 interface Option {
@@ -120,6 +127,18 @@ export const options = {
     default: '90s',
     help: 'time for a new credential to reach the token service (kubelet Secret sync) before pull secrets switch to it',
   },
+  registryEventsUrl: {
+    flag: 'registry-events-url',
+    env: 'BERTH_REGISTRY_EVENTS_URL',
+    default: '',
+    help: "base URL of the operator's push-event listener as registries reach it (http://<service>.<namespace>.svc:8082); empty: no notifications",
+  },
+  eventsBindAddress: {
+    flag: 'events-bind-address',
+    env: 'BERTH_EVENTS_BIND_ADDRESS',
+    default: ':8082',
+    help: 'address of the registry push-event listener; 0 disables',
+  },
   image: {
     flag: 'image',
     env: 'BERTH_IMAGE',
@@ -152,6 +171,15 @@ export function usage(): string {
   return Object.values(options)
     .map((o) => `  --${o.flag.padEnd(34)} ${o.help} (env ${o.env}, default "${o.default}")`)
     .join('\n');
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash;
+  } catch {
+    return false;
+  }
 }
 
 /** Parses flags and environment; never throws. */
@@ -237,6 +265,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   const image = raw('image');
   if (!/^\S+$/.test(image.value)) problems.push(`${image.from}: "${image.value}" is not an image reference`);
 
+  const eventsUrl = raw('registryEventsUrl');
+  if (eventsUrl.value && !isHttpUrl(eventsUrl.value))
+    problems.push(`${eventsUrl.from}: "${eventsUrl.value}" is not an http(s) URL`);
+
   const config: OperatorConfig = {
     watchNamespaces,
     metricsBindAddress: address('metricsBindAddress'),
@@ -254,7 +286,13 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     kubeconfig: raw('kubeconfig').value || undefined,
     image: raw('image').value,
     credentialPropagationMs: duration('credentialPropagation', true),
+    registryEventsUrl: eventsUrl.value.replace(/\/+$/, ''),
+    eventsBindAddress: address('eventsBindAddress'),
   };
+  if (config.registryEventsUrl && config.eventsBindAddress === '0')
+    problems.push(
+      `${eventsUrl.from} is set, but --events-bind-address is 0: registries would send events to a listener that does not run`,
+    );
   if (config.leaseDurationMs && config.renewDeadlineMs && config.renewDeadlineMs >= config.leaseDurationMs)
     problems.push('the leader-election renew deadline must be shorter than the lease duration');
   if (config.retryPeriodMs && config.renewDeadlineMs && config.retryPeriodMs * 1.2 >= config.renewDeadlineMs)

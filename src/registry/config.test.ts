@@ -211,4 +211,31 @@ describe('renderRegistryConfig', () => {
     expect(() => registryConfigDocument(with_(patch))).toThrow(RegistryConfigError);
     expect(() => registryConfigDocument(with_(patch))).toThrow(error);
   });
+
+  it('sends manifest pushes to berth when notifications are asked for, and nothing otherwise', () => {
+    expect(registryConfigDocument(base).notifications).toBeUndefined();
+    const doc = registryConfigDocument(
+      with_({
+        notifications: { url: 'http://op.berth-system.svc:8082/registry-events/ns/main', token: 'tok_1-2' },
+      }),
+    );
+    const n = doc.notifications as { endpoints: Record<string, unknown>[] };
+    expect(n.endpoints).toHaveLength(1);
+    expect(n.endpoints[0]).toMatchObject({
+      name: 'berth',
+      url: 'http://op.berth-system.svc:8082/registry-events/ns/main',
+      headers: { Authorization: ['Bearer tok_1-2'] },
+      ignore: { actions: ['pull', 'mount', 'delete'] },
+    });
+    expect(n.endpoints[0]?.ignoredmediatypes).toContain('application/octet-stream');
+    expect((n.endpoints[0]?.ignore as { mediatypes: string[] }).mediatypes).toContain(
+      'application/vnd.oci.image.layer.v1.tar+gzip',
+    );
+    expect(() => registryConfigDocument(with_({ notifications: { url: 'ftp://x', token: 't' } }))).toThrow(
+      'notifications url must be an http(s) URL',
+    );
+    expect(() =>
+      registryConfigDocument(with_({ notifications: { url: 'http://x', token: 'a b\nc' } })),
+    ).toThrow('bearer token');
+  });
 });

@@ -86,6 +86,12 @@ export interface RegistryConfigInput {
   };
   auth: RegistryTokenAuth;
   health?: { interval?: string; threshold?: number };
+  /**
+   * Push notifications to berth's operator (Repository.status.lastPushTime): the full URL of this
+   * Registry's event endpoint and the bearer token the operator checks. Only manifest pushes are
+   * sent: pulls, mounts, deletes and blob media types are ignored by the registry itself.
+   */
+  notifications?: { url: string; token: string };
   log?: {
     level?: 'error' | 'warn' | 'info' | 'debug';
     formatter?: 'json' | 'text' | 'logstash';
@@ -187,6 +193,49 @@ function authSection(auth: RegistryTokenAuth): Record<string, unknown> {
   };
 }
 
+/** Media types of blobs (layers and configs): their pushes say nothing about a tag. */
+export const blobMediaTypes = [
+  'application/octet-stream',
+  'application/vnd.oci.image.layer.v1.tar',
+  'application/vnd.oci.image.layer.v1.tar+gzip',
+  'application/vnd.oci.image.layer.v1.tar+zstd',
+  'application/vnd.oci.image.config.v1+json',
+  'application/vnd.oci.empty.v1+json',
+  'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+  'application/vnd.docker.container.image.v1+json',
+] as const;
+
+function notificationsSection(n: { url: string; token: string }): Record<string, unknown> {
+  let url: URL;
+  try {
+    url = new URL(requireText(n.url, 'notifications url'));
+  } catch (err) {
+    if (err instanceof RegistryConfigError) throw err;
+    throw new RegistryConfigError(`notifications url must be a URL, got "${n.url}"`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new RegistryConfigError(`notifications url must be an http(s) URL, got "${n.url}"`);
+  if (!/^[A-Za-z0-9._~+/=-]+$/.test(requireText(n.token, 'notifications token')))
+    throw new RegistryConfigError('notifications token must be a bearer token (URL-safe characters)');
+  return {
+    events: { includereferences: false },
+    endpoints: [
+      {
+        name: 'berth',
+        url: n.url,
+        headers: { Authorization: [`Bearer ${n.token}`] },
+        timeout: '5s',
+        // after 5 failures in a row the endpoint backs off 10s before retrying (a queue in memory)
+        threshold: 5,
+        backoff: '10s',
+        ignoredmediatypes: [...blobMediaTypes],
+        ignore: { mediatypes: [...blobMediaTypes], actions: ['pull', 'mount', 'delete'] },
+      },
+    ],
+  };
+}
+
 /** The configuration document (before YAML), for callers that want to inspect it. */
 export function registryConfigDocument(input: RegistryConfigInput): Record<string, unknown> {
   const http: Record<string, unknown> = {
@@ -206,7 +255,7 @@ export function registryConfigDocument(input: RegistryConfigInput): Record<strin
     };
   const log = input.log ?? {};
   const health = input.health ?? {};
-  return {
+  const document: Record<string, unknown> = {
     version: 0.1,
     log: {
       level: log.level ?? 'info',
@@ -225,6 +274,8 @@ export function registryConfigDocument(input: RegistryConfigInput): Record<strin
       },
     },
   };
+  if (input.notifications) document.notifications = notificationsSection(input.notifications);
+  return document;
 }
 
 /** Renders config.yml. Deterministic: the same input gives the same text (checksum annotations). */

@@ -130,6 +130,14 @@ export function httpSecret(existing: ExistingMaterial): string {
   return secretText(existing.configSecret, 'http-secret') ?? randomSecret(32);
 }
 
+/**
+ * The bearer token the registry presents with its push notifications to the operator, kept in the
+ * configuration Secret (key `events-token`) like the HTTP secret: generated once, then kept.
+ */
+export function eventsToken(existing: ExistingMaterial): string {
+  return secretText(existing.configSecret, 'events-token') ?? randomSecret(32);
+}
+
 /** The admin credential's secret, kept in the admin Secret. */
 export function adminPassword(existing: ExistingMaterial): string {
   const parsed = parseDockerConfig(secretText(existing.adminSecret, '.dockerconfigjson'));

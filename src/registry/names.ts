@@ -64,3 +64,13 @@ export const ports = {
   /** The token service's port on the registry's Service (same host name as the registry). */
   tokenService: 5443,
 } as const;
+
+/** Path of a Registry's push-event endpoint on the operator's event listener. */
+export function registryEventsPath(r: RegistryRef): string {
+  return `/registry-events/${encodeURIComponent(r.namespace)}/${encodeURIComponent(r.name)}`;
+}
+
+/** The URL a Registry sends its push notifications to, from `--registry-events-url`. */
+export function registryEventsUrl(base: string, r: RegistryRef): string {
+  return `${base.replace(/\/+$/, '')}${registryEventsPath(r)}`;
+}

@@ -38,8 +38,15 @@ import {
 import { registryPVC } from './desired/storage.ts';
 import { tokenDeployment, tokenIdentity } from './desired/token-service.ts';
 import { registryDeployment, registryPaths } from './desired/workload.ts';
-import { adminPassword, httpSecret, selfSignedTLS, servingNames, tokenSigningKey } from './material.ts';
-import { names, ports, serviceHostNames, type RegistryRef } from './names.ts';
+import {
+  adminPassword,
+  eventsToken,
+  httpSecret,
+  selfSignedTLS,
+  servingNames,
+  tokenSigningKey,
+} from './material.ts';
+import { names, ports, registryEventsUrl, serviceHostNames, type RegistryRef } from './names.ts';
 import { resources } from './resources.ts';
 import { NodeAccessStep, type NodeAccessCaches } from '../nodeagent/registry-step.ts';
 import { registryConditions, type Check, type Observed } from './status.ts';
@@ -63,6 +70,11 @@ export interface RegistrySettings {
   operatorImage: string;
   /** How often to look again at something outside berth's watch (a user's Secret, cert-manager). */
   pollIntervalMs: number;
+  /**
+   * Base URL of the operator's push-event listener (`--registry-events-url`); when set, the
+   * registry sends manifest pushes to `<url>/registry-events/<namespace>/<name>`.
+   */
+  eventsUrl?: string;
 }
 
 type RegistryDeps = Pick<Deps, 'client' | 'clock' | 'events' | 'logger'>;
@@ -193,8 +205,12 @@ export class RegistryReconciler {
       ),
       this.caches.secrets,
     );
+    const token = eventsToken(existing);
     const configYaml = renderRegistryConfig({
       storage: storageConfig(registry),
+      ...(this.settings.eventsUrl
+        ? { notifications: { url: registryEventsUrl(this.settings.eventsUrl, ref), token } }
+        : {}),
       readOnly: maintenance.readOnly,
       http: {
         addr: `:${ports.registryContainer}`,
@@ -214,7 +230,7 @@ export class RegistryReconciler {
     });
     await this.apply(
       resources.secrets,
-      configSecret(ctx0, configYaml, httpSecret(existing)),
+      configSecret(ctx0, configYaml, httpSecret(existing), token),
       this.caches.secrets,
     );
 

@@ -7,9 +7,14 @@ import { buildDeps, type Deps } from './deps.ts';
 import { errorMessage } from './errors.ts';
 import { KubeEventRecorder } from './events.ts';
 import { Manager } from './manager.ts';
-import { startServers } from './server.ts';
+import { startServers, type HttpRoute } from './server.ts';
 
-export type RegisterControllers = (deps: Deps, manager: Manager, config: OperatorConfig) => void;
+/** Registers the controllers; may return HTTP routes they serve (see src/controllers.ts). */
+export type RegisterControllers = (
+  deps: Deps,
+  manager: Manager,
+  config: OperatorConfig,
+) => void | HttpRoute[];
 
 export interface RunOptions {
   /** Resolves when the operator should stop (default: the first SIGTERM or SIGINT). */
@@ -53,7 +58,7 @@ export async function runOperator(
         }
       : undefined,
   });
-  register(deps, manager, config);
+  const routes = register(deps, manager, config) ?? [];
   const stop = options.stopSignal ?? signals();
   let servers;
   try {
@@ -61,6 +66,7 @@ export async function runOperator(
       healthAddress: config.healthBindAddress,
       metricsAddress: config.metricsBindAddress,
       registry: deps.registry,
+      routes,
       logger: log,
       notReady: () => manager.notReady(),
     });

@@ -1,14 +1,24 @@
 // Health and metrics over HTTP (express): /healthz (the process answers), /readyz (every informer
 // has synced; 503 with the list otherwise) and /metrics (the Deps' prom-client Registry). Health
-// and metrics may share an address or use two; "0" disables one.
+// and metrics may share an address or use two; "0" disables one. Controllers may add routes of
+// their own (`routes`: the registry push-event listener), on their own address or a shared one.
 import type { Server } from 'node:http';
 import express from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from './logger.ts';
 
+/** Extra routes a controller serves (returned by its factory, see src/controllers.ts). */
+export interface HttpRoute {
+  /** A short name, for logs and `addresses`. */
+  name: string;
+  address: string;
+  router: express.Router;
+}
+
 export interface ServerOptions {
   healthAddress: string;
   metricsAddress: string;
+  routes?: HttpRoute[];
   registry: Registry;
   logger: Logger;
   /** Names of what is not ready yet; empty when ready. */
@@ -17,7 +27,7 @@ export interface ServerOptions {
 
 export interface RunningServers {
   /** The addresses actually bound ("host:port"), for tests that bind port 0. */
-  addresses: { health?: string; metrics?: string };
+  addresses: { health?: string; metrics?: string } & Record<string, string | undefined>;
   close(): Promise<void>;
 }
 
@@ -57,6 +67,14 @@ export async function startServers(options: ServerOptions): Promise<RunningServe
   };
   add(options.healthAddress, health);
   add(options.metricsAddress, metrics);
+  const named = new Map<express.Router, string>([
+    [health, '/healthz,/readyz'],
+    [metrics, '/metrics'],
+  ]);
+  for (const route of options.routes ?? []) {
+    add(route.address, route.router);
+    named.set(route.router, route.name);
+  }
 
   const servers: Server[] = [];
   const addresses: RunningServers['addresses'] = {};
@@ -73,9 +91,11 @@ export async function startServers(options: ServerOptions): Promise<RunningServe
     const actual = typeof bound === 'object' && bound ? `${host}:${bound.port}` : address;
     if (routers.includes(health)) addresses.health = actual;
     if (routers.includes(metrics)) addresses.metrics = actual;
+    for (const route of options.routes ?? [])
+      if (routers.includes(route.router)) addresses[route.name] = actual;
     options.logger.info('Started HTTP server', {
       address: actual,
-      serves: routers.map((r) => (r === health ? '/healthz,/readyz' : '/metrics')).join(','),
+      serves: routers.map((r) => named.get(r)).join(','),
     });
   }
   return {

@@ -51,10 +51,17 @@ export function tokenKeySecret(ctx: Ctx, key: KeyPair): k8s.V1Secret {
   });
 }
 
-export function configSecret(ctx: Ctx, configYaml: string, httpSecret: string): k8s.V1Secret {
+export function configSecret(
+  ctx: Ctx,
+  configYaml: string,
+  httpSecret: string,
+  eventsToken: string,
+): k8s.V1Secret {
   return secret(ctx, names.configSecret(ctx.ref), 'registry', 'Opaque', {
     'config.yml': configYaml,
     'http-secret': httpSecret,
+    // the registry's push notifications to the operator carry it (src/repository/push-events.ts)
+    'events-token': eventsToken,
   });
 }
 
