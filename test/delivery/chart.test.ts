@@ -169,6 +169,7 @@ describe('default values', () => {
     expect(c.ports).toEqual([
       { name: 'metrics', containerPort: 8080, protocol: 'TCP' },
       { name: 'health', containerPort: 8081, protocol: 'TCP' },
+      { name: 'events', containerPort: 8082, protocol: 'TCP' },
     ]);
     const svc = find(m, 'Service', 'berth-operator-metrics').spec as {
       selector: Record<string, string>;
@@ -179,6 +180,35 @@ describe('default values', () => {
       find(m, 'Deployment', 'berth-operator').spec as { template: { metadata: Manifest['metadata'] } }
     ).template.metadata.labels;
     expect(podLabels).toMatchObject(svc.selector);
+  });
+
+  test('registries reach the push-event listener through its own Service; registryEvents.enabled=false turns it off', async () => {
+    const m = await helmTemplate();
+    const c = operatorContainer(m);
+    const parsed = parseConfig(c.args.slice(1), { POD_NAMESPACE: 'berth-system' });
+    if (!parsed.ok) throw parsed.error;
+    expect(parsed.config).toMatchObject({
+      eventsBindAddress: ':8082',
+      registryEventsUrl: 'http://berth-operator-events.berth-system.svc:8082',
+    });
+    const svc = find(m, 'Service', 'berth-operator-events').spec as {
+      selector: Record<string, string>;
+      ports: unknown[];
+    };
+    expect(svc.ports).toEqual([{ name: 'events', port: 8082, targetPort: 'events', protocol: 'TCP' }]);
+    const podLabels = (
+      find(m, 'Deployment', 'berth-operator').spec as { template: { metadata: Manifest['metadata'] } }
+    ).template.metadata.labels;
+    expect(podLabels).toMatchObject(svc.selector);
+
+    const off = await helmTemplate(['registryEvents.enabled=false']);
+    expect(off.filter((o) => o.kind === 'Service').map((o) => o.metadata.name)).not.toContain(
+      'berth-operator-events',
+    );
+    const offArgs = parseConfig(operatorContainer(off).args.slice(1), {});
+    if (!offArgs.ok) throw offArgs.error;
+    expect(offArgs.config).toMatchObject({ eventsBindAddress: '0', registryEventsUrl: '' });
+    expect(operatorContainer(off).ports.map((p) => p.name)).toEqual(['metrics', 'health']);
   });
 
   test('the image defaults to the chart appVersion; a digest wins over the tag', async () => {
@@ -503,6 +533,9 @@ describe('kustomize bases', () => {
     expect(kspec).toEqual(hspec);
     expect(find(k, 'Service', 'berth-operator-metrics').spec).toEqual(
       find(h, 'Service', 'berth-operator-metrics').spec,
+    );
+    expect(find(k, 'Service', 'berth-operator-events').spec).toEqual(
+      find(h, 'Service', 'berth-operator-events').spec,
     );
   });
 

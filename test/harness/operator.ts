@@ -36,6 +36,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       'operator',
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
       `--health-bind-address=127.0.0.1:${healthPort}`,
+      // suites run operators side by side: no shared default port (a suite may pass its own)
+      '--events-bind-address=0',
       '--leader-elect=false',
       ...(options.args ?? []),
     ],
