@@ -26,6 +26,9 @@ export interface OperatorConfig {
   image: string;
   /** How long a new credential sits in the credential store before a Secret switches to it. */
   credentialPropagationMs: number;
+  /** The ClusterRoles the install ships for retention Jobs (the chart prefixes its release name). */
+  retentionClusterRole: string;
+  retentionReportClusterRole: string;
   /**
    * Base URL at which registries reach the operator's push-event listener (the operator's
    * Service); empty: registries send no notifications and Repository.status.lastPushTime stays unset.
@@ -120,6 +123,18 @@ export const options = {
     env: 'BERTH_SHUTDOWN_TIMEOUT',
     default: '30s',
     help: 'how long in-flight reconciles may run after SIGTERM',
+  },
+  retentionClusterRole: {
+    flag: 'retention-cluster-role',
+    env: 'BERTH_RETENTION_CLUSTER_ROLE',
+    default: 'berth-retention',
+    help: 'ClusterRole bound to retention Jobs (read Pods and workloads cluster-wide)',
+  },
+  retentionReportClusterRole: {
+    flag: 'retention-report-cluster-role',
+    env: 'BERTH_RETENTION_REPORT_CLUSTER_ROLE',
+    default: 'berth-retention-report',
+    help: "ClusterRole bound to retention Jobs in the policy's namespace (write the report)",
   },
   credentialPropagation: {
     flag: 'credential-propagation',
@@ -286,6 +301,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     kubeconfig: raw('kubeconfig').value || undefined,
     image: raw('image').value,
     credentialPropagationMs: duration('credentialPropagation', true),
+    retentionClusterRole: raw('retentionClusterRole').value,
+    retentionReportClusterRole: raw('retentionReportClusterRole').value,
     registryEventsUrl: eventsUrl.value.replace(/\/+$/, ''),
     eventsBindAddress: address('eventsBindAddress'),
   };

@@ -17,7 +17,9 @@ import { managedByLabels, names, type RegistryRef } from '../registry/names.ts';
 
 export const retentionServiceAccount = 'berth-retention';
 export const reportAnnotation = 'berth.dev/report-configmap';
+/** The ClusterRoles a default install ships (the chart prefixes them with its release name). */
 export const clusterRoles = { cluster: 'berth-retention', report: 'berth-retention-report' } as const;
+export type RetentionClusterRoles = { cluster: string; report: string };
 
 export interface PolicyRef {
   name: string;
@@ -160,7 +162,10 @@ const subject = (ref: RegistryRef): k8s.RbacV1Subject => ({
 });
 
 /** Cluster-wide read of Pods and workloads (protect.inUse), for the retention runs of one namespace. */
-export function retentionClusterBinding(ref: RegistryRef): k8s.V1ClusterRoleBinding {
+export function retentionClusterBinding(
+  ref: RegistryRef,
+  roles: RetentionClusterRoles = clusterRoles,
+): k8s.V1ClusterRoleBinding {
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'ClusterRoleBinding',
@@ -168,13 +173,17 @@ export function retentionClusterBinding(ref: RegistryRef): k8s.V1ClusterRoleBind
       name: `berth-retention:${ref.namespace}`,
       labels: { ...managedByLabels, 'app.kubernetes.io/component': 'retention' },
     },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRoles.cluster },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: roles.cluster },
     subjects: [subject(ref)],
   };
 }
 
 /** Writing reports, in the policy's namespace only. */
-export function retentionReportBinding(ref: RegistryRef, policyNamespace: string): k8s.V1RoleBinding {
+export function retentionReportBinding(
+  ref: RegistryRef,
+  policyNamespace: string,
+  roles: RetentionClusterRoles = clusterRoles,
+): k8s.V1RoleBinding {
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'RoleBinding',
@@ -183,7 +192,7 @@ export function retentionReportBinding(ref: RegistryRef, policyNamespace: string
       namespace: policyNamespace,
       labels: { ...managedByLabels, 'app.kubernetes.io/component': 'retention' },
     },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRoles.report },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: roles.report },
     subjects: [subject(ref)],
   };
 }

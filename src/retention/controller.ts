@@ -32,7 +32,9 @@ import {
 } from './controller-decide.ts';
 import {
   reportAnnotation,
+  clusterRoles,
   retentionClusterBinding,
+  type RetentionClusterRoles,
   retentionJob,
   retentionReportBinding,
   retentionServiceAccountObject,
@@ -78,11 +80,18 @@ export class RetentionReconciler {
   private readonly deps: RetentionDeps;
   private readonly caches: RetentionCaches;
   private readonly image: string;
+  private readonly roles: RetentionClusterRoles;
 
-  constructor(deps: RetentionDeps, caches: RetentionCaches, image: string) {
+  constructor(
+    deps: RetentionDeps,
+    caches: RetentionCaches,
+    image: string,
+    roles: RetentionClusterRoles = clusterRoles,
+  ) {
     this.deps = deps;
     this.caches = caches;
     this.image = image;
+    this.roles = roles;
   }
 
   async reconcile(req: ReconcileRequest, rctx: ReconcileContext): Promise<ReconcileResult | void> {
@@ -189,13 +198,13 @@ export class RetentionReconciler {
     await applyOwned(
       this.deps.client,
       clusterRoleBindings,
-      retentionClusterBinding(ref) as unknown as KubeObject,
+      retentionClusterBinding(ref, this.roles) as unknown as KubeObject,
       undefined,
     );
     await applyOwned(
       this.deps.client,
       roleBindings,
-      retentionReportBinding(ref, policyRef.namespace) as unknown as KubeObject,
+      retentionReportBinding(ref, policyRef.namespace, this.roles) as unknown as KubeObject,
       undefined,
     );
     const nodeName = await registryNode(this.deps.client, ref);
@@ -268,7 +277,15 @@ export function retentionController(deps: Deps, manager: Manager, config: Operat
   const policies = manager.informer(retentionPolicies);
   const registries = manager.informer(resources.registries);
   const jobInformer = manager.informer(jobs, { labelSelector: managedBySelector });
-  const reconciler = new RetentionReconciler(deps, { policies, registries, jobs: jobInformer }, config.image);
+  const reconciler = new RetentionReconciler(
+    deps,
+    { policies, registries, jobs: jobInformer },
+    config.image,
+    {
+      cluster: config.retentionClusterRole,
+      report: config.retentionReportClusterRole,
+    },
+  );
   manager.add({
     name: 'retention',
     for: policies,

@@ -99,7 +99,12 @@ export class KubeClient {
       ...(opts.headers as Record<string, string>),
       accept: 'application/json',
     };
-    if (body !== undefined) headers['content-type'] = options.contentType ?? 'application/json';
+    if (body !== undefined) {
+      headers['content-type'] = options.contentType ?? 'application/json';
+      // Node frames a DELETE body only with an explicit length; without it a keep-alive
+      // connection desynchronises and the next request on it fails.
+      headers['content-length'] = String(Buffer.byteLength(body));
+    }
     const timeoutMs = options.timeoutMs ?? 30_000;
     const transport = url.protocol === 'http:' ? http : https;
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
