@@ -206,6 +206,7 @@ export class RegistryReconciler {
       this.caches.secrets,
     );
     const token = eventsToken(existing);
+    const secret = httpSecret(existing); // once: a fresh one must be the same in config.yml and the Secret
     const configYaml = renderRegistryConfig({
       storage: storageConfig(registry),
       ...(this.settings.eventsUrl
@@ -215,7 +216,7 @@ export class RegistryReconciler {
       http: {
         addr: `:${ports.registryContainer}`,
         debugAddr: `:${ports.debugContainer}`,
-        secret: httpSecret(existing),
+        secret,
         ...(tlsOn
           ? {
               tls: { certificate: `${registryPaths.tlsDir}/tls.crt`, key: `${registryPaths.tlsDir}/tls.key` },
@@ -228,11 +229,7 @@ export class RegistryReconciler {
         rootCertBundle: `${registryPaths.tokenDir}/token.crt`,
       },
     });
-    await this.apply(
-      resources.secrets,
-      configSecret(ctx0, configYaml, httpSecret(existing), token),
-      this.caches.secrets,
-    );
+    await this.apply(resources.secrets, configSecret(ctx0, configYaml, secret, token), this.caches.secrets);
 
     // The claim.
     const pvc = registryPVC(base);

@@ -187,6 +187,8 @@ describe('a Registry with a claim and berth’s own CA', () => {
 
   it('runs the registry with the restricted pod security profile and one writer on the claim', async () => {
     const d = await apps.readNamespacedDeployment({ name: 'main-registry', namespace: ns });
+    // written once: its first pod template already carried the final configuration and certificate
+    expect(d.metadata?.generation).toBe(1);
     expect(d.spec?.replicas).toBe(1);
     expect(d.spec?.strategy?.type).toBe('Recreate');
     const pod = d.spec?.template.spec;
