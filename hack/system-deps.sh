@@ -48,3 +48,13 @@ if ! command -v containerd >/dev/null 2>&1 || ! command -v ctr >/dev/null 2>&1; 
     echo "system-deps: containerd is missing and this is not root: install it (Debian: apt-get install containerd)" >&2
   fi
 fi
+
+# --- retention on S3 (test/retention/s3.test.ts): moto's S3-compatible server from PyPI, into
+# bin/.moto (run as `PYTHONPATH=bin/.moto python3 -m moto.server`); reinstalled only when missing.
+MOTO_VERSION=5.2.5
+if ! PYTHONPATH=bin/.moto python3 -c "import moto, flask; assert moto.__version__ == '$MOTO_VERSION'" >/dev/null 2>&1; then
+  echo "system-deps: installing moto[server] $MOTO_VERSION into bin/.moto"
+  rm -rf bin/.moto
+  python3 -m pip install --quiet --disable-pip-version-check --target bin/.moto "moto[server]==$MOTO_VERSION" 2>&1 \
+    | grep -v "Running pip as the 'root' user\|dependency resolver\|requires .* but you have\|^ERROR: pip's" >&2 || true
+fi

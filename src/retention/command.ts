@@ -8,8 +8,15 @@
 //   --docker-config=<path>          a dockerconfigjson file (the Registry's admin Secret): the entry
 //                                   for the registry host is used, or the only entry (required)
 //   --storage-root=<path>           the registry's filesystem storage root, mounted read-only: the
-//                                   folder that contains docker/registry/v2 (required; push times and
-//                                   untagged manifests come from it). S3 storage is not supported yet.
+//                                   folder that contains docker/registry/v2 (push times and untagged
+//                                   manifests come from it); or, for a Registry on S3:
+//   --s3-bucket=<bucket>            the registry's bucket, with --s3-region=<region> (required with
+//                                   it), --s3-region-endpoint=<url> (an S3-compatible store),
+//                                   --s3-force-path-style[=true|false], --s3-root-directory=</path>;
+//                                   credentials from the AWS SDK's default chain (AWS_ACCESS_KEY_ID and
+//                                   AWS_SECRET_ACCESS_KEY, which the Job sets from the Registry's
+//                                   spec.storage.s3.secretRef keys accessKeyID/secretAccessKey, or a
+//                                   role). Exactly one of --storage-root and --s3-bucket is required.
 //   --report-configmap=<name>       the ConfigMap to write the report to (required)
 //   --report-namespace=<ns>         its namespace (default: the policy's)
 //   --mode=DryRun|Enforce           overrides the policy's mode, only if given
@@ -23,9 +30,12 @@
 // `app.kubernetes.io/managed-by: berth` and `berth.dev/retention-policy: <name>`, with:
 //   data["summary.json"] = {"mode","evaluated","deleted","kept","protected","refused",
 //     "refusedReason"?,"startTime","completionTime","result":"Succeeded"|"Refused"|"Failed","message"}
+//     plus "reportParts": the ConfigMaps that hold the entries, in order (the first is this one);
 //   data["report.json"]  = [{repository, tag?, digest, decision: "delete"|"keep", rule?, reason}],
-//     one per tag and per untagged manifest; when larger than 900 KiB it is gzipped and base64'd
-//     into binaryData["report.json.gz"] instead.
+//     one per tag and per untagged manifest, when at most 900 KiB; otherwise the entries are split
+//     into parts of at most 900 KiB gzipped, each a JSON array in binaryData["report.json.gz"] of
+//     `<report>`, `<report>-2`, `<report>-3`, ... (the extra parts are owned by `<report>`, so
+//     deleting it deletes them). See report.ts (readReport) and docs/retention.md.
 // Exit code: 0 for Succeeded or Refused (the circuit breaker is an outcome), 1 for Failed (after
 // writing a Failed summary when it can), 2 for bad flags. No secret is ever logged or reported.
 import { readFileSync } from 'node:fs';
@@ -40,9 +50,10 @@ import type { InUse } from './model.ts';
 import { planRetention } from './planner.ts';
 import { plannerPolicy, policyScope, registryOf, repositoryFilter } from './policy.ts';
 import { RegistryClient } from './registry-client.ts';
-import { applyOutcomes, reportData, writeReportConfigMap, type Summary } from './report.ts';
+import { applyOutcomes, reportData, writeReportConfigMaps, type Summary } from './report.ts';
 import { snapshot } from './snapshot.ts';
-import { FilesystemPushTimes } from './storage.ts';
+import { FilesystemPushTimes, type PushTimeSource } from './storage.ts';
+import { S3PushTimes, type S3StorageOptions } from './storage-s3.ts';
 
 export const retentionRunUsage = `usage: berth retention-run [flags]
 
@@ -53,7 +64,13 @@ flags (each also read from the environment variable in brackets):
   --registry-url=URL        https://host:port of the registry    [BERTH_RETENTION_REGISTRY_URL]      required
   --ca-file=PATH            PEM bundle to trust                  [BERTH_RETENTION_CA_FILE]
   --docker-config=PATH      dockerconfigjson with the credential [BERTH_RETENTION_DOCKER_CONFIG]     required
-  --storage-root=PATH       registry storage root (read-only)    [BERTH_RETENTION_STORAGE_ROOT]      required
+  --storage-root=PATH       registry storage root (read-only)    [BERTH_RETENTION_STORAGE_ROOT]      this or --s3-bucket
+  --s3-bucket=NAME          the registry's S3 bucket             [BERTH_RETENTION_S3_BUCKET]
+  --s3-region=REGION        its region (required with a bucket)  [BERTH_RETENTION_S3_REGION]
+  --s3-region-endpoint=URL  an S3-compatible endpoint            [BERTH_RETENTION_S3_REGION_ENDPOINT]
+  --s3-force-path-style     path-style requests (true|false)     [BERTH_RETENTION_S3_FORCE_PATH_STYLE]
+  --s3-root-directory=PATH  the registry's s3 rootdirectory      [BERTH_RETENTION_S3_ROOT_DIRECTORY]
+                            S3 credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or a role
   --report-configmap=NAME   report ConfigMap                     [BERTH_RETENTION_REPORT_CONFIGMAP]  required
   --report-namespace=NS     its namespace                        [BERTH_RETENTION_REPORT_NAMESPACE]  default: the policy's
   --mode=DryRun|Enforce     override the policy's mode           [BERTH_RETENTION_MODE]
@@ -70,6 +87,11 @@ const flags = {
   'ca-file': 'BERTH_RETENTION_CA_FILE',
   'docker-config': 'BERTH_RETENTION_DOCKER_CONFIG',
   'storage-root': 'BERTH_RETENTION_STORAGE_ROOT',
+  's3-bucket': 'BERTH_RETENTION_S3_BUCKET',
+  's3-region': 'BERTH_RETENTION_S3_REGION',
+  's3-region-endpoint': 'BERTH_RETENTION_S3_REGION_ENDPOINT',
+  's3-force-path-style': 'BERTH_RETENTION_S3_FORCE_PATH_STYLE',
+  's3-root-directory': 'BERTH_RETENTION_S3_ROOT_DIRECTORY',
   'report-configmap': 'BERTH_RETENTION_REPORT_CONFIGMAP',
   'report-namespace': 'BERTH_RETENTION_REPORT_NAMESPACE',
   mode: 'BERTH_RETENTION_MODE',
@@ -83,7 +105,7 @@ export interface RetentionRunConfig {
   registryUrl: string;
   caFile?: string;
   dockerConfig: string;
-  storageRoot: string;
+  storage: { kind: 'filesystem'; root: string } | ({ kind: 's3' } & S3StorageOptions);
   report: { name: string; namespace: string };
   mode?: 'DryRun' | 'Enforce';
   now?: number;
@@ -97,8 +119,10 @@ export function parseRetentionRunArgs(
 ): RetentionRunConfig {
   let values: Partial<Record<Flag, string>>;
   try {
+    // `--s3-force-path-style` alone means true.
+    const args = argv.map((a) => (a === '--s3-force-path-style' ? '--s3-force-path-style=true' : a));
     values = parseArgs({
-      args: argv,
+      args,
       options: Object.fromEntries(Object.keys(flags).map((k) => [k, { type: 'string' as const }])),
       allowPositionals: false,
       strict: true,
@@ -130,7 +154,7 @@ export function parseRetentionRunArgs(
     policy: { namespace: policy[1], name: policy[2] },
     registryUrl: registryUrl.replace(/\/$/, ''),
     dockerConfig: required('docker-config'),
-    storageRoot: required('storage-root'),
+    storage: storageConfig(get),
     report: { name: required('report-configmap'), namespace: get('report-namespace') ?? policy[1] },
     concurrency,
   };
@@ -139,6 +163,47 @@ export function parseRetentionRunArgs(
   if (mode) config.mode = mode;
   if (now !== undefined) config.now = now;
   return config;
+}
+
+function storageConfig(get: (flag: Flag) => string | undefined): RetentionRunConfig['storage'] {
+  const root = get('storage-root');
+  const bucket = get('s3-bucket');
+  const s3Only = ['s3-region', 's3-region-endpoint', 's3-force-path-style', 's3-root-directory'] as const;
+  if (root !== undefined && bucket !== undefined)
+    throw new UsageError('give either --storage-root or --s3-bucket, not both');
+  if (root !== undefined) {
+    const stray = s3Only.find((f) => get(f) !== undefined);
+    if (stray) throw new UsageError(`--${stray} needs --s3-bucket`);
+    return { kind: 'filesystem', root };
+  }
+  if (bucket === undefined)
+    throw new UsageError('--storage-root (or BERTH_RETENTION_STORAGE_ROOT) or --s3-bucket is required');
+  const region = get('s3-region');
+  if (region === undefined)
+    throw new UsageError('--s3-region (or BERTH_RETENTION_S3_REGION) is required with --s3-bucket');
+  const s3: RetentionRunConfig['storage'] = { kind: 's3', bucket, region };
+  const endpoint = get('s3-region-endpoint');
+  if (endpoint !== undefined) {
+    if (!/^https?:\/\/[^/]+/.test(endpoint))
+      throw new UsageError('--s3-region-endpoint must be an http(s) URL');
+    s3.endpoint = endpoint;
+  }
+  const pathStyle = get('s3-force-path-style');
+  if (pathStyle !== undefined) {
+    if (pathStyle !== 'true' && pathStyle !== 'false')
+      throw new UsageError('--s3-force-path-style must be true or false');
+    s3.forcePathStyle = pathStyle === 'true';
+  }
+  const rootDirectory = get('s3-root-directory');
+  if (rootDirectory !== undefined) s3.rootDirectory = rootDirectory;
+  return s3;
+}
+
+/** The push-time source the configuration names. */
+export function pushTimeSource(storage: RetentionRunConfig['storage']): PushTimeSource & { close?(): void } {
+  if (storage.kind === 'filesystem') return new FilesystemPushTimes(storage.root);
+  const { kind: _kind, ...options } = storage;
+  return new S3PushTimes(options);
 }
 
 /** The credential for `host` in a docker config: the entry for the host, or the only entry. */
@@ -179,12 +244,16 @@ const berthPath = (ns: string, plural: string, name?: string) =>
   `/apis/berth.dev/v1alpha1/namespaces/${ns}/${plural}${name ? `/${name}` : ''}`;
 
 /** The whole run; returns the summary it wrote. Throws only when it could not even write a report. */
-export async function runRetention(config: RetentionRunConfig, deps: RunDeps): Promise<Summary> {
+export async function runRetention(
+  config: RetentionRunConfig,
+  deps: RunDeps,
+): Promise<Omit<Summary, 'reportParts'>> {
   const { kube, logger } = deps;
   const startTime = new Date(deps.clock()).toISOString();
   let mode: 'DryRun' | 'Enforce' = config.mode ?? 'DryRun';
   const target = { ...config.report, policyName: config.policy.name };
   let client: RegistryClient | undefined;
+  let storage: (PushTimeSource & { close?(): void }) | undefined;
   try {
     const policy = (await kube.get(
       berthPath(config.policy.namespace, 'retentionpolicies', config.policy.name),
@@ -202,7 +271,7 @@ export async function runRetention(config: RetentionRunConfig, deps: RunDeps): P
 
     const host = new URL(config.registryUrl).host;
     const credential = credentialFor(readFileSync(config.dockerConfig, 'utf8'), host);
-    const storage = new FilesystemPushTimes(config.storageRoot);
+    storage = pushTimeSource(config.storage);
     await storage.check();
     client = new RegistryClient({
       url: config.registryUrl,
@@ -243,7 +312,7 @@ export async function runRetention(config: RetentionRunConfig, deps: RunDeps): P
         (failures.length
           ? `; ${failures.length} deletions failed, first: ${failures[0]?.status === 'failed' ? failures[0].reason : ''}`
           : '');
-    const summary: Summary = {
+    const summary: Omit<Summary, 'reportParts'> = {
       mode,
       evaluated: plan.counts.evaluated,
       deleted: applied.deleted,
@@ -256,12 +325,12 @@ export async function runRetention(config: RetentionRunConfig, deps: RunDeps): P
       result,
       message,
     };
-    await writeReportConfigMap(kube, target, reportData(summary, applied.entries));
+    await writeReportConfigMaps(kube, target, reportData(config.report.name, summary, applied.entries));
     logger.info('retention run finished', { event: 'run.done', ...summary });
     return summary;
   } catch (err) {
     const message = (err as Error).message;
-    const summary: Summary = {
+    const summary: Omit<Summary, 'reportParts'> = {
       mode,
       evaluated: 0,
       deleted: 0,
@@ -274,10 +343,11 @@ export async function runRetention(config: RetentionRunConfig, deps: RunDeps): P
       message,
     };
     logger.error('retention run failed', { event: 'run.failed', error: message });
-    await writeReportConfigMap(kube, target, reportData(summary, []));
+    await writeReportConfigMaps(kube, target, reportData(config.report.name, summary, []));
     return summary;
   } finally {
     client?.close();
+    storage?.close?.();
   }
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, test } from '@jest/globals';
 import type { Registry } from '../api/index.ts';
@@ -5,7 +6,8 @@ import { credentialFor, parseRetentionRunArgs, UsageError } from './command.ts';
 import { collectInUse, imagesOf, normaliseImage, registryHosts } from './in-use.ts';
 import { createLimit } from './limit.ts';
 import { nextLink, parseChallenge } from './registry-client.ts';
-import { applyOutcomes, inlineReportLimit, reportData, type Summary } from './report.ts';
+import { applyOutcomes, gzipParts, reportData, type ReportPart, type Summary } from './report.ts';
+import { s3BasePrefix } from './storage-s3.ts';
 import { planRetention } from './planner.ts';
 
 const digest = `sha256:${'a'.repeat(64)}`;
@@ -86,6 +88,48 @@ describe('parseRetentionRunArgs', () => {
     '--storage-root=/s',
     '--report-configmap=rep',
   ];
+  const s3base = [
+    ...base.filter((a) => !a.startsWith('--storage-root')),
+    '--s3-bucket=reg',
+    '--s3-region=eu-west-1',
+  ];
+  test('S3 storage: bucket and region, optional endpoint, path style and root directory', () => {
+    expect(parseRetentionRunArgs(s3base, {}).storage).toEqual({
+      kind: 's3',
+      bucket: 'reg',
+      region: 'eu-west-1',
+    });
+    expect(
+      parseRetentionRunArgs(
+        [
+          ...s3base,
+          '--s3-force-path-style',
+          '--s3-region-endpoint=http://minio:9000',
+          '--s3-root-directory=/r',
+        ],
+        {},
+      ).storage,
+    ).toEqual({
+      kind: 's3',
+      bucket: 'reg',
+      region: 'eu-west-1',
+      endpoint: 'http://minio:9000',
+      forcePathStyle: true,
+      rootDirectory: '/r',
+    });
+    expect(
+      parseRetentionRunArgs(base.slice(0, 3).concat('--report-configmap=rep'), {
+        BERTH_RETENTION_S3_BUCKET: 'b',
+        BERTH_RETENTION_S3_REGION: 'r',
+        BERTH_RETENTION_S3_FORCE_PATH_STYLE: 'false',
+      }).storage,
+    ).toEqual({ kind: 's3', bucket: 'b', region: 'r', forcePathStyle: false });
+  });
+  test('the S3 key prefix follows the registry s3 driver (rootdirectory without its slashes)', () => {
+    expect(s3BasePrefix(undefined)).toBe('docker/registry/v2/');
+    expect(s3BasePrefix('/')).toBe('docker/registry/v2/');
+    expect(s3BasePrefix('/reg/a/')).toBe('reg/a/docker/registry/v2/');
+  });
   test('flags, defaults and environment', () => {
     expect(
       parseRetentionRunArgs(base, {
@@ -96,7 +140,7 @@ describe('parseRetentionRunArgs', () => {
       policy: { namespace: 'team-a', name: 'ci' },
       registryUrl: 'https://r.example:5000',
       dockerConfig: '/d',
-      storageRoot: '/s',
+      storage: { kind: 'filesystem', root: '/s' },
       report: { name: 'rep', namespace: 'team-a' },
       concurrency: 8,
       mode: 'Enforce',
@@ -110,6 +154,12 @@ describe('parseRetentionRunArgs', () => {
     [[...base, '--registry-url=https://x/path'], /no path/],
     [base.slice(1), /--policy/],
     [[...base, '--unknown=1'], /unknown/i],
+    [base.filter((a) => !a.startsWith('--storage-root')), /--storage-root .* or --s3-bucket is required/],
+    [[...base, '--s3-bucket=b'], /either --storage-root or --s3-bucket/],
+    [[...base, '--s3-region=r'], /--s3-region needs --s3-bucket/],
+    [[...s3base.filter((a) => !a.startsWith('--s3-region'))], /--s3-region .* is required with --s3-bucket/],
+    [[...s3base, '--s3-force-path-style=yes'], /true or false/],
+    [[...s3base, '--s3-region-endpoint=minio:9000'], /http\(s\) URL/],
   ])('%j is refused', (argv, re) => {
     expect(() => parseRetentionRunArgs(argv as string[], {})).toThrow(UsageError);
     expect(() => parseRetentionRunArgs(argv as string[], {})).toThrow(re);
@@ -185,6 +235,7 @@ describe('report', () => {
     completionTime: 't',
     result: 'Succeeded',
     message: 'm',
+    reportParts: [],
   };
   test('a skipped deletion becomes keep with its reason, and the counts follow', () => {
     const plan = planRetention(
@@ -207,19 +258,59 @@ describe('report', () => {
     });
     expect(applyOutcomes(plan, undefined).entries[0]?.decision).toBe('delete');
   });
-  test('a large report goes gzipped into binaryData', () => {
-    const entries = Array.from({ length: 8000 }, (_, i) => ({
-      repository: `team/r${i}`,
+  const summaryOf = (parts: ReportPart[]) => JSON.parse(parts[0]?.data?.['summary.json'] ?? '{}') as Summary;
+  const entriesOf = (parts: ReportPart[]) =>
+    parts.flatMap(
+      (p) =>
+        JSON.parse(
+          p.data?.['report.json'] ??
+            gunzipSync(Buffer.from(p.binaryData?.['report.json.gz'] ?? '', 'base64')).toString(),
+        ) as unknown[],
+    );
+  const synthetic = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({
+      repository: `team/r${i % 97}`,
       tag: `t${i}`,
-      digest,
-      decision: 'keep' as const,
-      reason: 'x'.repeat(60),
+      digest: `sha256:${createHash('sha256').update(String(i)).digest('hex')}`,
+      decision: i % 3 ? ('keep' as const) : ('delete' as const),
+      reason: 'x'.repeat(i % 50),
     }));
-    const { data, binaryData } = reportData(summary, entries);
-    expect(data['report.json']).toBeUndefined();
-    const raw = gunzipSync(Buffer.from(binaryData?.['report.json.gz'] ?? '', 'base64')).toString();
-    expect(raw.length).toBeGreaterThan(inlineReportLimit);
-    expect(JSON.parse(raw)).toEqual(entries);
-    expect(reportData(summary, entries.slice(0, 10)).data['report.json']).toBeDefined();
+  test('a small report is inline in the one ConfigMap, and the summary names it', () => {
+    const parts = reportData('rep', summary, synthetic(10));
+    expect(parts).toHaveLength(1);
+    expect(parts[0]?.binaryData).toBeUndefined();
+    expect(summaryOf(parts)).toEqual({ ...summary, reportParts: ['rep'] });
+    expect(entriesOf(parts)).toEqual(synthetic(10));
+  });
+  test('a large report is split into gzipped parts under the limit, in order, summary in the first only', () => {
+    const entries = synthetic(20_000);
+    const limit = 64 * 1024;
+    const parts = reportData('rep', summary, entries, limit);
+    expect(parts.length).toBeGreaterThan(5);
+    expect(parts.map((p) => p.name)).toEqual(parts.map((_, i) => (i ? `rep-${i + 1}` : 'rep')));
+    expect(summaryOf(parts).reportParts).toEqual(parts.map((p) => p.name));
+    for (const [i, p] of parts.entries()) {
+      expect(Buffer.from(p.binaryData?.['report.json.gz'] ?? '', 'base64').length).toBeLessThanOrEqual(limit);
+      expect(p.data?.['report.json']).toBeUndefined();
+      expect(p.data?.['summary.json'] !== undefined).toBe(i === 0);
+    }
+    expect(entriesOf(parts)).toEqual(entries);
+    // parts are filled: at most one more than the total gzipped size needs
+    const total = parts.reduce(
+      (n, p) => n + Buffer.from(p.binaryData?.['report.json.gz'] ?? '', 'base64').length,
+      0,
+    );
+    expect(parts.length).toBeLessThanOrEqual(Math.ceil(total / (limit * 0.8)) + 1);
+  });
+  test('a chunk that compresses worse than the ones before is halved until it fits', () => {
+    const random = (i: number) => createHash('sha512').update(`r${i}`).digest('hex').repeat(4);
+    // compressible first (a high ratio is learnt), then incompressible text
+    const entries = [
+      ...synthetic(3000).map((e) => ({ ...e, reason: 'y'.repeat(400) })),
+      ...synthetic(3000).map((e, i) => ({ ...e, reason: random(i) })),
+    ];
+    const gz = gzipParts(entries, 32 * 1024);
+    for (const g of gz) expect(g.length).toBeLessThanOrEqual(32 * 1024);
+    expect(gz.flatMap((g) => JSON.parse(gunzipSync(g).toString()) as unknown[])).toEqual(entries);
   });
 });

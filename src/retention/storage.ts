@@ -5,7 +5,7 @@
 // - every manifest stored in a repository has `_manifests/revisions/sha256/<hex>/link`, whose
 //   modification time is when it was first stored; this is also how untagged manifests are found
 //   (the registry API cannot list them).
-// S3 (the object's LastModified) is not implemented yet: see docs/retention.md.
+// The S3 backend (storage-s3.ts) reads the same keys, with the object's LastModified as the time.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -20,6 +20,8 @@ export interface RevisionLink {
 }
 
 export interface PushTimeSource {
+  /** Fails early with a clear message when the storage is not a registry's. */
+  check(): Promise<void>;
   /** The tag's link, or undefined when the storage has none. */
   tag(repository: string, tag: string): Promise<TagLink | undefined>;
   /** Every manifest revision stored in the repository. */
@@ -32,6 +34,19 @@ export class StorageError extends Error {
 
 const notFound = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
 
+/** A repository path's components; refuses names that would leave the repositories folder. */
+export function repositoryComponents(repository: string): string[] {
+  const parts = repository.split('/');
+  if (parts.some((c) => c === '..' || c === '.' || c === ''))
+    throw new StorageError(`invalid repository name "${repository}"`);
+  return parts;
+}
+
+export function checkTagName(tag: string): void {
+  if (tag.includes('/') || tag === '..' || tag === '.' || tag === '')
+    throw new StorageError(`invalid tag "${tag}"`);
+}
+
 export class FilesystemPushTimes implements PushTimeSource {
   private readonly root: string;
 
@@ -41,9 +56,14 @@ export class FilesystemPushTimes implements PushTimeSource {
   }
 
   private repoDir(repository: string): string {
-    if (repository.split('/').some((c) => c === '..' || c === '.' || c === ''))
-      throw new StorageError(`invalid repository name "${repository}"`);
-    return path.join(this.root, 'docker', 'registry', 'v2', 'repositories', ...repository.split('/'));
+    return path.join(
+      this.root,
+      'docker',
+      'registry',
+      'v2',
+      'repositories',
+      ...repositoryComponents(repository),
+    );
   }
 
   /** Fails early with a clear message when the folder is not a registry storage root. */
@@ -60,7 +80,7 @@ export class FilesystemPushTimes implements PushTimeSource {
   }
 
   async tag(repository: string, tag: string): Promise<TagLink | undefined> {
-    if (tag.includes('/') || tag === '..' || tag === '.') throw new StorageError(`invalid tag "${tag}"`);
+    checkTagName(tag);
     const file = path.join(this.repoDir(repository), '_manifests', 'tags', tag, 'current', 'link');
     try {
       const [text, st] = await Promise.all([readFile(file, 'utf8'), stat(file)]);
