@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { createTestNamespace, eventually, testKubeConfig } from '../harness/kube.ts';
+import { createBoundVolume, createRegistry, manualClaim } from '../harness/objects.ts';
 import { startOperator, type RunningOperator } from '../harness/operator.ts';
 import { holdLabel, JobActor } from './act-as-job.ts';
 
@@ -99,43 +100,21 @@ async function registryPodNode(): Promise<string> {
   return pods.items.find((p) => p.status?.phase === 'Running')!.spec!.nodeName!;
 }
 
+let dropVolume: (() => Promise<void>) | undefined;
+
 beforeAll(async () => {
   await actor.holdJobPods();
   ns = await createTestNamespace(kc, 'gc', holdLabel);
   team = await createTestNamespace(kc, 'gcteam', holdLabel);
-  await core.createPersistentVolume({
-    body: {
-      metadata: { name: `pv-${ns}` },
-      spec: {
-        capacity: { storage: '1Gi' },
-        accessModes: ['ReadWriteOnce'],
-        storageClassName: 'manual',
-        persistentVolumeReclaimPolicy: 'Retain',
-        hostPath: { path: `/tmp/pv-${ns}` },
-        claimRef: { namespace: ns, name: 'main-data' },
-      },
-    },
-  });
+  dropVolume = await createBoundVolume(kc, ns);
   operator = await startOperator({
     kubeconfig: process.env.BERTH_TEST_KUBECONFIG ?? '',
     args: [`--watch-namespaces=${ns},${team}`, '--resync-period=5s'],
     env: { BERTH_IMAGE: berthImage },
   });
-  await custom.createNamespacedCustomObject({
-    ...group,
-    plural: 'registries',
-    namespace: ns,
-    body: {
-      apiVersion: 'berth.dev/v1alpha1',
-      kind: 'Registry',
-      metadata: { name: 'main' },
-      spec: {
-        storage: {
-          persistentVolumeClaim: { size: '1Gi', storageClassName: 'manual', accessModes: ['ReadWriteOnce'] },
-        },
-        garbageCollection: { schedule: '0 3 * * 0', deleteUntagged: true },
-      },
-    },
+  await createRegistry(kc, ns, 'main', {
+    storage: manualClaim(),
+    garbageCollection: { schedule: '0 3 * * 0', deleteUntagged: true },
   });
   await eventually('Registry main Ready', getRegistry, (r) => cond(r, 'Ready')?.status === 'True', 120_000);
 }, 180_000);
@@ -143,7 +122,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await operator?.stop();
   await actor.release();
-  await core.deletePersistentVolume({ name: `pv-${ns}` }).catch(() => undefined);
+  await dropVolume?.();
 });
 
 describe('garbage collection, on demand', () => {

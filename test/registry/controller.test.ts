@@ -6,6 +6,7 @@ import * as k8s from '@kubernetes/client-node';
 import { createTestNamespace, eventually, statusOf, testKubeConfig } from '../harness/kube.ts';
 import { startOperator, type RunningOperator } from '../harness/operator.ts';
 import { installCRDs } from '../harness/crds.ts';
+import { createBoundVolume } from '../harness/objects.ts';
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -80,22 +81,6 @@ async function waitForCondition(
   );
 }
 
-/** A statically provisioned volume, so claims of `storageClassName: manual` bind. */
-async function createVolume(name: string, size = '10Gi'): Promise<void> {
-  await core.createPersistentVolume({
-    body: {
-      metadata: { name },
-      spec: {
-        capacity: { storage: size },
-        accessModes: ['ReadWriteOnce', 'ReadWriteMany'],
-        storageClassName: 'manual',
-        persistentVolumeReclaimPolicy: 'Retain',
-        hostPath: { path: `/tmp/${name}` },
-      },
-    },
-  });
-}
-
 async function exists(read: () => Promise<unknown>): Promise<boolean> {
   try {
     await read();
@@ -137,7 +122,7 @@ describe('a Registry with a claim and berth’s own CA', () => {
   it('waits for its claim to bind, then becomes Ready once its pods run', async () => {
     const pending = await waitForCondition(ns, 'main', 'StorageReady', 'False', 'PVCPending');
     expect(condition(pending, 'Ready')?.status).toBe('False');
-    await createVolume(`pv-${ns}`);
+    await createBoundVolume(kc, ns);
     const ready = await waitForCondition(ns, 'main', 'Ready', 'True');
     expect(ready.status?.endpoint).toBe(`main.${ns}.svc:443`);
     expect(ready.status?.caConfigMap).toBe('main-ca');

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { createTestNamespace, eventually, testKubeConfig } from '../harness/kube.ts';
+import { createBoundVolume, createRegistry, manualClaim } from '../harness/objects.ts';
 import { startOperator, type RunningOperator } from '../harness/operator.ts';
 import { holdLabel, JobActor } from '../gc/act-as-job.ts';
 
@@ -96,43 +97,19 @@ const arg = (job: k8s.V1Job, flag: string) =>
     ?.find((a) => a.startsWith(`--${flag}=`))
     ?.slice(flag.length + 3);
 
+let dropVolume: (() => Promise<void>) | undefined;
+
 beforeAll(async () => {
   await actor.holdJobPods();
   regNs = await createTestNamespace(kc, 'rreg', holdLabel);
   team = await createTestNamespace(kc, 'rteam', holdLabel);
-  await core.createPersistentVolume({
-    body: {
-      metadata: { name: `pv-${regNs}` },
-      spec: {
-        capacity: { storage: '1Gi' },
-        accessModes: ['ReadWriteOnce'],
-        storageClassName: 'manual',
-        persistentVolumeReclaimPolicy: 'Retain',
-        hostPath: { path: `/tmp/pv-${regNs}` },
-        claimRef: { namespace: regNs, name: 'main-data' },
-      },
-    },
-  });
+  dropVolume = await createBoundVolume(kc, regNs);
   operator = await startOperator({
     kubeconfig: process.env.BERTH_TEST_KUBECONFIG ?? '',
     args: [`--watch-namespaces=${regNs},${team}`, '--resync-period=5s'],
     env: { BERTH_IMAGE: berthImage },
   });
-  await custom.createNamespacedCustomObject({
-    ...group,
-    plural: 'registries',
-    namespace: regNs,
-    body: {
-      apiVersion: 'berth.dev/v1alpha1',
-      kind: 'Registry',
-      metadata: { name: 'main' },
-      spec: {
-        storage: {
-          persistentVolumeClaim: { size: '1Gi', storageClassName: 'manual', accessModes: ['ReadWriteOnce'] },
-        },
-      },
-    },
-  });
+  await createRegistry(kc, regNs, 'main', { storage: manualClaim() });
   await eventually(
     'Registry main Ready',
     () =>
@@ -145,7 +122,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await operator?.stop();
   await actor.release();
-  await core.deletePersistentVolume({ name: `pv-${regNs}` }).catch(() => undefined);
+  await dropVolume?.();
 });
 
 describe('RetentionPolicy runs', () => {
