@@ -87,6 +87,23 @@ export function retentionJob(input: RunJobInput): k8s.V1Job {
     mounts.push({ name: 'data', mountPath: registryPaths.storage, readOnly: true });
     args.push(`--storage-root=${registryPaths.storage}`);
   }
+  const env: k8s.V1EnvVar[] = [];
+  if (storage.s3) {
+    // Push times from the objects' LastModified, with the Registry's own S3 credentials.
+    const s3 = storage.s3;
+    args.push(`--s3-bucket=${s3.bucket}`, `--s3-region=${s3.region}`);
+    if (s3.regionEndpoint) args.push(`--s3-region-endpoint=${s3.regionEndpoint}`);
+    if (s3.forcePathStyle !== undefined) args.push(`--s3-force-path-style=${s3.forcePathStyle}`);
+    if (s3.rootDirectory) args.push(`--s3-root-directory=${s3.rootDirectory}`);
+    const secret = s3.secretRef.name;
+    env.push(
+      { name: 'AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: secret, key: 'accessKeyID' } } },
+      {
+        name: 'AWS_SECRET_ACCESS_KEY',
+        valueFrom: { secretKeyRef: { name: secret, key: 'secretAccessKey' } },
+      },
+    );
+  }
   const pod: k8s.V1PodSpec = {
     restartPolicy: 'Never',
     serviceAccountName: retentionServiceAccount,
@@ -97,6 +114,7 @@ export function retentionJob(input: RunJobInput): k8s.V1Job {
         name: 'retention',
         image: input.image,
         args,
+        ...(env.length ? { env } : {}),
         volumeMounts: mounts,
         terminationMessagePolicy: 'FallbackToLogsOnError',
         securityContext: restrictedContainerSecurity,

@@ -1,0 +1,57 @@
+import { describe, expect, it } from '@jest/globals';
+import type { Registry } from '../api/index.ts';
+import { retentionJob } from './controller-job.ts';
+
+const registry = (storage: Registry['spec']['storage']): Registry =>
+  ({ metadata: { name: 'main', namespace: 'registry-system', uid: 'u' }, spec: { storage } }) as Registry;
+const job = (storage: Registry['spec']['storage']) =>
+  retentionJob({
+    policy: { name: 'ci', namespace: 'team-a' },
+    registry: registry(storage),
+    ref: { name: 'main', namespace: 'registry-system' },
+    job: 'retention-ci-1',
+    report: 'retention-ci-1',
+    mode: 'DryRun',
+    image: 'berth:test',
+    nodeName: 'node-1',
+  });
+const container = (storage: Registry['spec']['storage']) => job(storage).spec?.template.spec?.containers[0];
+
+describe('retentionJob storage', () => {
+  it('mounts a claim read-only and reads push times from it', () => {
+    const c = container({ persistentVolumeClaim: { size: '1Gi' } });
+    expect(c?.args).toContain('--storage-root=/var/lib/registry');
+    expect(c?.volumeMounts).toContainEqual({ name: 'data', mountPath: '/var/lib/registry', readOnly: true });
+    expect(c?.env).toBeUndefined();
+  });
+
+  it('reads push times from S3 with the Registry’s credentials, taken from its Secret', () => {
+    const c = container({
+      s3: {
+        bucket: 'images',
+        region: 'eu-west-1',
+        regionEndpoint: 'https://s3.example.com',
+        forcePathStyle: true,
+        rootDirectory: '/berth',
+        secretRef: { name: 's3-creds' },
+      },
+    });
+    expect(c?.args).toEqual(
+      expect.arrayContaining([
+        '--s3-bucket=images',
+        '--s3-region=eu-west-1',
+        '--s3-region-endpoint=https://s3.example.com',
+        '--s3-force-path-style=true',
+        '--s3-root-directory=/berth',
+      ]),
+    );
+    expect(c?.args?.some((a) => a.startsWith('--storage-root'))).toBe(false);
+    expect(c?.env).toEqual([
+      { name: 'AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: 's3-creds', key: 'accessKeyID' } } },
+      {
+        name: 'AWS_SECRET_ACCESS_KEY',
+        valueFrom: { secretKeyRef: { name: 's3-creds', key: 'secretAccessKey' } },
+      },
+    ]);
+  });
+});
