@@ -15,6 +15,7 @@ import type { KubeObject } from '../runtime/kube/client.ts';
 import { objectPath } from '../runtime/kube/resource.ts';
 import { addFinalizer, applyOwned, removeFinalizer, updateStatus } from '../runtime/writes.ts';
 import { parseDuration } from '../util/duration.ts';
+import { mapLimit } from '../util/limit.ts';
 import { randomSecret } from '../util/secrets.ts';
 import { resources } from '../registry/resources.ts';
 import {
@@ -30,6 +31,9 @@ import { matchesSelector } from './selector.ts';
 import { addPullSecret, removePullSecret, targetsServiceAccount, type Edit } from './service-accounts.ts';
 
 export const pullSecretsFinalizer = 'berth.dev/pull-secrets';
+
+/** Namespaces written at once within one Registry's reconcile. */
+export const namespaceConcurrency = 8;
 
 export interface PullSecretCaches {
   registries: Cache<KubeObject>;
@@ -105,14 +109,15 @@ export class PullSecretReconciler {
     let overdue = false;
     let ready = 0;
 
-    for (const ns of selected) {
+    // Namespaces are independent: write them a few at a time, as a client would.
+    await mapLimit(selected, namespaceConcurrency, async (ns) => {
       try {
         // berth's own Secrets are cached; a foreign one of the same name is read directly.
         const cachedSecret = this.caches.secrets.get(spec.secretName, ns) as k8s.V1Secret | undefined;
         const live = cachedSecret ?? (await this.readSecret(ns, spec.secretName));
         if (live && !isOwnCredential(live, 'pull', reg)) {
           failures.push(this.notOwned(live, ns, spec.secretName));
-          continue;
+          return;
         }
         const step = stepCredential(now, readCredentialState(live, pullUsername(ns)), ns, policy, () =>
           randomSecret(32),
@@ -152,7 +157,8 @@ export class PullSecretReconciler {
         rctx.log.error('Failed to write a pull secret', { targetNamespace: ns, error: errorMessage(err) });
         failures.push({ namespace: ns, reason: 'WriteFailed', message: errorMessage(err) });
       }
-    }
+    });
+    failures.sort((a, b) => a.namespace.localeCompare(b.namespace)); // a stable status
 
     // Namespaces that are no longer selected lose the Secret and berth's entries.
     for (const secret of ours) {

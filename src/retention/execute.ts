@@ -6,7 +6,7 @@
 // - tags pushed since the plan was made are resolved too, and a digest one of them points to is
 //   kept;
 // - deletes are by digest only.
-import { mapLimit } from './limit.ts';
+import { mapLimit } from '../util/limit.ts';
 import type { Deletion } from './model.ts';
 import type { RegistryClient } from './registry-client.ts';
 

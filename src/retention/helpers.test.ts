@@ -4,7 +4,7 @@ import { describe, expect, test } from '@jest/globals';
 import type { Registry } from '../api/index.ts';
 import { credentialFor, parseRetentionRunArgs, UsageError } from './command.ts';
 import { collectInUse, imagesOf, normaliseImage, registryHosts } from './in-use.ts';
-import { createLimit } from './limit.ts';
+import { createLimit } from '../util/limit.ts';
 import { nextLink, parseChallenge } from './registry-client.ts';
 import { applyOutcomes, gzipParts, reportData, type ReportPart, type Summary } from './report.ts';
 import { s3BasePrefix } from './storage-s3.ts';

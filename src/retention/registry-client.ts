@@ -5,7 +5,7 @@
 // concurrency limit on requests. The credential never appears in errors or logs.
 import http from 'node:http';
 import https from 'node:https';
-import { createLimit, type Limit } from './limit.ts';
+import { createLimit, type Limit } from '../util/limit.ts';
 
 export const manifestAccept = [
   'application/vnd.oci.image.index.v1+json',
