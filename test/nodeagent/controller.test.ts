@@ -231,12 +231,19 @@ describe('the node agent DaemonSet', () => {
           gracePeriodSeconds: 0,
         });
     }
-    // The DaemonSet controller recounts some tens of seconds after a node goes, longer under load.
+    // When the DaemonSet controller recounts after a node goes is its own affair (tens of seconds,
+    // sometimes minutes under load): what berth owes is that NodesReady follows its counts.
     await eventually(
-      'NodesReady=True again',
-      () => getRegistry('main'),
-      (r) => nodesReady(r)?.status === 'True',
-      240_000,
+      "NodesReady to report the DaemonSet's own counts",
+      async () => {
+        const [r, ds] = await Promise.all([getRegistry('main'), readDaemonSet('main-node-agent')]);
+        return { message: nodesReady(r)?.message ?? '', status: ds?.status };
+      },
+      ({ message, status }) =>
+        message.startsWith(
+          `${status?.numberReady ?? 0}/${status?.desiredNumberScheduled ?? 0} node agents ready`,
+        ),
+      60_000,
     );
-  }, 400_000);
+  }, 240_000);
 });
