@@ -308,6 +308,7 @@ describe('problems only the controller can detect', () => {
     await createRegistry(ns, 's3', {
       replicas: 2,
       storage: { s3: { bucket: 'images', region: 'eu-west-1', secretRef: { name: 's3-creds' } } },
+      expose: { ingress: { className: 'nginx', host: 'registry.example.com' } },
     });
     const failing = await waitForCondition(ns, 's3', 'Ready', 'False', 'StorageSecretMissing');
     expect(condition(failing, 'Ready')?.message).toContain('s3-creds');
@@ -333,6 +334,29 @@ describe('problems only the controller can detect', () => {
     expect(pdb.spec?.maxUnavailable).toBe(1);
     expect((await apps.readNamespacedDeployment({ name: 's3-registry', namespace: ns })).spec?.replicas).toBe(
       2,
+    );
+    // the Ingress routes /token to the token service and the rest to the registry, on one host
+    const ingress = await net.readNamespacedIngress({ name: 's3', namespace: ns });
+    expect(ingress.spec?.ingressClassName).toBe('nginx');
+    expect(ingress.spec?.tls?.[0]).toEqual({ hosts: ['registry.example.com'], secretName: 's3-tls' });
+    expect(
+      ingress.spec?.rules?.[0]?.http?.paths.map((p) => [
+        p.path,
+        p.backend.service?.name,
+        p.backend.service?.port?.name,
+      ]),
+    ).toEqual([
+      ['/token', 's3', 'token'],
+      ['/', 's3', 'registry'],
+    ]);
+    const tlsSecret = await core.readNamespacedSecret({ name: 's3-tls', namespace: ns });
+    const { describeCertificate } = await import('../../src/pki/certificates.ts');
+    expect(
+      describeCertificate(Buffer.from(tlsSecret.data?.['tls.crt'] ?? '', 'base64').toString()).dnsNames,
+    ).toContain('registry.example.com');
+    const config = await core.readNamespacedSecret({ name: 's3-registry-config', namespace: ns });
+    expect(Buffer.from(config.data?.['config.yml'] ?? '', 'base64').toString()).toContain(
+      'realm: https://registry.example.com/token',
     );
   });
 
