@@ -135,7 +135,11 @@ export class NodeAccessStep {
   }
 
   /** The Registry is gone (its finalizer was removed by hand): delete what it left. */
-  async orphaned(ref: RegistryRef): Promise<void> {
+  orphaned(ref: RegistryRef): Promise<void> {
+    return this.deleteAgentObjects(ref);
+  }
+
+  private async deleteAgentObjects(ref: RegistryRef): Promise<void> {
     await this.deleteIfCached(
       daemonSets,
       this.caches.daemonSets,
@@ -185,19 +189,8 @@ export class NodeAccessStep {
           'Delete',
           `not every node agent reported its cleanup within ${cleanupDeadlineMs / 60_000} minutes; files of berth may remain in certs.d on those nodes (see docs/node-access.md)`,
         );
-      await this.deleteIfCached(
-        daemonSets,
-        this.caches.daemonSets,
-        nodeAgentNames.daemonSet(ref),
-        ref.namespace,
-      );
     }
-    await this.deleteIfCached(
-      configMaps,
-      this.caches.configMaps,
-      nodeAgentNames.configMap(ref),
-      ref.namespace,
-    );
+    await this.deleteAgentObjects(ref);
     await this.setFinalizer(registry, false);
     return {};
   }
