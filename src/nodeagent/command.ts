@@ -1,7 +1,7 @@
 // `berth node-agent`: flags (or BERTH_NODE_AGENT_* environment variables) → the node agent,
 // until SIGTERM/SIGINT (or one pass with --once).
+import { readFlags, UsageError } from '../util/flags.ts';
 import http from 'node:http';
-import { parseArgs } from 'node:util';
 import winston from 'winston';
 import { parseListenAddress } from '../token/command.ts';
 import type { ListenAddress } from '../token/server.ts';
@@ -26,9 +26,7 @@ flags (each also read from the environment variable in brackets):
   --once                   one pass, then exit (0 when the node is as wanted)
   --log-level=LEVEL        error, warn, info, debug               [BERTH_NODE_AGENT_LOG_LEVEL] default info`;
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError };
 
 const stringFlags = {
   registry: 'BERTH_NODE_AGENT_REGISTRY',
@@ -40,7 +38,6 @@ const stringFlags = {
   interval: 'BERTH_NODE_AGENT_INTERVAL',
   'log-level': 'BERTH_NODE_AGENT_LOG_LEVEL',
 } as const;
-type StringFlag = keyof typeof stringFlags;
 
 export interface NodeAgentArgs {
   agent: AgentOptions;
@@ -51,29 +48,12 @@ export interface NodeAgentArgs {
 
 /** Flags and environment → options. Pure (environment passed in). */
 export function parseNodeAgentArgs(argv: string[], env: Record<string, string | undefined>): NodeAgentArgs {
-  let values: Partial<Record<StringFlag, string>> & { cleanup?: boolean; once?: boolean };
-  try {
-    values = parseArgs({
-      args: argv,
-      options: {
-        ...Object.fromEntries(Object.keys(stringFlags).map((k) => [k, { type: 'string' as const }])),
-        cleanup: { type: 'boolean' },
-        once: { type: 'boolean' },
-      },
-      allowPositionals: false,
-      strict: true,
-    }).values as typeof values;
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const get = (flag: StringFlag): string | undefined => {
-    const v = values[flag];
-    return v !== undefined && v !== '' ? v : env[stringFlags[flag]] || undefined;
-  };
+  const flags = readFlags(argv, env, stringFlags, ['cleanup', 'once']);
+  const get = flags.get;
   const registry = get('registry');
   if (!registry || !/^[a-z0-9-]+\/[a-z0-9.-]+$/.test(registry))
     throw new UsageError('--registry=<namespace>/<name> is required');
-  const cleanup = values.cleanup ?? false;
+  const cleanup = flags.bool('cleanup') ?? false;
   const configDir = get('config-dir');
   if (!cleanup && !configDir) throw new UsageError('--config-dir is required (unless --cleanup)');
   const certsDir = get('certs-dir') ?? '/etc/containerd/certs.d';
@@ -100,7 +80,7 @@ export function parseNodeAgentArgs(argv: string[], env: Record<string, string | 
   return {
     agent,
     listen: parseListenAddress(get('listen') ?? '0.0.0.0:9402', 'listen'),
-    once: values.once ?? false,
+    once: flags.bool('once') ?? false,
     logLevel,
   };
 }

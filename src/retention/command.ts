@@ -38,8 +38,8 @@
 //     deleting it deletes them). See report.ts (readReport) and docs/retention.md.
 // Exit code: 0 for Succeeded or Refused (the circuit breaker is an outcome), 1 for Failed (after
 // writing a Failed summary when it can), 2 for bad flags. No secret is ever logged or reported.
+import { readFlags, UsageError } from '../util/flags.ts';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import winston from 'winston';
 import type { Registry, Repository, RetentionPolicy } from '../api/index.ts';
@@ -77,9 +77,7 @@ flags (each also read from the environment variable in brackets):
   --now=RFC3339             the planner's clock (tests)          [BERTH_RETENTION_NOW]
   --concurrency=N           registry requests in flight          [BERTH_RETENTION_CONCURRENCY]       default 8`;
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError };
 
 const flags = {
   policy: 'BERTH_RETENTION_POLICY',
@@ -117,25 +115,9 @@ export function parseRetentionRunArgs(
   argv: string[],
   env: Record<string, string | undefined>,
 ): RetentionRunConfig {
-  let values: Partial<Record<Flag, string>>;
-  try {
-    // `--s3-force-path-style` alone means true.
-    const args = argv.map((a) => (a === '--s3-force-path-style' ? '--s3-force-path-style=true' : a));
-    values = parseArgs({
-      args,
-      options: Object.fromEntries(Object.keys(flags).map((k) => [k, { type: 'string' as const }])),
-      allowPositionals: false,
-      strict: true,
-    }).values as Partial<Record<Flag, string>>;
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const get = (flag: Flag): string | undefined => values[flag] || env[flags[flag]] || undefined;
-  const required = (flag: Flag): string => {
-    const v = get(flag);
-    if (v === undefined) throw new UsageError(`--${flag} (or ${flags[flag]}) is required`);
-    return v;
-  };
+  // `--s3-force-path-style` alone means true.
+  const args = argv.map((a) => (a === '--s3-force-path-style' ? '--s3-force-path-style=true' : a));
+  const { get, required } = readFlags(args, env, flags);
   const policy = /^([a-z0-9-]{1,63})\/([a-z0-9.-]{1,253})$/.exec(required('policy'));
   if (!policy?.[1] || !policy[2]) throw new UsageError('--policy must be <namespace>/<name>');
   const registryUrl = required('registry-url');

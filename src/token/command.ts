@@ -1,6 +1,6 @@
 // `berth token-service`: flags (or BERTH_TOKEN_* environment variables) → a running token service
 // until SIGTERM/SIGINT.
-import { parseArgs } from 'node:util';
+import { readFlags, UsageError } from '../util/flags.ts';
 import winston from 'winston';
 import { parseDuration } from '../util/duration.ts';
 import type { ListenAddress } from './server.ts';
@@ -25,9 +25,7 @@ flags (each also read from the environment variable in brackets):
   --store-poll=DURATION      re-read interval of the store [BERTH_TOKEN_STORE_POLL] default 5s
   --log-level=LEVEL          error, warn, info, debug     [BERTH_TOKEN_LOG_LEVEL]   default info`;
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError };
 
 const flags = {
   listen: 'BERTH_TOKEN_LISTEN',
@@ -43,7 +41,6 @@ const flags = {
   'store-poll': 'BERTH_TOKEN_STORE_POLL',
   'log-level': 'BERTH_TOKEN_LOG_LEVEL',
 } as const;
-type Flag = keyof typeof flags;
 
 export function parseListenAddress(text: string, flag: string): ListenAddress {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
@@ -68,26 +65,7 @@ export function parseTokenServiceArgs(
   argv: string[],
   env: Record<string, string | undefined>,
 ): { config: TokenServiceConfig; logLevel: string } {
-  let values: Partial<Record<Flag, string | boolean>>;
-  try {
-    values = parseArgs({
-      args: argv,
-      options: Object.fromEntries(Object.keys(flags).map((k) => [k, { type: 'string' as const }])),
-      allowPositionals: false,
-      strict: true,
-    }).values as Partial<Record<Flag, string>>;
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const get = (flag: Flag): string | undefined => {
-    const v = values[flag];
-    return typeof v === 'string' && v !== '' ? v : env[flags[flag]] || undefined;
-  };
-  const required = (flag: Flag): string => {
-    const v = get(flag);
-    if (v === undefined) throw new UsageError(`--${flag} (or ${flags[flag]}) is required`);
-    return v;
-  };
+  const { get, required } = readFlags(argv, env, flags);
   const tlsCert = get('tls-cert');
   const tlsKey = get('tls-key');
   if ((tlsCert === undefined) !== (tlsKey === undefined))
