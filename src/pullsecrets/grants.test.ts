@@ -25,5 +25,14 @@ describe('pullablePaths', () => {
     expect(pullablePaths(ns, labels as Record<string, string>, repos)).toEqual(want),
   );
 
+  it('grants nothing for a Repository whose path is outside its namespace', () => {
+    const rogue: Repository = {
+      metadata: { namespace: 'team-b', name: 'steal' },
+      spec: { registryRef: { name: 'main' }, path: 'team-a/web', pull: { namespaceSelector: {} } },
+    };
+    expect(pullablePaths('team-b', {}, [rogue])).toEqual([]);
+    expect(pullablePaths('team-a', {}, [rogue])).toEqual([]);
+  });
+
   it('grants nothing without Repositories', () => expect(pullablePaths('team-a', {}, [])).toEqual([]));
 });

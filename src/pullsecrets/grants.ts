@@ -1,7 +1,8 @@
 // Pure: which repository paths a namespace's pull credential may pull. A Repository in that
-// namespace, or one whose `spec.pull` names the namespace or selects it by label.
+// namespace, or one whose `spec.pull` names the namespace or selects it by label. A Repository
+// whose path is outside its own namespace grants nothing, whatever it was passed as.
 import type { Repository } from '../api/index.ts';
-import { repositoryPath } from '../repository/claims.ts';
+import { pathInNamespace, repositoryPath } from '../repository/claims.ts';
 import { matchesSelector } from './selector.ts';
 
 export function pullablePaths(
@@ -11,6 +12,7 @@ export function pullablePaths(
 ): string[] {
   const paths: string[] = [];
   for (const repo of owners) {
+    if (!pathInNamespace(repo)) continue;
     const pull = repo.spec.pull;
     const granted =
       repo.metadata?.namespace === namespace ||

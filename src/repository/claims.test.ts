@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Repository } from '../api/index.ts';
-import { registryKeyOf, repositoryPath, resolveClaims } from './claims.ts';
+import { pathInNamespace, registryKeyOf, repositoryPath, resolveClaims } from './claims.ts';
 
 const repo = (ns: string, name: string, created: string, path?: string, deleting = false): Repository => ({
   metadata: {
@@ -23,6 +23,16 @@ describe('repositoryPath and registryKeyOf', () => {
     ).toBe('team-a/main'));
 });
 
+describe('pathInNamespace', () => {
+  it.each([
+    ['the default path', repo('team-a', 'web', 'x'), true],
+    ['a deeper path', repo('team-a', 'web', 'x', 'team-a/apps/web'), true],
+    ['another namespace', repo('team-b', 'web', 'x', 'team-a/web'), false],
+    ['a namespace prefix that is not a folder', repo('team', 'web', 'x', 'team-a/web'), false],
+    ['the bare namespace', repo('team-a', 'web', 'x', 'team-a'), false],
+  ])('%s', (_name, r, want) => expect(pathInNamespace(r)).toBe(want));
+});
+
 describe('resolveClaims', () => {
   it('gives a path to the older claim and reports the younger one', () => {
     const older = repo('team-a', 'web', '2026-01-01T00:00:00Z', 'team-a/web');
@@ -42,6 +52,14 @@ describe('resolveClaims', () => {
     const next = repo('team-a', 'web2', '2026-01-02T00:00:00Z', 'team-a/web');
     const { winners, conflicts } = resolveClaims([old, next]);
     expect(winners.get('team-a/web')).toBe(next);
+    expect(conflicts.size).toBe(0);
+  });
+  it('gives nothing to a claim outside its namespace, however old (no admission policy)', () => {
+    const rogue = repo('team-b', 'web', '2026-01-01T00:00:00Z', 'team-a/web');
+    const rightful = repo('team-a', 'web', '2026-01-02T00:00:00Z');
+    const { winners, conflicts } = resolveClaims([rogue, rightful]);
+    expect(winners.get('team-a/web')).toBe(rightful);
+    expect([...winners.values()]).not.toContain(rogue);
     expect(conflicts.size).toBe(0);
   });
   it('keeps distinct paths apart', () => {

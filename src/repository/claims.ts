@@ -1,9 +1,18 @@
 // Pure: which Repository owns a path in a Registry. Two Repository objects claiming the same
 // path: the older wins (creation time, then namespace/name for a tie), the other is in conflict.
+// A Repository whose path is not under its own namespace claims nothing (the admission policy in
+// crds/admission/ refuses it, but that policy may be missing): it is never a winner, so it gets no
+// grant and cannot hold a path against the rightful Repository.
 import type { Repository } from '../api/index.ts';
 
 export function repositoryPath(repo: Repository): string {
   return repo.spec.path ?? `${repo.metadata?.namespace ?? ''}/${repo.metadata?.name ?? ''}`;
+}
+
+/** Whether the Repository's path lies under `<its namespace>/`, the only paths it may claim. */
+export function pathInNamespace(repo: Repository): boolean {
+  const ns = repo.metadata?.namespace ?? '';
+  return ns !== '' && repositoryPath(repo).startsWith(`${ns}/`);
 }
 
 /** The `namespace/name` key of the Registry a Repository refers to. */
@@ -28,11 +37,15 @@ export interface Claims {
   conflicts: Map<string, Repository>;
 }
 
-/** Resolves the claims of the Repositories of one Registry (those being deleted claim nothing). */
+/**
+ * Resolves the claims of the Repositories of one Registry. Those being deleted and those whose
+ * path is outside their namespace claim nothing (the latter report PathOutsideNamespace).
+ */
 export function resolveClaims(repositories: Repository[]): Claims {
   const winners = new Map<string, Repository>();
   const conflicts = new Map<string, Repository>();
-  for (const repo of repositories.filter((r) => !r.metadata?.deletionTimestamp).sort(olderFirst)) {
+  const claiming = repositories.filter((r) => !r.metadata?.deletionTimestamp && pathInNamespace(r));
+  for (const repo of claiming.sort(olderFirst)) {
     const path = repositoryPath(repo);
     const holder = winners.get(path);
     if (holder) conflicts.set(repositoryKey(repo), holder);
