@@ -220,6 +220,8 @@ export interface RunDeps {
   kube: KubeClient;
   logger: winston.Logger;
   clock: () => number;
+  /** Called between planning and deleting (tests use it to move tags in between). */
+  afterPlan?: () => Promise<void>;
 }
 
 const berthPath = (ns: string, plural: string, name?: string) =>
@@ -277,6 +279,7 @@ export async function runRetention(
       : { digests: new Map(), tags: new Map() };
     const plan = planRetention(state, planner, inUse, config.now ?? deps.clock());
 
+    await deps.afterPlan?.();
     let execution;
     if (mode === 'Enforce' && !plan.refused && plan.deletions.length > 0) {
       const knownTags = new Map(state.map((r) => [r.name, new Set(r.tags.map((t) => t.tag))]));
@@ -290,7 +293,9 @@ export async function runRetention(
     const message = plan.refused
       ? (plan.refusedReason ?? 'refused')
       : `${mode}: ${verb} ${applied.deleted} of ${plan.counts.evaluated} entries in ${names.length} repositories` +
-        (skipped.length ? `; ${skipped.length} deletions skipped (tag moved or re-pushed)` : '') +
+        (skipped.length
+          ? `; ${skipped.length} deletions skipped (a tag moved, or points to it since the plan)`
+          : '') +
         (failures.length
           ? `; ${failures.length} deletions failed, first: ${failures[0]?.status === 'failed' ? failures[0].reason : ''}`
           : '');
