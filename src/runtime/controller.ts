@@ -71,7 +71,15 @@ export class Controller<T extends KubeObject = KubeObject> {
     this.definition = definition;
     this.defaultWorkers = definition.workers ?? defaultWorkers;
     deps.metrics.queue(definition.name);
-    for (const result of ['success', 'requeue', 'waiting', 'terminal', 'conflict', 'error'] as const)
+    for (const result of [
+      'success',
+      'requeue',
+      'waiting',
+      'terminal',
+      'conflict',
+      'fenced',
+      'error',
+    ] as const)
       deps.metrics.reconcileTotal.inc({ controller: definition.name, result }, 0);
   }
 
@@ -194,6 +202,19 @@ export class Controller<T extends KubeObject = KubeObject> {
             error: outcome.message,
             retryInMs: Math.round(delay),
           });
+          break;
+        }
+        case 'fenced': {
+          // not an error of the object: this replica may have lost the Lease and sent nothing
+          const delay = queue.addRateLimited(key);
+          result = 'fenced';
+          log.info(
+            'Reconcile stopped: this replica may no longer hold the leader Lease; nothing was written',
+            {
+              error: outcome.message,
+              retryInMs: Math.round(delay),
+            },
+          );
           break;
         }
         default: {

@@ -7,9 +7,14 @@
 // - on shutdown the leader releases the Lease (empty holder), so a successor starts at once.
 // Unlike client-go, losing the Lease does not exit the process: the callbacks stop the
 // controllers and the elector campaigns again, so an API-server outage does not kill the operator.
+// writeRefusal() is the write fence (src/runtime/fence.ts): the client refuses writes once the
+// renew deadline has passed since the last successful renewal started, so a replica that was
+// frozen or cut off stops writing before another can take the Lease. The elector's own Lease
+// requests are the only unfenced ones.
 import type { Clock } from './clock.ts';
 import { sleep } from './clock.ts';
 import { errorMessage, isConflict, isNotFound } from './errors.ts';
+import { writeRefusal } from './fence.ts';
 import type { KubeClient, KubeObject } from './kube/client.ts';
 import { core, objectPath, collectionPath } from './kube/resource.ts';
 import type { Logger } from './logger.ts';
@@ -62,6 +67,8 @@ export class LeaderElector {
   private observed: { record: string; at: number } | undefined;
   private lease: Lease | undefined;
   private leading = false;
+  /** When the last successful acquire or renew attempt started (clock time). */
+  private renewedAt: number | undefined;
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
 
@@ -80,6 +87,15 @@ export class LeaderElector {
 
   get isLeader(): boolean {
     return this.leading;
+  }
+
+  /** Why this replica must not write now (see src/runtime/fence.ts), or undefined when it may. */
+  writeRefusal(): string | undefined {
+    return writeRefusal(
+      { leading: this.leading, renewedAt: this.renewedAt },
+      this.deps.clock.now(),
+      this.options.renewDeadlineMs,
+    );
   }
 
   start(): void {
@@ -113,15 +129,14 @@ export class LeaderElector {
       this.deps.logger.info('Acquired the leader Lease', this.log());
       this.callbacks.onStartedLeading();
       // renew
-      let lastRenew = this.deps.clock.now();
       while (!this.signal.aborted) {
         await sleep(this.deps.clock, retryPeriodMs, this.signal);
         if (this.signal.aborted) break;
-        if (await this.tryAcquireOrRenew()) {
-          lastRenew = this.deps.clock.now();
-        } else if (this.deps.clock.now() - lastRenew >= renewDeadlineMs) {
+        if (
+          !(await this.tryAcquireOrRenew()) &&
+          this.deps.clock.now() - (this.renewedAt ?? 0) >= renewDeadlineMs
+        )
           break;
-        }
       }
       this.setLeading(false);
       if (this.signal.aborted) {
@@ -136,6 +151,7 @@ export class LeaderElector {
 
   private setLeading(leading: boolean): void {
     this.leading = leading;
+    if (!leading) this.renewedAt = undefined;
     this.deps.metrics.leader.set({ lease: this.options.name }, leading ? 1 : 0);
   }
 
@@ -149,7 +165,7 @@ export class LeaderElector {
       1000,
       Math.min(this.options.retryPeriodMs * 2, this.options.renewDeadlineMs / 2),
     );
-    return this.deps.client.request<T>(method, path, { body, timeoutMs });
+    return this.deps.client.request<T>(method, path, { body, timeoutMs, unfenced: true });
   }
 
   /** One attempt, as client-go's tryAcquireOrRenew. */
@@ -177,6 +193,7 @@ export class LeaderElector {
           spec: desired,
         });
         this.observed = { record: JSON.stringify(this.lease.spec), at: clock.now() };
+        this.renewedAt = now;
         return true;
       }
       const spec = current.spec ?? {};
@@ -193,6 +210,7 @@ export class LeaderElector {
       }
       this.lease = await this.call<Lease>('PUT', this.path(), { ...current, spec: desired });
       this.observed = { record: JSON.stringify(this.lease.spec), at: clock.now() };
+      this.renewedAt = now;
       return true;
     } catch (err) {
       const level = isConflict(err) ? 'debug' : 'warn';

@@ -1,7 +1,10 @@
 // The manager runs the pieces in order: informers on every replica (so every replica is ready
 // and serves metrics), leader election, and the controllers only while leading and only once
-// their caches have synced. stop() is the graceful shutdown: controllers stop taking keys, in-flight
-// reconciles get until the deadline, the Lease is released, informers stop.
+// their caches have synced. With leader election every write of deps.client is fenced by the
+// elector (src/runtime/fence.ts): a replica whose Lease may have passed to another writes nothing.
+// stop() is the graceful shutdown: controllers stop taking keys, in-flight reconciles get until the
+// deadline while the elector keeps renewing (so their writes stay inside this replica's term),
+// then the elector stops and releases the Lease, and the informers stop.
 import type { Deps } from './deps.ts';
 import { Controller, type ControllerDefinition } from './controller.ts';
 import { Informer, type InformerOptions } from './informer.ts';
@@ -37,6 +40,7 @@ export class Manager {
   private leadAbort = new AbortController();
   private starting: Promise<void> = Promise.resolve();
   private started = false;
+  private stopping = false;
 
   constructor(deps: Deps, options: ManagerOptions) {
     this.deps = deps;
@@ -93,26 +97,31 @@ export class Manager {
       this.startLeading();
       return;
     }
-    this.elector = new LeaderElector(
+    const elector = new LeaderElector(
       this.deps,
       { ...le, identity: this.deps.identity },
       {
         onStartedLeading: () => this.startLeading(),
-        onStoppedLeading: async () => void (await this.stopLeading()),
+        onStoppedLeading: async () => {
+          if (this.leading) await this.stopLeading();
+        },
       },
     );
-    this.elector.start();
+    this.elector = elector;
+    this.deps.client.fenceWrites(() => elector.writeRefusal());
+    elector.start();
   }
 
   /** Graceful shutdown; resolves true when every in-flight reconcile finished within the deadline. */
   async stop(): Promise<boolean> {
     const log = this.deps.logger;
     log.info('Stopping the manager', { shutdownTimeoutMs: this.options.shutdownTimeoutMs });
+    this.stopping = true;
     let drained: boolean;
     if (this.elector) {
-      // the elector's onStoppedLeading drains the controllers, then it releases the Lease
+      // drain while the elector still renews (writes stay fenced by the Lease), then release it
+      drained = this.leading ? await this.stopLeading() : (this.drainedFlag ?? true);
       await this.elector.stop();
-      drained = this.drainedFlag ?? true;
     } else {
       drained = await this.stopLeading();
     }
@@ -124,6 +133,7 @@ export class Manager {
   private drainedFlag: boolean | undefined;
 
   private startLeading(): void {
+    if (this.stopping) return;
     this.leading = true;
     this.leadAbort = new AbortController();
     const signal = this.leadAbort.signal;

@@ -4,7 +4,8 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { QueueMetrics } from './queue.ts';
 
-export type ReconcileResult = 'success' | 'requeue' | 'waiting' | 'terminal' | 'conflict' | 'error';
+export type ReconcileResult =
+  'success' | 'requeue' | 'waiting' | 'terminal' | 'conflict' | 'fenced' | 'error';
 
 export class RuntimeMetrics {
   readonly reconcileTotal: Counter<'controller' | 'result'>;

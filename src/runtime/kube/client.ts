@@ -4,7 +4,9 @@
 // subresources. Errors are client-node's ApiException, with `.code` the HTTP status.
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
+import { FencedError, isWrite, type WriteGate } from '../fence.ts';
 
 export interface KubeObject {
   apiVersion?: string;
@@ -56,6 +58,8 @@ export interface RequestOptions {
   contentType?: string;
   /** Per-request timeout (default 30 s). */
   timeoutMs?: number;
+  /** Send even when the write gate is closed: only for the leader elector's own Lease requests. */
+  unfenced?: boolean;
 }
 
 export class KubeClient {
@@ -63,6 +67,9 @@ export class KubeClient {
   private readonly server: URL;
   /** One keep-alive agent per client: a fresh TLS handshake per request costs more than the request. */
   private agent: https.Agent | undefined;
+  /** Sockets that finished connecting (and their TLS handshake): a write may go out on them at once. */
+  private readonly connected = new WeakSet<Socket>();
+  private gate: WriteGate | undefined;
 
   constructor(kc: k8s.KubeConfig) {
     this.kc = kc;
@@ -71,10 +78,29 @@ export class KubeClient {
     this.server = new URL(cluster.server);
   }
 
+  /**
+   * Fences writes: from now on every POST/PUT/PATCH/DELETE asks `gate` first, once before the
+   * request is built and again on a connected socket right before the request goes out, and
+   * fails with FencedError (nothing sent) when it refuses. Reads are never fenced.
+   */
+  fenceWrites(gate: WriteGate | undefined): void {
+    this.gate = gate;
+  }
+
+  private refusal(method: string, url: URL, options: RequestOptions): FencedError | undefined {
+    if (!this.gate || options.unfenced || !isWrite(method)) return undefined;
+    const reason = this.gate();
+    return reason === undefined
+      ? undefined
+      : new FencedError(`${method} ${url.pathname}: not sent: ${reason}`);
+  }
+
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const url = new URL(this.server.pathname.replace(/\/$/, '') + path, this.server);
     for (const [k, v] of Object.entries(options.query ?? {}))
       if (v !== undefined) url.searchParams.set(k, String(v));
+    const early = this.refusal(method, url, options);
+    if (early) throw early;
     const opts: https.RequestOptions = { method, headers: { accept: 'application/json' } };
     await this.kc.applyToHTTPSOptions(opts);
     if (url.protocol === 'https:') {
@@ -120,7 +146,19 @@ export class KubeClient {
         req.destroy(new Error(`${method} ${url.pathname}: timed out after ${timeoutMs} ms`)),
       );
       req.on('error', reject);
-      req.end(body);
+      // Headers and body go out together at end(). Wait for a connected socket, then ask the
+      // gate once more, so a replica frozen (or slow) between the first check and the send
+      // cannot write after its term.
+      req.once('socket', (socket: Socket) => {
+        const send = () => {
+          this.connected.add(socket);
+          const refused = this.refusal(method, url, options);
+          if (refused) req.destroy(refused);
+          else req.end(body);
+        };
+        if (this.connected.has(socket)) send();
+        else socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', send);
+      });
     });
     if (status < 200 || status >= 300) {
       let message = text;
