@@ -9,7 +9,7 @@ import { pullUsername } from '../registry/store.ts';
 import { readConditions, setCondition, type Condition } from '../runtime/conditions.ts';
 import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
-import { errorMessage } from '../runtime/errors.ts';
+import { errorMessage, isNotFound } from '../runtime/errors.ts';
 import type { Cache } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
 import { objectPath } from '../runtime/kube/resource.ts';
@@ -79,14 +79,19 @@ export class PullSecretReconciler {
     if (registry.metadata?.deletionTimestamp || !spec) {
       for (const secret of ours)
         await this.removeFrom(secret.metadata?.namespace ?? '', secret.metadata?.name ?? '');
-      if (registry.metadata?.deletionTimestamp)
+      if (registry.metadata?.deletionTimestamp) {
+        // A stale cached copy still shows the finalizer after the removal let the Registry go:
+        // removing it again gets 404, and a Registry that is gone has no finalizer left to remove.
         await removeFinalizer(
           this.deps.client,
           resources.registries,
           registry as KubeObject,
           pullSecretsFinalizer,
-        );
-      else if (ours.length === 0 && registry.status?.pullSecrets) await this.writeStatus(registry, undefined);
+        ).catch((err: unknown) => {
+          if (!isNotFound(err)) throw err;
+        });
+      } else if (ours.length === 0 && registry.status?.pullSecrets)
+        await this.writeStatus(registry, undefined);
       return;
     }
     if (

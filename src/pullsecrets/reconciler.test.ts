@@ -1,0 +1,64 @@
+import { describe, expect, test } from '@jest/globals';
+import type { ReconcileContext } from '../runtime/controller.ts';
+import type { Cache } from '../runtime/informer.ts';
+import type { KubeClient, KubeObject } from '../runtime/kube/client.ts';
+import { PullSecretReconciler, pullSecretsFinalizer } from './reconciler.ts';
+
+const cacheOf = (objects: KubeObject[]): Cache<KubeObject> => ({
+  get: (name, namespace) =>
+    objects.find((o) => o.metadata?.name === name && o.metadata.namespace === namespace),
+  list: () => objects,
+  hasSynced: () => true,
+});
+
+/** A Registry being deleted, as a cache may still hold it after the finalizer was removed. */
+const deleting: KubeObject = {
+  apiVersion: 'berth.dev/v1alpha1',
+  kind: 'Registry',
+  metadata: {
+    name: 'main',
+    namespace: 'registry-system',
+    resourceVersion: '41',
+    deletionTimestamp: '2026-01-01T00:00:00Z',
+    finalizers: [pullSecretsFinalizer],
+  },
+  spec: { pullSecrets: {} },
+} as KubeObject;
+
+function reconcilerAnswering(status: number) {
+  const patches: string[] = [];
+  const client = {
+    mergePatch: (path: string) => {
+      patches.push(path);
+      return Promise.reject(Object.assign(new Error(`HTTP ${status}`), { code: status }));
+    },
+  } as unknown as KubeClient;
+  const reconciler = new PullSecretReconciler(
+    {
+      client,
+      clock: { now: () => Date.parse('2026-01-01T00:01:00Z') },
+      events: { event: () => undefined },
+    } as never,
+    {
+      registries: cacheOf([deleting]),
+      namespaces: cacheOf([]),
+      serviceAccounts: cacheOf([]),
+      secrets: cacheOf([]),
+    },
+    { propagationMs: 0 },
+  );
+  const ctx = { signal: new AbortController().signal } as ReconcileContext;
+  return { patches, run: () => reconciler.reconcile({ name: 'main', namespace: 'registry-system' }, ctx) };
+}
+
+describe('PullSecretReconciler on a Registry being deleted', () => {
+  test('a 404 on removing the finalizer (a stale cached copy of a Registry already gone) is success', async () => {
+    const { patches, run } = reconcilerAnswering(404);
+    await expect(run()).resolves.toBeUndefined();
+    expect(patches).toEqual(['/apis/berth.dev/v1alpha1/namespaces/registry-system/registries/main']);
+  });
+
+  test('any other failure is still an error, retried', async () => {
+    await expect(reconcilerAnswering(500).run()).rejects.toThrow('HTTP 500');
+  });
+});
