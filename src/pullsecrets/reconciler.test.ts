@@ -48,7 +48,11 @@ function reconcilerAnswering(status: number) {
     { propagationMs: 0 },
   );
   const ctx = { signal: new AbortController().signal } as ReconcileContext;
-  return { patches, run: () => reconciler.reconcile({ name: 'main', namespace: 'registry-system' }, ctx) };
+  return {
+    patches,
+    run: () =>
+      reconciler.reconcile({ key: 'registry-system/main', name: 'main', namespace: 'registry-system' }, ctx),
+  };
 }
 
 describe('PullSecretReconciler on a Registry being deleted', () => {
