@@ -36,12 +36,16 @@ function withEntry(patch: Record<string, unknown>): unknown {
 describe('parseCredentialStore', () => {
   it('accepts a valid store and keeps every field', () => {
     const r = parseCredentialStore(valid);
-    expect(r).toEqual({ success: true, data: valid });
+    expect(r).toEqual({ success: true, data: valid, skipped: [] });
   });
 
   it('defaults anonymousPull to false', () => {
     const r = parseCredentialStore({ version: 1, credentials: [] });
-    expect(r).toEqual({ success: true, data: { version: 1, anonymousPull: false, credentials: [] } });
+    expect(r).toEqual({
+      success: true,
+      data: { version: 1, anonymousPull: false, credentials: [] },
+      skipped: [],
+    });
   });
 
   it.each<[string, unknown, RegExp]>([
@@ -50,43 +54,54 @@ describe('parseCredentialStore', () => {
     ['no version', { credentials: [] }, /unsupported credential store version undefined/],
     ['anonymousPull not boolean', { ...valid, anonymousPull: 'yes' }, /anonymousPull must be a boolean/],
     ['credentials not a list', { version: 1, credentials: {} }, /credentials must be a list/],
-    ['a username with a colon', withEntry({ username: 'a:b' }), /credentials\[0\]\.username/],
-    ['an empty username', withEntry({ username: '' }), /credentials\[0\]\.username/],
-    [
-      'a plain secret instead of a hash',
-      withEntry({ secretHash: 'hunter2' }),
-      /secretHash must be "sha256:"/,
-    ],
-    ['an uppercase hash', withEntry({ secretHash: `sha256:${'A'.repeat(64)}` }), /secretHash/],
-    ['grants not a list', withEntry({ grants: 'all' }), /grants must be a list/],
-    [
-      'a grant without patterns',
-      withEntry({ grants: [{ repositories: [], actions: ['pull'] }] }),
-      /repositories/,
-    ],
-    [
-      'a grant without actions',
-      withEntry({ grants: [{ repositories: ['x'], actions: [] }] }),
-      /actions must be/,
-    ],
-    [
-      'an unknown action',
-      withEntry({ grants: [{ repositories: ['x'], actions: ['read'] }] }),
-      /unknown action "read"/,
-    ],
-    ['catalog not boolean', withEntry({ catalog: 1 }), /catalog must be a boolean/],
-    ['a bad notAfter', withEntry({ notAfter: 'tomorrow' }), /notAfter is not a valid time/],
-    ['a numeric notBefore', withEntry({ notBefore: 5 }), /notBefore must be an RFC 3339 string/],
-  ])('refuses %s', (_name, input, error) => {
+  ])('refuses a document that is not a store: %s', (_name, input, error) => {
     const r = parseCredentialStore(input);
     expect(r.success).toBe(false);
     if (!r.success) expect(r.error).toMatch(error);
   });
 
+  it.each<[string, Record<string, unknown>, RegExp, boolean]>([
+    ['a username with a colon', { username: 'a:b' }, /credentials\[1\]\.username/, false],
+    ['an empty username', { username: '' }, /credentials\[1\]\.username/, false],
+    ['a username of 129 characters', { username: 'u'.repeat(129) }, /credentials\[1\]\.username/, false],
+    ['a plain secret instead of a hash', { secretHash: 'hunter2' }, /secretHash must be "sha256:"/, true],
+    ['an uppercase hash', { secretHash: `sha256:${'A'.repeat(64)}` }, /secretHash/, true],
+    ['grants not a list', { grants: 'all' }, /grants must be a list/, true],
+    ['a grant without patterns', { grants: [{ repositories: [], actions: ['pull'] }] }, /repositories/, true],
+    ['a grant without actions', { grants: [{ repositories: ['x'], actions: [] }] }, /actions must be/, true],
+    [
+      'an unknown action',
+      { grants: [{ repositories: ['x'], actions: ['read'] }] },
+      /unknown action "read"/,
+      true,
+    ],
+    ['catalog not boolean', { catalog: 1 }, /catalog must be a boolean/, true],
+    ['a bad notAfter', { notAfter: 'tomorrow' }, /notAfter is not a valid time/, true],
+    ['a numeric notBefore', { notBefore: 5 }, /notBefore must be an RFC 3339 string/, true],
+  ])('skips an entry with %s and keeps the others', (_name, patch, error, namesUser) => {
+    const bad = { ...valid.credentials[0], username: 'bad-one', ...patch };
+    const r = parseCredentialStore({
+      ...valid,
+      credentials: [valid.credentials[0], bad, valid.credentials[1]],
+    });
+    expect(r.success).toBe(true);
+    if (!r.success) return;
+    expect(r.data.credentials).toEqual(valid.credentials);
+    expect(r.skipped).toEqual([
+      { index: 1, error: expect.stringMatching(error), ...(namesUser ? { username: 'bad-one' } : {}) },
+    ]);
+  });
+
+  it('skips an entry that is not an object', () => {
+    const r = parseCredentialStore({ version: 1, credentials: [null, 'x', valid.credentials[1]] });
+    expect(r.success && r.data.credentials).toEqual([valid.credentials[1]]);
+    expect(r.success && r.skipped.map((s) => s.index)).toEqual([0, 1]);
+  });
+
   it('never echoes a secret hash in its errors', () => {
     const r = parseCredentialStore(withEntry({ secretHash: 'sha256:deadbeef-secret-ish' }));
-    expect(r.success).toBe(false);
-    if (!r.success) expect(r.error).not.toContain('deadbeef');
+    expect(r.success).toBe(true);
+    if (r.success) expect(JSON.stringify(r.skipped)).not.toContain('deadbeef');
   });
 });
 
@@ -96,7 +111,7 @@ describe('parseCredentialStoreText / serializeCredentialStore', () => {
     if (!r.success) throw new Error(r.error);
     const text = serializeCredentialStore(r.data);
     expect(text.endsWith('\n')).toBe(true);
-    expect(parseCredentialStoreText(text)).toEqual({ success: true, data: valid });
+    expect(parseCredentialStoreText(text)).toEqual({ success: true, data: valid, skipped: [] });
   });
 
   it('reports JSON syntax errors', () => {

@@ -18,7 +18,12 @@
 // `team-a/*` (one level below team-a), `team-a/**` (any depth below team-a), `**` (everything).
 // Several entries may share a username (rotation: the new secret and the old one, the old one
 // with a `notAfter` at the end of its grace period).
+//
+// One bad entry never invalidates the store: the reader skips it and reports it (index and
+// reason, never secret material), and keeps every other entry. Only a document that is not a
+// store at all (not JSON, another version, no credentials list) is refused as a whole.
 import picomatch from 'picomatch';
+import { usernamePattern } from './usernames.ts';
 
 export const credentialStoreVersion = 1;
 
@@ -71,8 +76,20 @@ export interface CompiledStore {
 
 export type ParseResult<T> = { success: true; data: T } | { success: false; error: string };
 
+/** An entry the reader left out, and why (secret-free). */
+export interface SkippedEntry {
+  /** Position in `credentials`. */
+  index: number;
+  /** The entry's username when it is a valid one (so a person can find it), else undefined. */
+  username?: string;
+  error: string;
+}
+
+export type StoreParseResult =
+  { success: true; data: CredentialStore; skipped: SkippedEntry[] } | { success: false; error: string };
+
 const hashPattern = /^sha256:[0-9a-f]{64}$/;
-const usernamePattern = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
+const globOptions = { dot: true, nonegate: true, noextglob: true } as const;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -82,7 +99,8 @@ function parseTime(v: unknown, where: string): ParseResult<number | undefined> {
   if (v === undefined) return { success: true, data: undefined };
   if (typeof v !== 'string') return { success: false, error: `${where} must be an RFC 3339 string` };
   const t = Date.parse(v);
-  if (Number.isNaN(t)) return { success: false, error: `${where} is not a valid time: ${JSON.stringify(v)}` };
+  if (Number.isNaN(t))
+    return { success: false, error: `${where} is not a valid time: ${JSON.stringify(v).slice(0, 60)}` };
   return { success: true, data: t };
 }
 
@@ -101,15 +119,21 @@ function parseGrant(v: unknown, where: string): ParseResult<Grant> {
     if (!(repositoryActions as readonly unknown[]).includes(a))
       return {
         success: false,
-        error: `${where}.actions: unknown action ${JSON.stringify(a)} (pull, push, delete or *)`,
+        error: `${where}.actions: unknown action ${JSON.stringify(a)?.slice(0, 40)} (pull, push, delete or *)`,
       };
+  try {
+    picomatch(repositories as string[], globOptions);
+  } catch {
+    return { success: false, error: `${where}.repositories: a pattern cannot be compiled` };
+  }
   return {
     success: true,
     data: { repositories: repositories as string[], actions: actions as RepositoryAction[] },
   };
 }
 
-function parseEntry(v: unknown, where: string): ParseResult<CredentialEntry> {
+/** Validates one store entry; the error names the field, never a value that could be secret. */
+export function parseCredentialEntry(v: unknown, where: string): ParseResult<CredentialEntry> {
   if (!isRecord(v)) return { success: false, error: `${where} must be an object` };
   const { username, secretHash, grants, catalog, notBefore, notAfter, description } = v;
   if (typeof username !== 'string' || !usernamePattern.test(username))
@@ -146,28 +170,44 @@ function parseEntry(v: unknown, where: string): ParseResult<CredentialEntry> {
   return { success: true, data: entry };
 }
 
-/** Validates a parsed JSON value as a credential store. Errors never contain secret material. */
-export function parseCredentialStore(value: unknown): ParseResult<CredentialStore> {
+/**
+ * Validates a parsed JSON value as a credential store. Invalid entries are skipped and listed;
+ * errors never contain secret material.
+ */
+export function parseCredentialStore(value: unknown): StoreParseResult {
   if (!isRecord(value)) return { success: false, error: 'the credential store must be a JSON object' };
   if (value.version !== credentialStoreVersion)
     return {
       success: false,
-      error: `unsupported credential store version ${JSON.stringify(value.version)} (this build reads ${credentialStoreVersion})`,
+      error: `unsupported credential store version ${String(JSON.stringify(value.version)).slice(0, 40)} (this build reads ${credentialStoreVersion})`,
     };
   const anonymousPull = value.anonymousPull ?? false;
   if (typeof anonymousPull !== 'boolean') return { success: false, error: 'anonymousPull must be a boolean' };
   if (!Array.isArray(value.credentials)) return { success: false, error: 'credentials must be a list' };
   const credentials: CredentialEntry[] = [];
-  for (const [i, e] of value.credentials.entries()) {
-    const r = parseEntry(e, `credentials[${i}]`);
-    if (!r.success) return r;
-    credentials.push(r.data);
+  const skipped: SkippedEntry[] = [];
+  for (const [index, e] of (value.credentials as unknown[]).entries()) {
+    const r = parseCredentialEntry(e, `credentials[${index}]`);
+    if (r.success) {
+      credentials.push(r.data);
+      continue;
+    }
+    const username = isRecord(e) ? e.username : undefined;
+    skipped.push({
+      index,
+      ...(typeof username === 'string' && usernamePattern.test(username) ? { username } : {}),
+      error: r.error,
+    });
   }
-  return { success: true, data: { version: credentialStoreVersion, anonymousPull, credentials } };
+  return {
+    success: true,
+    data: { version: credentialStoreVersion, anonymousPull, credentials },
+    skipped,
+  };
 }
 
 /** Parses the store's file text. */
-export function parseCredentialStoreText(text: string): ParseResult<CredentialStore> {
+export function parseCredentialStoreText(text: string): StoreParseResult {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -190,7 +230,7 @@ export function compileCredentialStore(store: CredentialStore): CompiledStore {
       entry,
       hash: Buffer.from(entry.secretHash.slice('sha256:'.length), 'hex'),
       grants: entry.grants.map((g) => ({
-        match: picomatch(g.repositories, { dot: true, nonegate: true, noextglob: true }),
+        match: picomatch(g.repositories, globOptions),
         actions: new Set(g.actions),
       })),
     };

@@ -1,8 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Registry, Repository } from '../api/index.ts';
 import { hashSecret } from '../credentials/secret.ts';
+import { parseCredentialStoreText, serializeCredentialStore } from '../credentials/store.ts';
 import { credentialSecret, labels } from '../pullsecrets/credential-secret.ts';
-import { buildCredentialStore } from './store.ts';
+import { buildCredentialStore, pushUsername } from './store.ts';
 
 const registry: Registry = {
   metadata: { name: 'main', namespace: 'registry-system' },
@@ -88,6 +89,65 @@ describe('buildCredentialStore', () => {
   it('gives a push secret push and pull on its Repository’s path', () => {
     expect(by('push.team-a.web')[0]?.grants).toEqual([
       { repositories: ['team-a/web'], actions: ['pull', 'push'] },
+    ]);
+  });
+});
+
+describe('buildCredentialStore never writes what the token service would skip', () => {
+  const longNs = 'n'.repeat(63);
+  const longName = 'r'.repeat(253);
+  const push = (
+    ns: string,
+    name: string,
+    extra: Partial<Parameters<typeof credentialSecret>[0]['state']> = {},
+  ) =>
+    credentialSecret({
+      name: 'p',
+      namespace: ns,
+      kind: 'push',
+      registry: reg,
+      hosts: ['h'],
+      state: { username: pushUsername(ns, name), password: 'pw', issuedAt: t0, ...extra },
+      extraLabels: { [labels.repository]: name },
+    });
+
+  it('gives the longest names a username that fits, with their grants', () => {
+    const store = buildCredentialStore({
+      registry,
+      adminPassword: 'a',
+      pullSecrets: [pull(longNs, 'p')],
+      pushSecrets: [push(longNs, longName)],
+      owners: [repo(longNs, longName)],
+      namespaceLabels: () => ({}),
+      now: t0,
+    });
+    const parsed = parseCredentialStoreText(serializeCredentialStore(store));
+    expect(parsed.success && parsed.skipped).toEqual([]);
+    const pushEntry = store.credentials.find((c) => c.username === pushUsername(longNs, longName));
+    expect(pushEntry?.username.length).toBeLessThanOrEqual(128);
+    expect(pushEntry?.grants).toEqual([
+      { repositories: [`${longNs}/${longName}`], actions: ['pull', 'push'] },
+    ]);
+  });
+
+  it('leaves out a previous-credential annotation edited into something that is not a hash', () => {
+    const tampered = pull('team-a', 'pa', {
+      previousHash: 'not-a-hash',
+      previousNotAfter: new Date(t0.getTime() + 3600_000),
+    });
+    const store = buildCredentialStore({
+      registry,
+      adminPassword: 'a',
+      pullSecrets: [tampered],
+      pushSecrets: [],
+      owners: [repo('team-a', 'web')],
+      namespaceLabels: () => ({}),
+      now: t0,
+    });
+    const parsed = parseCredentialStoreText(serializeCredentialStore(store));
+    expect(parsed.success && parsed.skipped).toEqual([]);
+    expect(store.credentials.filter((c) => c.username === 'pull.team-a').map((c) => c.secretHash)).toEqual([
+      hashSecret('pa'),
     ]);
   });
 });

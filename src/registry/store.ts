@@ -1,16 +1,19 @@
 // Pure: the credential store of a Registry, assembled from what berth has handed out: the admin
 // credential, every namespace's pull secret (pull on the paths the namespace may pull) and every
-// Repository's push secret (push and pull on its path). Only hashes go in.
+// Repository's push secret (push and pull on its path). Only hashes go in. Every entry is checked
+// with the token service's own reader before it goes in, so nothing found in a user's namespace
+// (a long name, an edited annotation) can make the token service refuse an entry, let alone the
+// store; usernames are derived to fit (src/credentials/usernames.ts).
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry, Repository } from '../api/index.ts';
 import { hashSecret } from '../credentials/secret.ts';
-import type { CredentialEntry, CredentialStore } from '../credentials/store.ts';
+import { parseCredentialEntry, type CredentialEntry, type CredentialStore } from '../credentials/store.ts';
 import { credentialHashes, labels, readCredentialState } from '../pullsecrets/credential-secret.ts';
 import { pullablePaths } from '../pullsecrets/grants.ts';
+import { pullUsername, pushUsername } from '../credentials/usernames.ts';
 import { repositoryPath } from '../repository/claims.ts';
 
-export const pullUsername = (namespace: string) => `pull.${namespace}`;
-export const pushUsername = (namespace: string, repository: string) => `push.${namespace}.${repository}`;
+export { pullUsername, pushUsername } from '../credentials/usernames.ts';
 
 export interface StoreInput {
   registry: Registry;
@@ -43,13 +46,15 @@ export function buildCredentialStore(input: StoreInput): CredentialStore {
   ) => {
     for (const h of credentialHashes(readCredentialState(secret, username))) {
       if (h.notAfter && Date.parse(h.notAfter) <= input.now.getTime()) continue; // revoked
-      credentials.push({
+      const entry: CredentialEntry = {
         username,
         secretHash: h.hash,
         grants,
         ...(h.notAfter ? { notAfter: h.notAfter } : {}),
         description,
-      });
+      };
+      // e.g. a previous-credential annotation edited into something that is not a hash
+      if (parseCredentialEntry(entry, username).success) credentials.push(entry);
     }
   };
   for (const secret of sortByKey(input.pullSecrets)) {

@@ -19,6 +19,7 @@ export interface TokenMetrics {
   duration: Histogram<'outcome'>;
   storeReloads: Counter<'result'>;
   storeCredentials: Gauge;
+  storeEntriesSkipped: Counter;
 }
 
 export function createTokenMetrics(options: { defaultMetrics?: boolean } = {}): TokenMetrics {
@@ -60,6 +61,11 @@ export function createTokenMetrics(options: { defaultMetrics?: boolean } = {}): 
     storeCredentials: new Gauge({
       name: 'berth_token_store_credentials',
       help: 'Credentials in the store currently in force.',
+      registers,
+    }),
+    storeEntriesSkipped: new Counter({
+      name: 'berth_token_store_entries_skipped_total',
+      help: 'Invalid credential store entries left out when a store was loaded (the rest of the store stays in force).',
       registers,
     }),
   };

@@ -2,11 +2,12 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import winston from 'winston';
 import { hashSecret } from '../credentials/secret.ts';
 import { serializeCredentialStore, type CredentialStore } from '../credentials/store.ts';
 import { createTokenMetrics } from './metrics.ts';
-import { CredentialStoreError, CredentialStoreFile } from './store-file.ts';
+import { CredentialStoreError, CredentialStoreFile, maxSkippedEntriesLogged } from './store-file.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -41,8 +42,32 @@ function secretVolume(text: string): { file: string; update: (text: string) => v
 
 function make(file: string) {
   const metrics = createTokenMetrics();
-  const logger = winston.createLogger({ silent: true });
-  return { metrics, storeFile: new CredentialStoreFile(file, { logger, metrics, clock: () => new Date(0) }) };
+  const lines: string[] = [];
+  const logger = winston.createLogger({
+    format: winston.format.json(),
+    transports: [
+      new winston.transports.Stream({
+        stream: new Writable({
+          write(chunk: Buffer, _enc, cb) {
+            lines.push(chunk.toString());
+            cb();
+          },
+        }),
+      }),
+    ],
+  });
+  return {
+    metrics,
+    lines,
+    storeFile: new CredentialStoreFile(file, { logger, metrics, clock: () => new Date(0) }),
+  };
+}
+
+/** A store text with one entry per username, and `bad` spliced in raw at `at`. */
+function storeWith(usernames: string[], bad: unknown[], at = 1): string {
+  const s = JSON.parse(store(...usernames)) as { credentials: unknown[] };
+  s.credentials.splice(at, 0, ...bad);
+  return JSON.stringify(s);
 }
 
 describe('CredentialStoreFile', () => {
@@ -70,6 +95,50 @@ describe('CredentialStoreFile', () => {
       ['ok', 1],
       ['error', 1],
     ]);
+  });
+
+  it('skips a bad entry, keeps the rest, logs the entry without its hash and counts it', async () => {
+    const plainSecret = 'hunter2-plain-secret';
+    const long = `push.${'n'.repeat(63)}.${'r'.repeat(63)}`; // 132 characters: over the limit
+    const vol = secretVolume(
+      storeWith(
+        ['a', 'b'],
+        [
+          { username: long, secretHash: hashSecret('x'), grants: [] },
+          { username: 'c', secretHash: plainSecret, grants: [] },
+        ],
+      ),
+    );
+    const { storeFile, metrics, lines } = make(vol.file);
+    await storeFile.load(); // a new token pod starts
+    expect([...storeFile.current().byUsername.keys()]).toEqual(['a', 'b']);
+    expect((await metrics.storeEntriesSkipped.get()).values[0]?.value).toBe(2);
+    const skipped = lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.event === 'store.entry-skipped');
+    expect(skipped).toEqual([
+      expect.objectContaining({ index: 1, error: expect.stringMatching(/credentials\[1\]\.username/) }),
+      expect.objectContaining({ index: 2, username: 'c', error: expect.stringMatching(/secretHash/) }),
+    ]);
+    expect(lines.join('')).not.toContain(plainSecret);
+    expect(lines.join('')).not.toContain(hashSecret('x').slice(7));
+    // The same content again is not logged or counted again; a reload with a bad entry keeps the rest.
+    expect(await storeFile.check()).toBe(false);
+    vol.update(storeWith(['a', 'd'], [{ username: 'e' }], 0));
+    expect(await storeFile.check()).toBe(true);
+    expect([...storeFile.current().byUsername.keys()]).toEqual(['a', 'd']);
+    expect((await metrics.storeEntriesSkipped.get()).values[0]?.value).toBe(3);
+  });
+
+  it('logs at most a bounded number of skipped entries, and a summary', async () => {
+    const bad = Array.from({ length: 50 }, (_v, i) => ({ username: `x${i}`, secretHash: 'no' }));
+    const vol = secretVolume(storeWith(['a'], bad));
+    const { storeFile, metrics, lines } = make(vol.file);
+    await storeFile.load();
+    expect((await metrics.storeEntriesSkipped.get()).values[0]?.value).toBe(50);
+    const events = lines.map((l) => (JSON.parse(l) as { event?: string }).event);
+    expect(events.filter((e) => e === 'store.entry-skipped')).toHaveLength(maxSkippedEntriesLogged);
+    expect(events.filter((e) => e === 'store.entries-skipped')).toHaveLength(1);
   });
 
   it('notices a change by itself when started', async () => {

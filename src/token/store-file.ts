@@ -4,8 +4,10 @@
 // Kubernetes updates a mounted Secret by writing a new timestamped folder and swapping the
 // `..data` symlink, so an inotify watch on the file itself sees nothing. Instead this watches the
 // folder (any event triggers a check) and also polls, and compares the SHA-256 of the content: a
-// change of content is a reload, anything else is ignored. A store that fails to parse is
-// refused and the previous one stays in force.
+// change of content is a reload, anything else is ignored. A store that is not a store at all
+// (not JSON, another version) is refused and the previous one stays in force; a store with some
+// invalid entries is loaded without them, and each one left out is logged (index, username when
+// valid, reason; never a secret or a hash) and counted (berth_token_store_entries_skipped_total).
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -15,8 +17,12 @@ import {
   compileCredentialStore,
   parseCredentialStoreText,
   type CompiledStore,
+  type SkippedEntry,
 } from '../credentials/store.ts';
 import type { TokenMetrics } from './metrics.ts';
+
+/** At most this many skipped entries are logged one by one per load; a summary counts them all. */
+export const maxSkippedEntriesLogged = 20;
 
 export class CredentialStoreError extends Error {
   override name = 'CredentialStoreError';
@@ -116,25 +122,55 @@ export class CredentialStoreFile {
   /** Parses and installs `text`; returns an error message (secret-free) or undefined. */
   private apply(text: string): string | undefined {
     const hash = sha256(text);
-    const parsed = parseCredentialStoreText(text);
-    if (!parsed.success) {
+    let parsed: ReturnType<typeof parseCredentialStoreText>;
+    let compiled: CompiledStore | undefined;
+    try {
+      parsed = parseCredentialStoreText(text);
+      if (parsed.success) compiled = compileCredentialStore(parsed.data);
+    } catch {
+      // Not expected (every entry was validated), but a poll must never take the process down.
+      parsed = { success: false, error: 'the credential store could not be compiled' };
+    }
+    if (!parsed.success || !compiled) {
       this.deps.metrics.storeReloads.inc({ result: 'error' });
       this.contentHash = hash; // do not re-log the same bad content on every poll
-      return parsed.error;
+      return parsed.success ? 'the credential store could not be compiled' : parsed.error;
     }
-    this.compiled = compileCredentialStore(parsed.data);
+    this.compiled = compiled;
     this.contentHash = hash;
     this.loadedAt = this.deps.clock();
     this.deps.metrics.storeReloads.inc({ result: 'ok' });
     this.deps.metrics.storeCredentials.set(this.compiled.size);
+    this.reportSkipped(parsed.skipped);
     this.deps.logger.info('credential store loaded', {
       event: 'store.loaded',
       path: this.path,
       credentials: this.compiled.size,
+      skipped: parsed.skipped.length || undefined,
       anonymousPull: this.compiled.anonymousPull,
       contentSha256: hash.slice(0, 12),
     });
     return undefined;
+  }
+
+  private reportSkipped(skipped: SkippedEntry[]): void {
+    if (skipped.length === 0) return;
+    this.deps.metrics.storeEntriesSkipped.inc(skipped.length);
+    for (const s of skipped.slice(0, maxSkippedEntriesLogged))
+      this.deps.logger.error('credential store entry skipped', {
+        event: 'store.entry-skipped',
+        path: this.path,
+        index: s.index,
+        username: s.username,
+        error: s.error,
+      });
+    if (skipped.length > maxSkippedEntriesLogged)
+      this.deps.logger.error('more credential store entries skipped', {
+        event: 'store.entries-skipped',
+        path: this.path,
+        logged: maxSkippedEntriesLogged,
+        skipped: skipped.length,
+      });
   }
 
   /** Watches the file's folder and polls every `intervalMs`. */
