@@ -21,6 +21,8 @@ export const controllers: ControllerFactory[] = [
       operatorImage: config.image,
       pollIntervalMs: 30_000,
       eventsUrl: config.registryEventsUrl || undefined,
+      nodeAgentAllowedDirs: config.nodeAgentAllowedDirs,
+      nodeAgentAllowedHosts: config.nodeAgentAllowedHosts,
     }),
   pullSecretController,
   repositoryController,

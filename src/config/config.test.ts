@@ -56,6 +56,29 @@ describe('parseConfig', () => {
     expect(!r.ok && r.error.message).toContain(message);
   });
 
+  it('reads the node agent allow-lists (folders, Ingress hosts) and rejects what is not one', () => {
+    const d = parseConfig([], {});
+    expect(d.ok && d.config).toMatchObject({
+      nodeAgentAllowedDirs: ['/etc/containerd/certs.d'],
+      nodeAgentAllowedHosts: ['*'],
+    });
+    const set = parseConfig(
+      [
+        '--node-agent-allowed-dirs=/etc/containerd/certs.d/,/var/lib/rancher/k3s/agent/etc/containerd/certs.d',
+      ],
+      { BERTH_NODE_AGENT_ALLOWED_HOSTS: '*.example.com,registry.example.org' },
+    );
+    expect(set.ok && set.config).toMatchObject({
+      nodeAgentAllowedDirs: ['/etc/containerd/certs.d', '/var/lib/rancher/k3s/agent/etc/containerd/certs.d'],
+      nodeAgentAllowedHosts: ['*.example.com', 'registry.example.org'],
+    });
+    const bad = parseConfig(['--node-agent-allowed-dirs=etc,/a/../b', '--node-agent-allowed-hosts=a b'], {});
+    expect(!bad.ok && bad.error.problems).toEqual([
+      "--node-agent-allowed-dirs: not absolute paths without '..': etc, /a/../b",
+      '--node-agent-allowed-hosts: not host names or *.domain patterns: a b',
+    ]);
+  });
+
   it('names the environment variable a bad value came from, and reports every problem', () => {
     const r = parseConfig([], { BERTH_CONCURRENCY: 'many', BERTH_SHUTDOWN_TIMEOUT: 'x' });
     expect(!r.ok && r.error.problems).toEqual([

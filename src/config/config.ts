@@ -4,6 +4,8 @@
 import { parseDuration } from '../util/duration.ts';
 import { logLevels, type LogLevel } from '../runtime/logger.ts';
 import { parseAddress } from '../runtime/server.ts';
+import { parseAllowedDirs } from '../nodeagent/dirs.ts';
+import { parseHostPatterns } from '../registry/hosts.ts';
 
 export interface OperatorConfig {
   /** Namespaces to watch; empty: all. */
@@ -36,6 +38,10 @@ export interface OperatorConfig {
   registryEventsUrl: string;
   /** Address of the push-event listener (POST /registry-events/<ns>/<name>); "0" disables. */
   eventsBindAddress: string;
+  /** Folders the node agents may write (a Registry's nodeAccess.certsDir must lie under one). */
+  nodeAgentAllowedDirs: string[];
+  /** Hosts besides a Registry's Service names that node agents may configure (`*`, `*.domain`, names). */
+  nodeAgentAllowedHosts: string[];
 }
 
 interface Option {
@@ -153,6 +159,18 @@ export const options = {
     env: 'BERTH_EVENTS_BIND_ADDRESS',
     default: ':8082',
     help: 'address of the registry push-event listener; 0 disables',
+  },
+  nodeAgentAllowedDirs: {
+    flag: 'node-agent-allowed-dirs',
+    env: 'BERTH_NODE_AGENT_ALLOWED_DIRS',
+    default: '/etc/containerd/certs.d',
+    help: "comma-separated host folders the node agents may write; a Registry's nodeAccess.certsDir must be one or lie below one",
+  },
+  nodeAgentAllowedHosts: {
+    flag: 'node-agent-allowed-hosts',
+    env: 'BERTH_NODE_AGENT_ALLOWED_HOSTS',
+    default: '*',
+    help: 'comma-separated Ingress hosts (names, *.domain or *) the node agents may configure besides the Service names; public registries never',
   },
   image: {
     flag: 'image',
@@ -284,6 +302,17 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   if (eventsUrl.value && !isHttpUrl(eventsUrl.value))
     problems.push(`${eventsUrl.from}: "${eventsUrl.value}" is not an http(s) URL`);
 
+  const dirsRaw = raw('nodeAgentAllowedDirs');
+  const allowedDirs = parseAllowedDirs(dirsRaw.value);
+  if (allowedDirs.invalid.length)
+    problems.push(`${dirsRaw.from}: not absolute paths without '..': ${allowedDirs.invalid.join(', ')}`);
+  const hostsRaw = raw('nodeAgentAllowedHosts');
+  const allowedHosts = parseHostPatterns(hostsRaw.value);
+  if (allowedHosts.invalid.length)
+    problems.push(
+      `${hostsRaw.from}: not host names or *.domain patterns: ${allowedHosts.invalid.join(', ')}`,
+    );
+
   const config: OperatorConfig = {
     watchNamespaces,
     metricsBindAddress: address('metricsBindAddress'),
@@ -305,6 +334,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     retentionReportClusterRole: raw('retentionReportClusterRole').value,
     registryEventsUrl: eventsUrl.value.replace(/\/+$/, ''),
     eventsBindAddress: address('eventsBindAddress'),
+    nodeAgentAllowedDirs: allowedDirs.dirs,
+    nodeAgentAllowedHosts: allowedHosts.patterns,
   };
   if (config.registryEventsUrl && config.eventsBindAddress === '0')
     problems.push(

@@ -10,6 +10,8 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from '../api/index.ts';
 import {
+  certsDirOf,
+  mountedCertsDir,
   nodeAccessConfig,
   nodeAccessConfigMap,
   nodeAccessFinalizer,
@@ -20,6 +22,7 @@ import {
   rolledOut,
   type NodesCondition,
 } from '../registry/desired/node-agent.ts';
+import { checkCertsDir, defaultAllowedDirs } from './dirs.ts';
 import type { RegistryRef } from '../registry/names.ts';
 import type { ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
@@ -58,6 +61,16 @@ export interface NodeAccessInput {
   clusterIP?: string;
   tls: boolean;
   caPem?: string;
+  /**
+   * The Ingress host decision (src/registry/hosts.ts): the agents write the Ingress host only when
+   * `nodes` is true; otherwise `reason`/`message` say why in NodesReady. Absent: no Ingress host.
+   */
+  ingressHost?: { nodes: true } | { nodes: false; reason: string; message: string };
+}
+
+export interface NodeAccessPolicy {
+  /** Host folders the agents may mount (`--node-agent-allowed-dirs`). */
+  allowedDirs: readonly string[];
 }
 
 export interface NodeAccessOutcome {
@@ -71,16 +84,33 @@ type StepDeps = Pick<Deps, 'client' | 'clock' | 'events'>;
 export class NodeAccessStep {
   private readonly deps: StepDeps;
   private readonly caches: NodeAccessCaches;
+  private readonly policy: NodeAccessPolicy;
 
-  constructor(deps: StepDeps, caches: NodeAccessCaches) {
+  constructor(
+    deps: StepDeps,
+    caches: NodeAccessCaches,
+    policy: NodeAccessPolicy = { allowedDirs: defaultAllowedDirs },
+  ) {
     this.deps = deps;
     this.caches = caches;
+    this.policy = policy;
   }
 
-  /** A live Registry: apply (enabled) or wind down (disabled). */
+  /** A live Registry: apply (enabled) or wind down (disabled, or a certsDir the install forbids). */
   async reconcile(input: NodeAccessInput): Promise<NodeAccessOutcome> {
     const { registry, ref } = input;
     if (!registry.spec.nodeAccess?.enabled) return this.windDown(registry, ref, input.operatorImage, false);
+    const dir = checkCertsDir(certsDirOf(registry), this.policy.allowedDirs);
+    if (!dir.ok) {
+      // No agent mounts a folder the install does not allow: none is created, and one that runs
+      // (certsDir changed) cleans up the folder it already mounts, then goes.
+      this.deps.events.event(registry as KubeObject, 'Warning', dir.reason, 'Reconcile', dir.message);
+      const out = await this.windDown(registry, ref, input.operatorImage, false);
+      return {
+        ...out,
+        condition: { type: 'NodesReady', status: 'False', reason: dir.reason, message: dir.message },
+      };
+    }
     await this.setFinalizer(registry, true);
     if (!input.clusterIP) {
       return {
@@ -92,14 +122,28 @@ export class NodeAccessStep {
         },
       };
     }
-    const config = nodeAccessConfig(ref, registry, input.clusterIP, input.tls);
+    const host = input.ingressHost;
+    const config = nodeAccessConfig(ref, registry, input.clusterIP, input.tls, host?.nodes !== false);
     await this.apply(configMaps, nodeAccessConfigMap(ref, config, input.caPem), this.caches.configMaps);
     const ds = (await this.apply(
       daemonSets,
-      nodeAgentDaemonSet(ref, registry, input.operatorImage, 'sync'),
+      nodeAgentDaemonSet(ref, dir.dir, input.operatorImage, 'sync'),
       this.caches.daemonSets,
     )) as k8s.V1DaemonSet;
-    return { condition: nodesReadyCondition(ds, 'sync') };
+    const condition = nodesReadyCondition(ds, 'sync');
+    if (host && !host.nodes) {
+      // The agents serve the Service names; what the spec asks beyond them is refused, visibly.
+      this.deps.events.event(registry as KubeObject, 'Warning', host.reason, 'Reconcile', host.message);
+      return {
+        condition: {
+          type: 'NodesReady',
+          status: 'False',
+          reason: host.reason,
+          message: `${host.message} (${condition.message})`,
+        },
+      };
+    }
+    return { condition };
   }
 
   /** A Registry being deleted: clean the nodes, then let it go (a reconcile result). */
@@ -162,7 +206,19 @@ export class NodeAccessStep {
   ): Promise<NodeAccessOutcome> {
     const ds = this.caches.daemonSets.get(nodeAgentNames.daemonSet(ref), ref.namespace) as
       k8s.V1DaemonSet | undefined;
-    if (ds) {
+    // Cleanup runs on the folder the agents already mount, and only when the install allows it:
+    // a DaemonSet on any other folder (made before the allow-list) is deleted without a cleanup.
+    const mounted = mountedCertsDir(ds);
+    const cleanable = mounted !== undefined && checkCertsDir(mounted, this.policy.allowedDirs).ok;
+    if (ds && !cleanable)
+      this.deps.events.event(
+        registry as KubeObject,
+        'Warning',
+        'NodeCleanupSkipped',
+        'Delete',
+        `the node agent DaemonSet mounts ${mounted ?? 'no certs.d folder'}, which this installation does not allow: deleted without a cleanup; files of berth may remain there on the nodes (see docs/node-access.md)`,
+      );
+    if (ds && cleanable) {
       const cleaning = nodeAgentModeOf(ds) === 'cleanup';
       const done = cleaning && rolledOut(ds);
       const overdue = deleting && this.deletionAge(registry) > cleanupDeadlineMs;
@@ -171,7 +227,7 @@ export class NodeAccessStep {
           ? ds
           : ((await this.apply(
               daemonSets,
-              nodeAgentDaemonSet(ref, registry, operatorImage, 'cleanup'),
+              nodeAgentDaemonSet(ref, mounted, operatorImage, 'cleanup'),
               this.caches.daemonSets,
             )) as k8s.V1DaemonSet);
         return {

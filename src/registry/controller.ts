@@ -9,6 +9,7 @@ import { resources } from './resources.ts';
 import { daemonSets } from '../nodeagent/registry-step.ts';
 import type { Repository } from '../api/index.ts';
 import { registryKeyOf } from '../repository/claims.ts';
+import { hostClaimants } from './hosts.ts';
 
 /**
  * Children carry the label `berth.dev/registry: <name>`; those outside the Registry's namespace
@@ -48,6 +49,9 @@ export function registryController(deps: Deps, manager: Manager, settings: Regis
       // the credential store grants pulls by Repository and by namespace label
       { informer: repositories, map: (obj: KubeObject) => [registryKeyOf(obj as Repository)] },
       { informer: namespaces, map: allRegistries },
+      // Ingress host claims (src/registry/hosts.ts): a change of one Registry can take a host from,
+      // or give it back to, another; those are the ones with that host and the ones in HostConflict.
+      { informer: registries, map: (obj: KubeObject) => hostClaimants(registries.list(), obj) },
     ],
     reconcile: (request, ctx) => reconciler.reconcile(request, ctx),
   });

@@ -3,6 +3,7 @@ import type { Registry } from '../api/index.ts';
 import {
   claimsFirst,
   decideIngressHost,
+  hostClaimants,
   matchesHostPattern,
   parseHostPatterns,
   registryHosts,
@@ -174,5 +175,40 @@ describe('parseHostPatterns', () => {
       patterns: ['*.example.com', 'registry.example.org', '*'],
       invalid: ['bad host', 'a/b', '**.x'],
     });
+  });
+});
+
+describe('hostClaimants', () => {
+  const obj = (ns: string, name: string, ingress?: string, readyReason?: string) => ({
+    metadata: { name, namespace: ns },
+    spec: { storage: { emptyDir: {} }, ...(ingress ? { expose: { ingress: { host: ingress } } } : {}) },
+    ...(readyReason ? { status: { conditions: [{ type: 'Ready', reason: readyReason }] } } : {}),
+  });
+  test.each<[string, ReturnType<typeof obj>, ReturnType<typeof obj>[], string[]]>([
+    [
+      'the others with the same Ingress host',
+      obj('a', 'one', 'r.example.com'),
+      [
+        obj('a', 'one', 'r.example.com'),
+        obj('b', 'two', 'R.example.com'),
+        obj('c', 'three', 'x.example.com'),
+      ],
+      ['b/two'],
+    ],
+    [
+      'one whose Ingress host is the changed Registry’s Service name',
+      obj('a', 'one'),
+      [obj('b', 'two', 'one.a.svc'), obj('c', 'three')],
+      ['b/two'],
+    ],
+    [
+      'every Registry waiting in HostConflict, even when the changed one has no host any more',
+      obj('a', 'one'),
+      [obj('b', 'two', 'r.example.com', 'HostConflict'), obj('c', 'three', 'x.example.com', 'Available')],
+      ['b/two'],
+    ],
+    ['nothing else', obj('a', 'one', 'r.example.com'), [obj('c', 'three', 'x.example.com')], []],
+  ])('%s', (_n, changed, all, want) => {
+    expect(hostClaimants(all, changed)).toEqual(want);
   });
 });

@@ -162,3 +162,32 @@ export function parseHostPatterns(value: string): { patterns: string[]; invalid:
   }
   return { patterns, invalid };
 }
+
+interface RegistryLike {
+  metadata?: { name?: string; namespace?: string; creationTimestamp?: unknown };
+  spec?: unknown;
+  status?: unknown;
+}
+
+/**
+ * The Registries to reconcile again when `changed` changes (or goes): the others whose Ingress
+ * host is its Ingress host or one of its Service names, and every Registry in HostConflict (the
+ * host it waits for may just have been released). Pure, for the controller's watch.
+ */
+export function hostClaimants(registries: readonly RegistryLike[], changed: RegistryLike): string[] {
+  const key = (r: RegistryLike) => `${r.metadata?.namespace}/${r.metadata?.name}`;
+  const self = key(changed);
+  const mine = registryHosts(changed as Registry);
+  const claimed = new Set([...mine.service, ...(mine.ingress ? [mine.ingress] : [])]);
+  const out: string[] = [];
+  for (const r of registries) {
+    const k = key(r);
+    if (k === self) continue;
+    const ingress = (r as Registry).spec?.expose?.ingress?.host?.toLowerCase();
+    const conditions = ((r.status as { conditions?: { type?: string; reason?: string }[] } | undefined)
+      ?.conditions ?? []) as { type?: string; reason?: string }[];
+    const waiting = conditions.some((c) => c.type === 'Ready' && c.reason === 'HostConflict');
+    if ((ingress && claimed.has(ingress)) || waiting) out.push(k);
+  }
+  return out;
+}

@@ -49,6 +49,8 @@ import {
 import { names, ports, registryEventsUrl, serviceHostNames, type RegistryRef } from './names.ts';
 import { resources } from './resources.ts';
 import { NodeAccessStep, type NodeAccessCaches } from '../nodeagent/registry-step.ts';
+import { defaultAllowedDirs } from '../nodeagent/dirs.ts';
+import { decideIngressHost, defaultHostPolicy, registryHosts, type IngressHostVerdict } from './hosts.ts';
 import { registryConditions, type Check, type Observed } from './status.ts';
 
 export interface RegistryCaches extends Pick<NodeAccessCaches, 'daemonSets'> {
@@ -75,6 +77,10 @@ export interface RegistrySettings {
    * registry sends manifest pushes to `<url>/registry-events/<namespace>/<name>`.
    */
   eventsUrl?: string;
+  /** Host folders the node agents may mount (`--node-agent-allowed-dirs`); default certs.d only. */
+  nodeAgentAllowedDirs?: readonly string[];
+  /** Ingress hosts the node agents may configure (`--node-agent-allowed-hosts`); default `*`. */
+  nodeAgentAllowedHosts?: readonly string[];
 }
 
 type RegistryDeps = Pick<Deps, 'client' | 'clock' | 'events' | 'logger'>;
@@ -91,7 +97,9 @@ export class RegistryReconciler {
     this.deps = deps;
     this.caches = caches;
     this.settings = settings;
-    this.nodeAccess = new NodeAccessStep(deps, caches);
+    this.nodeAccess = new NodeAccessStep(deps, caches, {
+      allowedDirs: settings.nodeAgentAllowedDirs ?? defaultAllowedDirs,
+    });
   }
 
   async reconcile(req: ReconcileRequest, rctx: ReconcileContext): Promise<ReconcileResult | void> {
@@ -167,6 +175,13 @@ export class RegistryReconciler {
     }
     if (caPem) await this.apply(resources.configMaps, caConfigMap(ctx0, caPem), this.caches.configMaps);
 
+    // The Ingress host: this Registry's own, or claimed by an older one (src/registry/hosts.ts).
+    const host = this.ingressHost(registry);
+    if (host.kind === 'conflict') {
+      observed.hosts = { ok: false, reason: host.reason, message: host.message };
+      this.deps.events.event(registry as KubeObject, 'Warning', host.reason, 'Reconcile', host.message);
+    }
+
     // Node access: the node agents' ConfigMap and DaemonSet (src/nodeagent/registry-step.ts).
     const nodes = await this.nodeAccess.reconcile({
       registry,
@@ -175,6 +190,14 @@ export class RegistryReconciler {
       clusterIP: clusterIPs[0],
       tls: tlsOn,
       caPem,
+      ...(host.kind === 'none'
+        ? {}
+        : {
+            ingressHost:
+              host.kind === 'own' && host.nodes
+                ? { nodes: true as const }
+                : { nodes: false as const, reason: host.reason, message: host.message },
+          }),
     });
     observed.nodes = nodes.condition;
     if (nodes.requeueAfterMs) requeue.push(nodes.requeueAfterMs);
@@ -279,7 +302,7 @@ export class RegistryReconciler {
     );
     await this.applyOrDelete(
       resources.ingresses,
-      registryIngress(ctx),
+      host.kind === 'conflict' ? undefined : registryIngress(ctx), // an older Registry routes that host
       this.caches.ingresses,
       names.ingress(ref),
       ref.namespace,
@@ -295,6 +318,14 @@ export class RegistryReconciler {
     const positive = requeue.filter((ms) => ms > 0);
     rctx.log.debug('Reconciled registry', { requeueMs: positive.length ? Math.min(...positive) : undefined });
     return positive.length ? { requeueAfterMs: Math.min(...positive, 24 * 3600_000) } : undefined;
+  }
+
+  /** Whether the Ingress host is this Registry's, against every Registry in the cache. */
+  private ingressHost(registry: Registry): IngressHostVerdict {
+    const all = (this.caches.registries.list() as Registry[]).map(registryHosts);
+    return decideIngressHost(registryHosts(registry), all, {
+      allowedHosts: this.settings.nodeAgentAllowedHosts ?? defaultHostPolicy.allowedHosts,
+    });
   }
 
   /** The credential store from every credential berth handed out for this Registry. */

@@ -95,6 +95,22 @@ describe('registryConditions', () => {
     });
   });
 
+  it('reports an Ingress host claimed by an older Registry on Ready and Degraded while the pods serve', () => {
+    const s = summary({
+      certificate: ok,
+      storage: ok,
+      hosts: { ok: false, reason: 'HostConflict', message: 'r.example.com is claimed by Registry a/first' },
+      registry: deployment({}),
+      token: deployment({}),
+    });
+    expect(s).toMatchObject({
+      Ready: 'False/HostConflict',
+      Degraded: 'True/HostConflict',
+      StorageReady: 'True/Bound',
+      CertificateReady: 'True/Issued',
+    });
+  });
+
   it('reports a certificate problem', () => {
     const s = summary({
       certificate: { ok: false, reason: 'CertManagerNotInstalled', message: 'no cert-manager' },

@@ -17,6 +17,8 @@ export interface Observed {
   storage: Check;
   /** A problem found while building or applying the desired objects. */
   config?: Check;
+  /** The Ingress host is claimed by an older Registry (src/registry/hosts.ts): HostConflict. */
+  hosts?: Check;
   registry?: k8s.V1Deployment;
   token?: k8s.V1Deployment;
   /** The pull-secret controller's condition: a rotation overdue makes the Registry Degraded. */
@@ -56,7 +58,7 @@ export function rolloutOf(d: k8s.V1Deployment | undefined): Rollout {
 export function registryConditions(o: Observed): ConditionInput[] {
   const reg = rolloutOf(o.registry);
   const tok = rolloutOf(o.token);
-  const problems = [o.config, o.certificate, o.storage].filter(
+  const problems = [o.config, o.hosts, o.certificate, o.storage].filter(
     (c): c is Extract<Check, { ok: false }> => !!c && !c.ok,
   );
   const cert: ConditionInput = o.certificate.ok

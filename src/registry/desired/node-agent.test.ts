@@ -1,7 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from '../../api/index.ts';
-import { nodeAccessConfig, nodeAccessHosts, nodesReadyCondition, rolledOut } from './node-agent.ts';
+import {
+  mountedCertsDir,
+  nodeAccessConfig,
+  nodeAccessHosts,
+  nodeAgentDaemonSet,
+  nodesReadyCondition,
+  rolledOut,
+} from './node-agent.ts';
 
 const ref = { name: 'main', namespace: 'ns' };
 const reg = (spec: object): Registry =>
@@ -39,6 +46,28 @@ describe('node access configuration', () => {
     },
   ])('$name', ({ spec, hosts }) => {
     expect(nodeAccessHosts(ref, reg(spec))).toEqual(hosts);
+  });
+  it('leaves the Ingress host out when it is not the Registry’s own on the nodes', () => {
+    const spec = { expose: { ingress: { host: 'registry.k8s.io' } } };
+    expect(nodeAccessHosts(ref, reg(spec), false)).not.toContain('registry.k8s.io');
+    expect(nodeAccessConfig(ref, reg(spec), '10.0.0.5', true, false).hosts).toEqual([
+      'main.ns.svc:443',
+      'main.ns.svc.cluster.local:443',
+      'main.ns.svc',
+      'main.ns.svc.cluster.local',
+    ]);
+  });
+  it('mounts exactly the folder it is given (and reports it back), in sync and cleanup mode', () => {
+    for (const mode of ['sync', 'cleanup'] as const) {
+      const d = nodeAgentDaemonSet(ref, '/etc/containerd/certs.d', 'img', mode);
+      expect(mountedCertsDir(d)).toBe('/etc/containerd/certs.d');
+      const hostPaths = (d.spec?.template.spec?.volumes ?? []).map((v) => v.hostPath?.path).filter(Boolean);
+      expect(hostPaths).toEqual(['/etc/containerd/certs.d', '/etc/hosts']);
+      expect(d.spec?.template.spec?.containers[0]?.args).toContain(
+        '--host-certs-dir=/etc/containerd/certs.d',
+      );
+    }
+    expect(mountedCertsDir(undefined)).toBeUndefined();
   });
   it('brackets an IPv6 cluster IP and uses http without TLS', () => {
     expect(nodeAccessConfig(ref, reg({}), 'fd00::5', true).server).toBe('https://[fd00::5]:443');

@@ -33,14 +33,18 @@ export function certsDirOf(registry: Registry): string {
   return registry.spec.nodeAccess?.certsDir ?? defaultCertsDir;
 }
 
-/** The registry host names containerd looks up (the admin and pull Secrets' hosts). */
-export function nodeAccessHosts(ref: RegistryRef, registry: Registry): string[] {
+/**
+ * The registry host names containerd looks up: the Service names (always the Registry's own) and
+ * the Ingress host. `ingressOnNodes` is the decision of src/registry/hosts.ts: false leaves the
+ * Ingress host out (claimed by an older Registry, a public registry, or not allowed by the install).
+ */
+export function nodeAccessHosts(ref: RegistryRef, registry: Registry, ingressOnNodes = true): string[] {
   const port = servicePort(registry);
   const names = serviceHostNames(ref).slice(0, 2);
   const hosts = names.map((h) => `${h}:${port}`);
   if (port === 443) hosts.push(...names);
   const ingress = registry.spec.expose?.ingress?.host;
-  if (ingress) hosts.push(ingress);
+  if (ingress && ingressOnNodes) hosts.push(ingress.toLowerCase());
   return [...new Set(hosts)];
 }
 
@@ -50,13 +54,14 @@ export function nodeAccessConfig(
   registry: Registry,
   clusterIP: string,
   tls: boolean,
+  ingressOnNodes = true,
 ): NodeAccessConfig {
   const ip = clusterIP.includes(':') ? `[${clusterIP}]` : clusterIP;
   return {
     version: 1,
     registry: `${ref.namespace}/${ref.name}`,
     server: `${tls ? 'https' : 'http'}://${ip}:${servicePort(registry)}`,
-    hosts: nodeAccessHosts(ref, registry),
+    hosts: nodeAccessHosts(ref, registry, ingressOnNodes),
     // The realm (https://<svc>.<ns>.svc:5443/token) is fetched with the node's resolver. Only the
     // qualified names: a bare `<svc>` on a node could shadow a real host.
     aliases: { ip: clusterIP, names: serviceHostNames(ref).slice(0, 2) },
@@ -83,27 +88,32 @@ export function nodeAccessConfigMap(
   };
 }
 
-export function nodeAgentArgs(ref: RegistryRef, registry: Registry, mode: NodeAgentMode): string[] {
+export function nodeAgentArgs(ref: RegistryRef, certsDir: string, mode: NodeAgentMode): string[] {
   return [
     'node-agent',
     `--registry=${ref.namespace}/${ref.name}`,
     ...(mode === 'cleanup' ? ['--cleanup'] : [`--config-dir=${nodeAgentPaths.config}`]),
     `--certs-dir=${nodeAgentPaths.certsDir}`,
-    `--host-certs-dir=${certsDirOf(registry)}`,
+    `--host-certs-dir=${certsDir}`,
     `--hosts-file=${nodeAgentPaths.hostsFile}`,
     `--listen=0.0.0.0:${nodeAgentPort}`,
   ];
 }
 
+/**
+ * The agents' DaemonSet. `certsDir` is the host folder it mounts read-write: the Registry's
+ * certsDir once the install allows it (src/nodeagent/dirs.ts), and in cleanup mode the folder the
+ * running DaemonSet already mounts (`mountedCertsDir`), so a cleanup never mounts a new folder.
+ */
 export function nodeAgentDaemonSet(
   ref: RegistryRef,
-  registry: Registry,
+  certsDir: string,
   operatorImage: string,
   mode: NodeAgentMode,
 ): k8s.V1DaemonSet {
   const labels = registryLabels(ref, 'node-agent');
   const volumes: k8s.V1Volume[] = [
-    { name: 'certs-d', hostPath: { path: certsDirOf(registry), type: 'DirectoryOrCreate' } },
+    { name: 'certs-d', hostPath: { path: certsDir, type: 'DirectoryOrCreate' } },
     { name: 'hosts', hostPath: { path: '/etc/hosts', type: 'File' } },
   ];
   const mounts: k8s.V1VolumeMount[] = [
@@ -153,7 +163,7 @@ export function nodeAgentDaemonSet(
             {
               name: 'node-agent',
               image: operatorImage,
-              args: nodeAgentArgs(ref, registry, mode),
+              args: nodeAgentArgs(ref, certsDir, mode),
               ports: [{ name: 'health', containerPort: nodeAgentPort, protocol: 'TCP' }],
               volumeMounts: mounts,
               readinessProbe: probe('/readyz'),
@@ -172,6 +182,11 @@ export function nodeAgentDaemonSet(
       },
     },
   };
+}
+
+/** The host folder a DaemonSet of the agents mounts read-write (its `certs-d` volume). */
+export function mountedCertsDir(ds: k8s.V1DaemonSet | undefined): string | undefined {
+  return ds?.spec?.template?.spec?.volumes?.find((v) => v.name === 'certs-d')?.hostPath?.path;
 }
 
 export function nodeAgentModeOf(ds: k8s.V1DaemonSet | undefined): NodeAgentMode | undefined {
