@@ -57,6 +57,8 @@ describe('collectJob', () => {
     expect(job.spec!.template.spec!.volumes?.some((v) => v.persistentVolumeClaim)).toBe(false);
     expect(c.command?.[2]).not.toContain('du -sk');
     expect(c.command?.[2]).toContain("garbage-collect --delete-untagged '/etc/distribution/config.yml'");
+    // A container that dies before the script writes its message still says why (its logs).
+    expect(c.terminationMessagePolicy).toBe('FallbackToLogsOnError');
   });
 
   it('deleteUntagged false, and the node of the registry pod', () => {

@@ -170,7 +170,7 @@ export function collectJob(
         command: ['/bin/sh', '-c', script],
         env,
         volumeMounts: mounts,
-        terminationMessagePolicy: 'File',
+        terminationMessagePolicy: 'FallbackToLogsOnError', // the script's file; its logs if it died first
         securityContext: restrictedContainerSecurity,
         ...(registry.spec.resources
           ? { resources: registry.spec.resources as k8s.V1ResourceRequirements }

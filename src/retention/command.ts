@@ -37,9 +37,11 @@
 //     `<report>`, `<report>-2`, `<report>-3`, ... (the extra parts are owned by `<report>`, so
 //     deleting it deletes them). See report.ts (readReport) and docs/retention.md.
 // Exit code: 0 for Succeeded or Refused (the circuit breaker is an outcome), 1 for Failed (after
-// writing a Failed summary when it can), 2 for bad flags. No secret is ever logged or reported.
+// writing a Failed summary when it can), 2 for bad flags; on 1 and 2 the reason is also the container's
+// termination message (/dev/termination-log), which the controller puts in the policy's Ready
+// condition. No secret is ever logged or reported.
 import { readFlags, UsageError } from '../util/flags.ts';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import winston from 'winston';
 import type { Registry, Repository, RetentionPolicy } from '../api/index.ts';
@@ -338,6 +340,20 @@ export async function runRetention(
   }
 }
 
+/**
+ * Why the run failed, for the RetentionPolicy's status: the container's termination message
+ * (Kubernetes reads /dev/termination-log; $BERTH_TERMINATION_LOG elsewhere). Never a secret.
+ */
+function terminationMessage(text: string): void {
+  const file = process.env.BERTH_TERMINATION_LOG ?? '/dev/termination-log';
+  if (!process.env.BERTH_TERMINATION_LOG && !existsSync(file)) return;
+  try {
+    writeFileSync(file, text.slice(0, 4000));
+  } catch {
+    // Nowhere to write it: the logs still say it.
+  }
+}
+
 export async function retentionRunCommand(argv: string[]): Promise<number> {
   if (argv.includes('-h') || argv.includes('--help')) {
     console.log(retentionRunUsage);
@@ -349,6 +365,7 @@ export async function retentionRunCommand(argv: string[]): Promise<number> {
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     console.error(`berth retention-run: ${err.message}\n\n${retentionRunUsage}`);
+    terminationMessage(`berth retention-run: ${err.message}`);
     return 2;
   }
   const logger = winston.createLogger({
@@ -363,11 +380,13 @@ export async function retentionRunCommand(argv: string[]): Promise<number> {
     kc.loadFromDefault();
     const summary = await runRetention(config, { kube: new KubeClient(kc), logger, clock: Date.now });
     code = summary.result === 'Failed' ? 1 : 0;
+    if (code) terminationMessage(summary.message);
   } catch (err) {
     logger.error('retention run could not write its report', {
       event: 'run.failed',
       error: (err as Error).message,
     });
+    terminationMessage(`the run could not write its report: ${(err as Error).message}`);
   }
   await new Promise((r) => logger.on('finish', r).end());
   return code;

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { RetentionPolicy } from '../api/generated/retentionpolicy.ts';
 import {
   decide,
+  failureDetail,
   historyLimit,
   parseSummary,
   runNames,
@@ -256,6 +257,113 @@ describe('decide: recording finished runs', () => {
     const runs = [run('r1', 120, { state: 'Succeeded' })];
     expect(unrecordedRun(p, runs)).toBeUndefined();
     expect(decide(p, observed({ runs })).actions).toEqual([]);
+  });
+});
+
+describe('decide: the reason a run failed reaches Ready', () => {
+  const started = { startTime: ago(120), mode: 'Enforce', report: 'r1-report' };
+  const p = policy({ status: { nextRunTime: '2030-01-01T11:00:00.000Z', lastRun: started } });
+  const failedJob = run('r1', 120, {
+    state: 'Failed',
+    message: 'BackoffLimitExceeded: Job has reached the specified backoff limit',
+  });
+  it.each<[string, Partial<Observed>, RegExp, RegExp | undefined]>([
+    [
+      'no report, the container said why (usage error)',
+      {
+        failure:
+          'berth retention-run: --storage-root (or BERTH_RETENTION_STORAGE_ROOT) or --s3-bucket is required',
+      },
+      /^the last run failed: Job r1 failed: berth retention-run: --storage-root .* or --s3-bucket is required$/,
+      /ConfigMap/,
+    ],
+    [
+      'no report, no termination message: the Job condition',
+      {},
+      /^the last run failed: Job r1 failed: BackoffLimitExceeded: Job has reached the specified backoff limit$/,
+      /ConfigMap/,
+    ],
+    [
+      'a Failed report: its message, and the report named',
+      {
+        summary: { result: 'Failed', message: 'GET /v2/_catalog: HTTP 503' },
+        failure: 'GET /v2/_catalog: HTTP 503',
+      },
+      /^the last run failed: GET \/v2\/_catalog: HTTP 503; report: ConfigMap r1-report$/,
+      undefined,
+    ],
+  ])('%s', (_name, o, message, absent) => {
+    const d = decide(p, observed({ runs: [failedJob], ...o }));
+    expect(d.ready).toMatchObject({
+      status: 'False',
+      reason: 'RunFailed',
+      message: expect.stringMatching(message),
+    });
+    if (absent) expect(d.ready.message).not.toMatch(absent);
+    const event = d.actions.find((a) => a.kind === 'event' && a.reason === 'RunFailed');
+    expect(event).toMatchObject({ message: expect.stringMatching(/^run Failed: /) });
+    if (absent && event?.kind === 'event') expect(event.message).not.toMatch(absent);
+  });
+
+  it('the reason stays in Ready on the next reconciles', () => {
+    const first = decide(p, observed({ runs: [failedJob], failure: 'connection refused' }));
+    const recorded = policy({
+      status: {
+        nextRunTime: '2030-01-01T11:00:00.000Z',
+        ...(first.lastRun ? { lastRun: first.lastRun } : {}),
+        conditions: [{ ...first.ready, lastTransitionTime: NOW.toISOString() }],
+      },
+    });
+    const again = decide(recorded, observed({ runs: [failedJob] }));
+    expect(again.ready.message).toBe(first.ready.message);
+    expect(again.ready.message).toMatch(/connection refused/);
+  });
+
+  it.each<[string | undefined, string | undefined]>([
+    [undefined, undefined],
+    ['', undefined],
+    ['  \n\n', undefined],
+    [
+      'berth retention-run: --mode must be DryRun or Enforce\n',
+      'berth retention-run: --mode must be DryRun or Enforce',
+    ],
+    ['a\nb\nc\nd\n', 'b / c / d'],
+    ['x'.repeat(700), `…${'x'.repeat(599)}`],
+  ])('failureDetail(%j)', (text, out) => expect(failureDetail(text)).toBe(out));
+});
+
+describe('decide: a Registry whose storage a run cannot read', () => {
+  const unsupported = 'spec.storage.emptyDir: ...';
+  it('is refused up front: Ready=False with the reason, one Warning, and no Job when a run is due', () => {
+    const first = decide(policy(), observed({ unsupported }));
+    expect(first.ready).toMatchObject({
+      status: 'False',
+      reason: 'RetentionUnsupported',
+      message: unsupported,
+    });
+    expect(first.actions).toEqual([
+      { kind: 'event', type: 'Warning', reason: 'RetentionUnsupported', message: unsupported },
+    ]);
+    const refused = policy({
+      status: {
+        nextRunTime: '2030-01-01T10:00:00.000Z',
+        conditions: [{ ...first.ready, lastTransitionTime: NOW.toISOString() }],
+      },
+    });
+    const due = decide(refused, observed({ unsupported }));
+    expect(kinds(due)).toEqual(['event']);
+    expect(due.actions[0]).toMatchObject({
+      reason: 'RetentionUnsupported',
+      message: expect.stringMatching(/was not started: spec.storage.emptyDir/),
+    });
+    expect(due.nextRunTime).toBe('2030-01-01T11:00:00.000Z');
+    const quiet = policy({
+      status: {
+        nextRunTime: '2030-01-01T11:00:00.000Z',
+        conditions: [{ ...first.ready, lastTransitionTime: NOW.toISOString() }],
+      },
+    });
+    expect(decide(quiet, observed({ unsupported })).actions).toEqual([]);
   });
 });
 

@@ -7,6 +7,7 @@ import type {
   RetentionPolicyStatusLastRun as LastRun,
 } from '../api/generated/retentionpolicy.ts';
 import type { ConditionInput } from '../registry/status.ts';
+import { readConditions } from '../runtime/conditions.ts';
 import { scheduleDecision, ScheduleError } from '../gc/cron.ts';
 import type { JobState } from '../gc/procedure.ts';
 
@@ -68,6 +69,26 @@ export interface Observed {
   runs: RunView[];
   /** The summary of `unrecordedRun`'s report (undefined: missing or unreadable). */
   summary?: RunSummary;
+  /** Why runs cannot work on this Registry at all (emptyDir storage, ...): refused up front. */
+  unsupported?: string;
+  /** For a failed `unrecordedRun`: its container's termination message (see `failureDetail`). */
+  failure?: string;
+}
+
+/**
+ * A failed Job container's termination message as the policy's status may show it: the file the
+ * run wrote (one line), or the tail of its logs (FallbackToLogsOnError), where the error is last.
+ * Whitespace collapsed, at most `max` characters (the end kept). The run never logs a secret.
+ */
+export function failureDetail(text: string | undefined, max = 600): string | undefined {
+  if (!text) return undefined;
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  const one = lines.slice(-3).join(' / ').replace(/\s+/g, ' ');
+  if (!one) return undefined;
+  return one.length > max ? `…${one.slice(one.length - max + 1)}` : one;
 }
 
 export type Action =
@@ -168,11 +189,17 @@ export function decide(policy: RetentionPolicy, o: Observed): Decision {
   const sorted = newestFirst(o.runs);
   const active = sorted.filter((r) => !finishedRun(r));
   const unrecorded = unrecordedRun(policy, o.runs);
+  let failedNow: string | undefined;
   if (unrecorded) {
-    const recorded = record(unrecorded, o.summary, lastRun, now);
+    const recorded = record(unrecorded, o.summary, o.failure, lastRun, now);
     lastRun = recorded.lastRun;
-    actions.push(runEvent(recorded.lastRun, recorded.message));
+    actions.push(runEvent(recorded.lastRun, recorded.message, o.summary !== undefined));
+    if (recorded.lastRun.result === 'Failed')
+      failedNow = o.summary
+        ? `${recorded.message}; report: ConfigMap ${unrecorded.report}`
+        : recorded.message;
   }
+  const previousReady = readConditions(policy.status).find((c) => c.type === 'Ready');
 
   // Start a run.
   if (wanted && !scheduleProblem) {
@@ -182,6 +209,13 @@ export function decide(policy: RetentionPolicy, o: Observed): Decision {
         type: 'Warning',
         reason: 'RunSkipped',
         message: `the run due at ${status.nextRunTime ?? now.toISOString()} was skipped: the Registry does not exist`,
+      });
+    } else if (o.unsupported) {
+      actions.push({
+        kind: 'event',
+        type: 'Warning',
+        reason: 'RetentionUnsupported',
+        message: `the run due at ${status.nextRunTime ?? now.toISOString()} was not started: ${o.unsupported}`,
       });
     } else if (active.length > 0) {
       actions.push({
@@ -210,6 +244,10 @@ export function decide(policy: RetentionPolicy, o: Observed): Decision {
     }
   }
 
+  // Refused up front: once when the policy becomes unsupported (a due run adds its own Event).
+  if (o.unsupported && o.registryFound && !wanted && previousReady?.reason !== 'RetentionUnsupported')
+    actions.push({ kind: 'event', type: 'Warning', reason: 'RetentionUnsupported', message: o.unsupported });
+
   // Bounded history: the newest `historyLimit` finished runs stay with their reports.
   const finished = sorted.filter(finishedRun);
   for (const r of finished.slice(historyLimit)) {
@@ -228,12 +266,20 @@ export function decide(policy: RetentionPolicy, o: Observed): Decision {
       reason: 'RegistryNotFound',
       message: `Registry ${policy.spec.registryRef.namespace ?? policy.metadata?.namespace}/${policy.spec.registryRef.name} does not exist`,
     };
+  } else if (o.unsupported) {
+    ready = { type: 'Ready', status: 'False', reason: 'RetentionUnsupported', message: o.unsupported };
   } else if (lastRun?.result === 'Failed') {
+    // Why: recorded once, when the run finished, and kept while it is the last run.
+    const why =
+      failedNow ??
+      (previousReady?.reason === 'RunFailed'
+        ? previousReady.message.replace(/^the last run failed: /, '')
+        : '');
     ready = {
       type: 'Ready',
       status: 'False',
       reason: 'RunFailed',
-      message: `the last run failed: see the Events and ConfigMap ${lastRun.report ?? ''}`,
+      message: `the last run failed: ${why || `see the Events of the policy (report ConfigMap ${lastRun.report ?? ''})`}`,
     };
   } else if (lastRun?.result === 'Refused') {
     ready = {
@@ -266,6 +312,7 @@ export function decide(policy: RetentionPolicy, o: Observed): Decision {
 function record(
   run: RunView,
   summary: RunSummary | undefined,
+  failure: string | undefined,
   previous: LastRun | undefined,
   now: Date,
 ): { lastRun: LastRun; message: string } {
@@ -284,7 +331,10 @@ function record(
   let message: string;
   if (run.state.state === 'Failed') {
     base.result = 'Failed';
-    message = summary?.message ?? `Job ${run.job} failed: ${run.state.message}`;
+    const detail = failureDetail(failure);
+    message =
+      summary?.message ??
+      `Job ${run.job} failed: ${detail ?? (run.state.state === 'Failed' ? run.state.message : '')}`;
   } else if (!summary) {
     base.result = 'Failed';
     message = `Job ${run.job} finished without a readable report in ConfigMap ${run.report}`;
@@ -298,8 +348,9 @@ function record(
   return { lastRun: base, message };
 }
 
-function runEvent(lastRun: LastRun, detail: string): Action {
-  const message = `run ${lastRun.result}: ${detail} (report: ConfigMap ${lastRun.report})`;
+function runEvent(lastRun: LastRun, detail: string, reported: boolean): Action {
+  // Name the report only when the run wrote one.
+  const message = `run ${lastRun.result}: ${detail}${reported ? ` (report: ConfigMap ${lastRun.report})` : ''}`;
   return lastRun.result === 'Succeeded'
     ? { kind: 'event', type: 'Normal', reason: 'RunSucceeded', message }
     : {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Registry } from '../api/index.ts';
-import { retentionJob } from './controller-job.ts';
+import { retentionJob, retentionUnsupported } from './controller-job.ts';
 
 const registry = (storage: Registry['spec']['storage']): Registry =>
   ({ metadata: { name: 'main', namespace: 'registry-system', uid: 'u' }, spec: { storage } }) as Registry;
@@ -53,5 +53,35 @@ describe('retentionJob storage', () => {
         valueFrom: { secretKeyRef: { name: 's3-creds', key: 'secretAccessKey' } },
       },
     ]);
+  });
+});
+
+describe('retentionUnsupported', () => {
+  it.each<[string, Registry['spec']['storage'], RegExp | undefined]>([
+    ['a claim', { persistentVolumeClaim: { size: '1Gi' } }, undefined],
+    ['a shared claim', { persistentVolumeClaim: { size: '1Gi', accessModes: ['ReadWriteMany'] } }, undefined],
+    ['S3', { s3: { bucket: 'b', region: 'r', secretRef: { name: 's' } } }, undefined],
+    ['an emptyDir', { emptyDir: {} }, /^spec\.storage\.emptyDir: .*visible only inside the registry pod/],
+    [
+      'a ReadWriteOncePod claim',
+      { persistentVolumeClaim: { size: '1Gi', accessModes: ['ReadWriteOncePod'] } },
+      /ReadWriteOncePod/,
+    ],
+    ['no storage at all', {}, /needs a PersistentVolumeClaim or S3/],
+  ])('%s', (_name, storage, reason) => {
+    const why = retentionUnsupported(registry(storage));
+    if (reason) expect(why).toMatch(reason);
+    else expect(why).toBeUndefined();
+  });
+
+  it('every Job the controller may start reads the storage (so no run exits with a usage error)', () => {
+    for (const storage of [
+      { persistentVolumeClaim: { size: '1Gi' } },
+      { s3: { bucket: 'b', region: 'r', secretRef: { name: 's' } } },
+    ] as Registry['spec']['storage'][]) {
+      expect(retentionUnsupported(registry(storage))).toBeUndefined();
+      expect(container(storage)?.args?.some((a) => /^--(storage-root|s3-bucket)=/.test(a))).toBe(true);
+      expect(container(storage)?.terminationMessagePolicy).toBe('FallbackToLogsOnError');
+    }
   });
 });

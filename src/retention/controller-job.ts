@@ -49,6 +49,24 @@ export interface RunJobInput {
   nodeName?: string;
 }
 
+/**
+ * Why a retention run cannot read this Registry's storage, if it cannot. The run reads push times
+ * and untagged manifests from the storage itself: a claim (mounted read-only) or S3. An emptyDir
+ * lives inside the registry pod, where no other pod can see it; a ReadWriteOncePod claim cannot be
+ * mounted by a second pod while the registry runs.
+ */
+export function retentionUnsupported(registry: Registry): string | undefined {
+  const storage = registry.spec.storage;
+  if (storage.emptyDir)
+    return "spec.storage.emptyDir: a retention run reads push times from the registry's storage, and an emptyDir is visible only inside the registry pod; retention needs a PersistentVolumeClaim or S3";
+  const modes = storage.persistentVolumeClaim?.accessModes ?? [];
+  if (modes.length === 1 && modes[0] === 'ReadWriteOncePod')
+    return 'spec.storage.persistentVolumeClaim.accessModes: a ReadWriteOncePod claim cannot be mounted by the retention Job while the registry runs';
+  if (!storage.persistentVolumeClaim && !storage.s3)
+    return 'spec.storage: a retention run needs a PersistentVolumeClaim or S3 storage';
+  return undefined;
+}
+
 export function retentionJob(input: RunJobInput): k8s.V1Job {
   const { policy, registry, ref } = input;
   const labels = runLabels(policy, ref);

@@ -7,7 +7,7 @@ import type { RetentionPolicy } from '../api/generated/retentionpolicy.ts';
 import type { Registry } from '../api/index.ts';
 import type { OperatorConfig } from '../config/config.ts';
 import { jobs } from '../gc/controller.ts';
-import { jobState } from '../gc/job-state.ts';
+import { jobState, terminationMessage } from '../gc/job-state.ts';
 import { retentionBlockedBy, retentionLabels } from '../gc/lock.ts';
 import { registryNode } from '../gc/placement.ts';
 import { refOf } from '../registry/desired/context.ts';
@@ -38,6 +38,7 @@ import {
   retentionJob,
   retentionReportBinding,
   retentionServiceAccountObject,
+  retentionUnsupported,
 } from './controller-job.ts';
 
 export const retentionPolicies: ResourceType = {
@@ -119,6 +120,11 @@ export class RetentionReconciler {
     rctx.log.debug('Observed retention runs', { runs: runs.map((r) => `${r.job}:${r.state.state}`) });
     const unrecorded = unrecordedRun(policy, runs);
     const summary = unrecorded ? await this.readSummary(policyRef.namespace, unrecorded.report) : undefined;
+    const failure =
+      unrecorded?.state.state === 'Failed'
+        ? await this.failureOf(registryRef.namespace, unrecorded.job)
+        : undefined;
+    const unsupported = registry ? retentionUnsupported(registry) : undefined;
 
     const decision = decide(policy, {
       now,
@@ -126,6 +132,8 @@ export class RetentionReconciler {
       ...(registry && retentionBlockedBy(registry) ? { blockedBy: retentionBlockedBy(registry) } : {}),
       runs,
       ...(summary ? { summary } : {}),
+      ...(failure ? { failure } : {}),
+      ...(unsupported ? { unsupported } : {}),
     });
 
     // Effects first (a Job must exist before status says it started); a retry derives them again,
@@ -168,6 +176,14 @@ export class RetentionReconciler {
       if (isNotFound(err)) return undefined;
       throw err;
     }
+  }
+
+  /** The termination message of a failed run's container, read once when the run is recorded. */
+  private async failureOf(namespace: string, job: string): Promise<string | undefined> {
+    const pods = await this.deps.client.list<KubeObject>(collectionPath(core.pods, namespace), {
+      labelSelector: `batch.kubernetes.io/job-name=${job}`,
+    });
+    return terminationMessage(pods.items as k8s.V1Pod[]);
   }
 
   /** Creates the run's Job, unless a garbage collection took the lock since the cache was read. */
