@@ -324,6 +324,15 @@ describe('RBAC', () => {
     });
     const off = await helmTemplate(['rbac.aggregateToDefaultRoles=false']);
     expect(off.filter((o) => ['berth-edit', 'berth-view'].includes(o.metadata.name))).toEqual([]);
+    // Registries are a platform object: admin/edit read them; writing is a role bound on purpose.
+    type Rules = { resources: string[]; verbs: string[] }[];
+    const edit = find(m, 'ClusterRole', 'berth-edit').rules as Rules;
+    const registryVerbs = edit.filter((r) => r.resources.includes('registries')).flatMap((r) => r.verbs);
+    expect(registryVerbs.sort()).toEqual(['get', 'list', 'watch']);
+    const admin = find(m, 'ClusterRole', 'berth-registry-admin');
+    expect(Object.keys(admin.metadata.labels ?? {}).filter((l) => l.startsWith('rbac.'))).toEqual([]);
+    expect((admin.rules as Rules)[0]?.verbs).toContain('create');
+    expect(off.map((o) => o.metadata.name)).toContain('berth-registry-admin');
   });
 
   test('rbac.create=false renders no RBAC object at all', async () => {

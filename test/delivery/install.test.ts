@@ -374,7 +374,11 @@ describe('the operator with the chart ServiceAccount’s credentials', () => {
       ['delete', 'berth.dev', 'repositories', { ns: 'a' }, false],
       ['patch', '', 'serviceaccounts', { ns: 'team-a' }, true],
       ['create', '', 'secrets', { ns: 'team-a' }, true],
-      ['create', 'apps', 'statefulsets', { ns: 'registry-system' }, true],
+      ['create', 'apps', 'deployments', { ns: 'registry-system' }, true],
+      ['create', 'apps', 'statefulsets', { ns: 'registry-system' }, false], // the registry is a Deployment
+      ['delete', 'rbac.authorization.k8s.io', 'clusterrolebindings', { name: 'cluster-admin' }, false],
+      ['delete', 'rbac.authorization.k8s.io', 'rolebindings', { ns: 'kube-system' }, false],
+      ['list', '', 'nodes', {}, false],
       ['create', 'events.k8s.io', 'events', { ns: 'registry-system' }, true],
       ['update', 'coordination.k8s.io', 'leases', { ns: namespace, name: 'berth-operator' }, true],
       [
