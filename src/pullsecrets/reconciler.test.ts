@@ -2,7 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import type { ReconcileContext } from '../runtime/controller.ts';
 import type { Cache } from '../runtime/informer.ts';
 import type { KubeClient, KubeObject } from '../runtime/kube/client.ts';
-import { PullSecretReconciler, pullSecretsFinalizer } from './reconciler.ts';
+import { alreadyReported, PullSecretReconciler, pullSecretsFinalizer } from './reconciler.ts';
 
 const cacheOf = (objects: KubeObject[]): Cache<KubeObject> => ({
   get: (name, namespace) =>
@@ -64,5 +64,21 @@ describe('PullSecretReconciler on a Registry being deleted', () => {
 
   test('any other failure is still an error, retried', async () => {
     await expect(reconcilerAnswering(500).run()).rejects.toThrow('HTTP 500');
+  });
+});
+
+describe('alreadyReported: a clash gets its Event once, when it first shows in status', () => {
+  const failed = [
+    { namespace: 'team-a', reason: 'SecretNotOwned' },
+    { namespace: 'team-b', reason: 'WriteFailed' },
+  ];
+  test.each([
+    ['no status yet', undefined, 'team-a', 'SecretNotOwned', false],
+    ['no failures', [], 'team-a', 'SecretNotOwned', false],
+    ['the same clash already in status', failed, 'team-a', 'SecretNotOwned', true],
+    ['another namespace', failed, 'team-c', 'SecretNotOwned', false],
+    ['the namespace failed for another reason', failed, 'team-b', 'SecretNotOwned', false],
+  ] as const)('%s', (_name, list, namespace, reason, want) => {
+    expect(alreadyReported(list, namespace, reason)).toBe(want);
   });
 });

@@ -113,6 +113,7 @@ export class PullSecretReconciler {
     let nextRotation: number | undefined;
     let overdue = false;
     let ready = 0;
+    const previous = registry.status?.pullSecrets?.failedNamespaces;
 
     // Namespaces are independent: write them a few at a time, as a client would.
     await mapLimit(selected, namespaceConcurrency, async (ns) => {
@@ -121,7 +122,9 @@ export class PullSecretReconciler {
         const cachedSecret = this.caches.secrets.get(spec.secretName, ns) as k8s.V1Secret | undefined;
         const live = cachedSecret ?? (await this.readSecret(ns, spec.secretName));
         if (live && !isOwnCredential(live, 'pull', reg)) {
-          failures.push(this.notOwned(live, ns, spec.secretName));
+          failures.push(
+            this.notOwned(live, ns, spec.secretName, !alreadyReported(previous, ns, 'SecretNotOwned')),
+          );
           return;
         }
         const step = stepCredential(now, readCredentialState(live, pullUsername(ns)), ns, policy, () =>
@@ -198,9 +201,11 @@ export class PullSecretReconciler {
       .sort();
   }
 
-  private notOwned(secret: k8s.V1Secret, ns: string, name: string): Failure {
+  /** The clash, with a Warning Event when it is new (status already shows one that persists). */
+  private notOwned(secret: k8s.V1Secret, ns: string, name: string, isNew: boolean): Failure {
     const message = `Secret ${ns}/${name} exists and is not berth's pull secret for this Registry; berth leaves it untouched. Rename or remove it, or choose another spec.pullSecrets.secretName.`;
-    this.deps.events.event(secret as KubeObject, 'Warning', 'SecretNotOwned', 'Reconcile', message);
+    if (isNew)
+      this.deps.events.event(secret as KubeObject, 'Warning', 'SecretNotOwned', 'Reconcile', message);
     return { namespace: ns, reason: 'SecretNotOwned', message };
   }
 
@@ -308,6 +313,18 @@ export class PullSecretReconciler {
     status.conditions = conditions;
     await updateStatus(this.deps.client, resources.registries, registry as KubeObject, status);
   }
+}
+
+/**
+ * Whether the Registry's status already reports this namespace's failure: then it is not news,
+ * and repeating its Event on every resync would be a write in a steady cluster.
+ */
+export function alreadyReported(
+  failed: readonly { namespace: string; reason: string }[] | undefined,
+  namespace: string,
+  reason: string,
+): boolean {
+  return (failed ?? []).some((f) => f.namespace === namespace && f.reason === reason);
 }
 
 const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
