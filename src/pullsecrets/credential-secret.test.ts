@@ -5,6 +5,7 @@ import {
   credentialSecret,
   isOwnCredential,
   readCredentialState,
+  repositoryLabelValue,
   stepCredential,
   type CredentialState,
 } from './credential-secret.ts';
@@ -117,5 +118,23 @@ describe('credential Secrets', () => {
       state: { username: 'someone', password: 'p', issuedAt: t0 },
     });
     expect(readCredentialState(secret, 'pull.team-a').password).toBeUndefined();
+  });
+});
+
+describe('repositoryLabelValue', () => {
+  const labelValue = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+  it.each([
+    ['a short name as it is', 'web', 'web'],
+    ['63 characters as they are', 'a'.repeat(63), 'a'.repeat(63)],
+  ])('%s', (_name, input, want) => expect(repositoryLabelValue(input)).toBe(want));
+  it('shortens a longer name to a valid label value, deterministically and distinctly', () => {
+    for (const name of ['a'.repeat(64), `${'a'.repeat(45)}-.b${'c'.repeat(200)}`, 'x.'.repeat(126) + 'y']) {
+      const v = repositoryLabelValue(name);
+      expect(v.length).toBeLessThanOrEqual(63);
+      expect(v).toMatch(labelValue);
+      expect(v).toContain('_');
+      expect(repositoryLabelValue(name)).toBe(v);
+    }
+    expect(repositoryLabelValue('a'.repeat(64))).not.toBe(repositoryLabelValue('a'.repeat(65)));
   });
 });

@@ -5,6 +5,7 @@
 // new credential under the key `pending` (so the credential store, and then the token service,
 // accept it), and only after the propagation delay makes it current, keeping the old one valid
 // (by its hash, in an annotation) until the end of the grace period.
+import { createHash } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import { hashSecret } from '../credentials/secret.ts';
 import { dockerConfigJson, parseDockerConfig } from '../util/dockerconfig.ts';
@@ -17,6 +18,18 @@ export const labels = {
   registryNamespace: 'berth.dev/registry-namespace',
   repository: 'berth.dev/repository',
 } as const;
+
+/**
+ * The value of the `berth.dev/repository` label of a push Secret: the Repository's name when it
+ * fits a label value (63 characters), else a readable prefix, `_` and 16 hex digits of the
+ * SHA-256 of the name (a Repository name can be 253 characters long and never contains `_`, so the
+ * shortened form never equals another Repository's name).
+ */
+export function repositoryLabelValue(name: string): string {
+  if (name.length <= 63) return name;
+  const hash = createHash('sha256').update(name, 'utf8').digest('hex').slice(0, 16);
+  return `${name.slice(0, 46)}_${hash}`;
+}
 
 export const annotations = {
   issuedAt: 'berth.dev/issued-at',

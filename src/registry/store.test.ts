@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { Registry, Repository } from '../api/index.ts';
 import { hashSecret } from '../credentials/secret.ts';
 import { parseCredentialStoreText, serializeCredentialStore } from '../credentials/store.ts';
-import { credentialSecret, labels } from '../pullsecrets/credential-secret.ts';
+import { credentialSecret, labels, repositoryLabelValue } from '../pullsecrets/credential-secret.ts';
 import { buildCredentialStore, pushUsername } from './store.ts';
 
 const registry: Registry = {
@@ -108,7 +108,7 @@ describe('buildCredentialStore never writes what the token service would skip', 
       registry: reg,
       hosts: ['h'],
       state: { username: pushUsername(ns, name), password: 'pw', issuedAt: t0, ...extra },
-      extraLabels: { [labels.repository]: name },
+      extraLabels: { [labels.repository]: repositoryLabelValue(name) },
     });
 
   it('gives the longest names a username that fits, with their grants', () => {

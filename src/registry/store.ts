@@ -8,7 +8,12 @@ import type * as k8s from '@kubernetes/client-node';
 import type { Registry, Repository } from '../api/index.ts';
 import { hashSecret } from '../credentials/secret.ts';
 import { parseCredentialEntry, type CredentialEntry, type CredentialStore } from '../credentials/store.ts';
-import { credentialHashes, labels, readCredentialState } from '../pullsecrets/credential-secret.ts';
+import {
+  credentialHashes,
+  labels,
+  readCredentialState,
+  repositoryLabelValue,
+} from '../pullsecrets/credential-secret.ts';
 import { pullablePaths } from '../pullsecrets/grants.ts';
 import { pullUsername, pushUsername } from '../credentials/usernames.ts';
 import { repositoryPath } from '../repository/claims.ts';
@@ -67,11 +72,15 @@ export function buildCredentialStore(input: StoreInput): CredentialStore {
       `pull secret of namespace ${ns}`,
     );
   }
-  const byKey = new Map(input.owners.map((r) => [`${r.metadata?.namespace}/${r.metadata?.name}`, r]));
+  // A push Secret names its Repository by label (a shortened name past 63 characters).
+  const byKey = new Map(
+    input.owners.map((r) => [`${r.metadata?.namespace}/${repositoryLabelValue(r.metadata?.name ?? '')}`, r]),
+  );
   for (const secret of sortByKey(input.pushSecrets)) {
     const ns = secret.metadata?.namespace ?? '';
-    const repoName = secret.metadata?.labels?.[labels.repository] ?? '';
-    const owner = byKey.get(`${ns}/${repoName}`);
+    const label = secret.metadata?.labels?.[labels.repository] ?? '';
+    const owner = byKey.get(`${ns}/${label}`);
+    const repoName = owner?.metadata?.name ?? label;
     const grants: CredentialEntry['grants'] = owner
       ? [{ repositories: [repositoryPath(owner)], actions: ['pull', 'push'] }]
       : [];

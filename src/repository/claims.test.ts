@@ -62,6 +62,10 @@ describe('resolveClaims', () => {
     expect([...winners.values()]).not.toContain(rogue);
     expect(conflicts.size).toBe(0);
   });
+  it('gives nothing to a path that is no repository name (a long default path)', () => {
+    const long = repo('team-a', 'r'.repeat(253), '2026-01-01T00:00:00Z');
+    expect(resolveClaims([long]).winners.size).toBe(0);
+  });
   it('keeps distinct paths apart', () => {
     const { winners, conflicts } = resolveClaims([repo('a', 'x', '1'), repo('a', 'y', '2')]);
     expect([...winners.keys()].sort()).toEqual(['a/x', 'a/y']);

@@ -4,9 +4,15 @@
 // crds/admission/ refuses it, but that policy may be missing): it is never a winner, so it gets no
 // grant and cannot hold a path against the rightful Repository.
 import type { Repository } from '../api/index.ts';
+import { isRepositoryName } from '../credentials/scope.ts';
 
 export function repositoryPath(repo: Repository): string {
   return repo.spec.path ?? `${repo.metadata?.namespace ?? ''}/${repo.metadata?.name ?? ''}`;
+}
+
+/** Whether the path is one a registry can hold (a long default `<namespace>/<name>` may not be). */
+export function validPath(repo: Repository): boolean {
+  return isRepositoryName(repositoryPath(repo));
 }
 
 /** Whether the Repository's path lies under `<its namespace>/`, the only paths it may claim. */
@@ -38,13 +44,16 @@ export interface Claims {
 }
 
 /**
- * Resolves the claims of the Repositories of one Registry. Those being deleted and those whose
- * path is outside their namespace claim nothing (the latter report PathOutsideNamespace).
+ * Resolves the claims of the Repositories of one Registry. Those being deleted, those whose path
+ * is outside their namespace (they report PathOutsideNamespace) and those whose path is no valid
+ * repository name (InvalidPath) claim nothing.
  */
 export function resolveClaims(repositories: Repository[]): Claims {
   const winners = new Map<string, Repository>();
   const conflicts = new Map<string, Repository>();
-  const claiming = repositories.filter((r) => !r.metadata?.deletionTimestamp && pathInNamespace(r));
+  const claiming = repositories.filter(
+    (r) => !r.metadata?.deletionTimestamp && pathInNamespace(r) && validPath(r),
+  );
   for (const repo of claiming.sort(olderFirst)) {
     const path = repositoryPath(repo);
     const holder = winners.get(path);

@@ -38,7 +38,11 @@ export function repositoryController(deps: Deps, manager: Manager): void {
       {
         informer: caches.secrets,
         map: (obj: KubeObject) => {
-          const repo = obj.metadata?.labels?.[labels.repository];
+          // A push Secret is owned by its Repository; the label may hold a shortened name.
+          const owner = obj.metadata?.ownerReferences?.find(
+            (o) => o.kind === 'Repository' && o.apiVersion.startsWith('berth.dev/'),
+          )?.name;
+          const repo = owner ?? obj.metadata?.labels?.[labels.repository];
           return repo ? [`${obj.metadata?.namespace}/${repo}`] : [];
         },
       },

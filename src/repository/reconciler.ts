@@ -9,6 +9,7 @@ import {
   isOwnCredential,
   labels,
   readCredentialState,
+  repositoryLabelValue,
 } from '../pullsecrets/credential-secret.ts';
 import { clientHosts } from '../registry/reconciler.ts';
 import { endpoint } from '../registry/desired/context.ts';
@@ -23,7 +24,14 @@ import { objectPath } from '../runtime/kube/resource.ts';
 import { ownerReference } from '../runtime/objects.ts';
 import { applyOwned, updateStatus } from '../runtime/writes.ts';
 import { randomSecret } from '../util/secrets.ts';
-import { registryKeyOf, repositoryKey, repositoryPath, resolveClaims } from './claims.ts';
+import {
+  pathInNamespace,
+  registryKeyOf,
+  repositoryKey,
+  repositoryPath,
+  resolveClaims,
+  validPath,
+} from './claims.ts';
 import type { TagReader } from './tags.ts';
 
 /** How often a Repository's tag count is read again from its registry. */
@@ -67,11 +75,18 @@ export class RepositoryReconciler {
     let outcome: Outcome;
     let refresh = false;
 
-    if (!path.startsWith(`${ns}/`)) {
+    if (!pathInNamespace(repo)) {
       outcome = {
         ready: false,
         reason: 'PathOutsideNamespace',
         message: `spec.path "${path}" must start with "${ns}/": a Repository claims paths under its own namespace only`,
+      };
+      await this.dropPushSecrets(repo, regNs, regName);
+    } else if (!validPath(repo)) {
+      outcome = {
+        ready: false,
+        reason: 'InvalidPath',
+        message: `the path ${path.length > 80 ? `${path.slice(0, 80)}…` : path} (${path.length} characters) is not a registry repository name (at most 255 characters of lowercase components); set a shorter spec.path`,
       };
       await this.dropPushSecrets(repo, regNs, regName);
     } else if (!registry) {
@@ -140,7 +155,10 @@ export class RepositoryReconciler {
       (await this.readSecret(ns, secretName));
     if (
       live &&
-      !(isOwnCredential(live, 'push', reg) && live.metadata?.labels?.[labels.repository] === name)
+      !(
+        isOwnCredential(live, 'push', reg) &&
+        live.metadata?.labels?.[labels.repository] === repositoryLabelValue(name)
+      )
     ) {
       const message = `Secret ${ns}/${secretName} exists and is not berth's push secret for this Repository; berth leaves it untouched (spec.push.secretName)`;
       return { ready: false, reason: 'SecretNotOwned', message };
@@ -157,7 +175,7 @@ export class RepositoryReconciler {
       registry: reg,
       hosts: clientHosts(reg, registry),
       state,
-      extraLabels: { [labels.repository]: name },
+      extraLabels: { [labels.repository]: repositoryLabelValue(name) },
       ownerReferences: [
         ownerReference({
           apiVersion: 'berth.dev/v1alpha1',
@@ -182,7 +200,8 @@ export class RepositoryReconciler {
   private ownPushSecrets(repo: Repository, reg: { name: string; namespace: string }): k8s.V1Secret[] {
     return (this.caches.secrets.list(repo.metadata?.namespace) as k8s.V1Secret[]).filter(
       (s) =>
-        isOwnCredential(s, 'push', reg) && s.metadata?.labels?.[labels.repository] === repo.metadata?.name,
+        isOwnCredential(s, 'push', reg) &&
+        s.metadata?.labels?.[labels.repository] === repositoryLabelValue(repo.metadata?.name ?? ''),
     );
   }
 
