@@ -1,13 +1,19 @@
 // `berth gc-run verify`: the verification step of a garbage collection, run as a Job. Prints a JSON
 // summary; on problems writes them to the termination log (what the controller reports) and exits 1.
+// `berth gc-run probe`: the read-only check before collecting (probe.ts): exit 0 when a push is
+// refused, 1 (and why, in the termination log) when it is accepted or the check cannot conclude.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseDockerConfig } from '../util/dockerconfig.ts';
+import { probeReadOnly } from './probe.ts';
 import { verifyRegistry, type RegistryAccess } from './verify.ts';
 
-const usage = `usage: berth gc-run verify --registry-url=https://<host:port> [--ca-file=<path>] [--docker-config=<path>] [--termination-log=<path>]
+const usage = `usage: berth gc-run verify|probe --registry-url=https://<host:port> [--ca-file=<path>] [--docker-config=<path>] [--termination-log=<path>]
 
-Checks that every tag of every repository resolves and that every blob its manifests reference
-exists. Exit 0 when everything resolves, 1 when something is missing, 2 on bad flags.`;
+verify: checks that every tag of every repository resolves and that every blob its manifests
+reference exists. Exit 0 when everything resolves, 1 when something is missing.
+probe: tries a push (a blob upload, cancelled at once if accepted) and checks that the registry
+refuses it. Exit 0 when refused, 1 when accepted or when the check cannot conclude.
+Exit 2 on bad flags.`;
 
 function flags(argv: string[]): Map<string, string> {
   const out = new Map<string, string>();
@@ -21,7 +27,7 @@ function flags(argv: string[]): Map<string, string> {
 
 export async function gcRunCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub !== 'verify' || rest.includes('--help')) {
+  if ((sub !== 'verify' && sub !== 'probe') || rest.includes('--help')) {
     console.error(usage);
     return sub === '--help' || rest.includes('--help') ? 0 : 2;
   }
@@ -54,6 +60,20 @@ export async function gcRunCommand(argv: string[]): Promise<number> {
     console.error(message);
     return 1;
   };
+  if (sub === 'probe') {
+    try {
+      const result = await probeReadOnly(access);
+      console.log(JSON.stringify(result));
+      if (result.verdict === 'refused') return 0;
+      return fail(
+        result.verdict === 'accepted'
+          ? result.detail
+          : `the read-only check could not conclude: ${result.detail}`,
+      );
+    } catch (err) {
+      return fail(`the read-only check could not run: ${(err as Error).message}`);
+    }
+  }
   try {
     const report = await verifyRegistry(access);
     console.log(JSON.stringify({ ...report, problems: report.problems.slice(0, 100) }));

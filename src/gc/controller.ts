@@ -7,7 +7,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import type { Registry } from '../api/index.ts';
 import type { OperatorConfig } from '../config/config.ts';
-import { names } from '../registry/names.ts';
+import { names, selectorLabels, type RegistryRef } from '../registry/names.ts';
 import { refOf } from '../registry/desired/context.ts';
 import { mapToRegistry } from '../registry/controller.ts';
 import { resources } from '../registry/resources.ts';
@@ -23,7 +23,8 @@ import { managedBySelector } from '../runtime/objects.ts';
 import { updateStatus } from '../runtime/writes.ts';
 import { checksum, secretText } from '../util/secrets.ts';
 import { scheduleDecision, ScheduleError } from './cron.ts';
-import { collectJob, verifyJob } from './jobs.ts';
+import { collectJob, probeJob, verifyJob } from './jobs.ts';
+import { configChecksumAnnotation, stalePods } from './stale-pods.ts';
 import { isFinished, jobState, terminationMessage } from './job-state.ts';
 import { retentionJobSelector } from './lock.ts';
 import { needsSameNode, registryNode, unsupported } from './placement.ts';
@@ -102,7 +103,7 @@ export class GarbageCollectionReconciler {
       ...(trigger ? { trigger } : {}),
       retentionJobsRunning:
         current.phase === 'Pending' ? await this.retentionJobsRunning(ref.namespace, ref.name) : 0,
-      workload: this.workload(ref),
+      workload: await this.workload(ref, current.phase === 'ReadOnly'),
       job: await this.currentJob(ref.namespace, current),
       ...(unsupported(registry) ? { unsupported: unsupported(registry) } : {}),
     };
@@ -133,7 +134,7 @@ export class GarbageCollectionReconciler {
     return positive.length ? { requeueAfterMs: Math.min(...positive) } : undefined;
   }
 
-  private workload(ref: { name: string; namespace: string }): WorkloadView {
+  private async workload(ref: RegistryRef, countStale: boolean): Promise<WorkloadView> {
     const deployment = this.caches.deployments.get(names.workload(ref), ref.namespace) as
       k8s.V1Deployment | undefined;
     const secret = this.caches.secrets.get(names.configSecret(ref), ref.namespace) as
@@ -150,12 +151,25 @@ export class GarbageCollectionReconciler {
     }
     const annotations = deployment?.spec?.template?.metadata?.annotations ?? {};
     const restartedAt = annotations[restartAnnotation];
+    const current = config ? checksum(config) : '';
     return {
       rolledOut: rolloutOf(deployment).complete,
-      runsCurrentConfig: !!config && annotations['berth.dev/config-checksum'] === checksum(config),
+      runsCurrentConfig: !!config && annotations[configChecksumAnnotation] === current,
       configReadOnly,
       ...(restartedAt ? { restartedAt } : {}),
+      // From the API server, terminating pods included: only while going read-only.
+      stalePods: countStale && config ? stalePods(await this.registryPods(ref), current).length : 0,
     };
+  }
+
+  private async registryPods(ref: RegistryRef): Promise<k8s.V1Pod[]> {
+    const selector = Object.entries(selectorLabels(ref, 'registry'))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    const list = await this.deps.client.list<KubeObject>(collectionPath(pods, ref.namespace), {
+      labelSelector: selector,
+    });
+    return list.items as k8s.V1Pod[];
   }
 
   /** Unfinished retention Jobs of this Registry, from the API server (the lock must not trust a cache). */
@@ -210,6 +224,9 @@ export class GarbageCollectionReconciler {
         await this.createJob(collectJob(registry, ref, effect.name, nodeName ? { nodeName } : {}), rctx);
         return;
       }
+      case 'createProbeJob':
+        await this.createJob(probeJob(registry, ref, effect.name, this.operatorImage), rctx);
+        return;
       case 'createVerifyJob':
         await this.createJob(verifyJob(registry, ref, effect.name, this.operatorImage), rctx);
         return;

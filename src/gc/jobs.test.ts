@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Registry } from '../api/index.ts';
-import { collectJob, collectScript, registryURL, verifyJob } from './jobs.ts';
+import { collectJob, collectScript, probeJob, registryURL, verifyJob } from './jobs.ts';
 import { needsSameNode, unsupported } from './placement.ts';
 
 const ref = { name: 'main', namespace: 'registry-system' };
@@ -110,5 +110,26 @@ describe('verifyJob', () => {
       '--registry-url=http://main.registry-system.svc:443',
       '--docker-config=/etc/berth/admin/config.json',
     ]);
+  });
+});
+
+describe('probeJob', () => {
+  it("berth's image tries a push with the admin credential through the Service, trusting the CA", () => {
+    const job = probeJob(registry({ storage: pvc() }), ref, 'main-gcp-1', 'berth:1');
+    const spec = job.spec!.template.spec!;
+    const c = spec.containers[0]!;
+    expect(c.image).toBe('berth:1');
+    expect(c.args).toEqual([
+      'gc-run',
+      'probe',
+      '--registry-url=https://main.registry-system.svc',
+      '--docker-config=/etc/berth/admin/config.json',
+      '--ca-file=/etc/berth/ca/ca.crt',
+    ]);
+    expect(c.terminationMessagePolicy).toBe('FallbackToLogsOnError');
+    expect(spec.automountServiceAccountToken).toBe(false);
+    expect(spec.volumes?.find((v) => v.name === 'admin')?.secret?.secretName).toBe('main-admin');
+    expect(job.metadata?.labels?.['berth.dev/gc-step']).toBe('probe');
+    expect(job.spec?.backoffLimit).toBe(0);
   });
 });

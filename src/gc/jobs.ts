@@ -6,6 +6,7 @@
 //   controller reads from the Job's pod. It needs no Kubernetes API access (no token mounted).
 // - verify: berth's image runs `berth gc-run verify` against the registry's Service with the admin
 //   credential and the CA bundle: every tag of every repository must resolve and its blobs exist.
+// - probe: the same, running `berth gc-run probe`: before collecting, a push must be refused.
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from '../api/index.ts';
 import {
@@ -58,7 +59,7 @@ function baseJob(
   registry: Registry,
   ref: RegistryRef,
   name: string,
-  step: 'collect' | 'verify',
+  step: 'collect' | 'verify' | 'probe',
   podSpec: k8s.V1PodSpec,
 ): k8s.V1Job {
   const labels = { ...registryLabels(ref, 'garbage-collection'), [gcLabels.step]: step };
@@ -195,6 +196,27 @@ export function verifyJob(
   name: string,
   operatorImage: string,
 ): k8s.V1Job {
+  return clientJob(registry, ref, name, operatorImage, 'verify');
+}
+
+/** The read-only check: `berth gc-run probe` with the admin credential, through the Service. */
+export function probeJob(
+  registry: Registry,
+  ref: RegistryRef,
+  name: string,
+  operatorImage: string,
+): k8s.V1Job {
+  return clientJob(registry, ref, name, operatorImage, 'probe');
+}
+
+/** A Job of berth's image speaking to the registry as a client, with the admin credential. */
+function clientJob(
+  registry: Registry,
+  ref: RegistryRef,
+  name: string,
+  operatorImage: string,
+  step: 'verify' | 'probe',
+): k8s.V1Job {
   const tls = registry.spec.tls?.mode !== 'Disabled';
   const volumes: k8s.V1Volume[] = [
     {
@@ -208,7 +230,7 @@ export function verifyJob(
   const mounts: k8s.V1VolumeMount[] = [{ name: 'admin', mountPath: '/etc/berth/admin', readOnly: true }];
   const args = [
     'gc-run',
-    'verify',
+    step,
     `--registry-url=${registryURL(ref, registry)}`,
     '--docker-config=/etc/berth/admin/config.json',
   ];
@@ -217,11 +239,11 @@ export function verifyJob(
     mounts.push({ name: 'ca', mountPath: '/etc/berth/ca', readOnly: true });
     args.push('--ca-file=/etc/berth/ca/ca.crt');
   }
-  return baseJob(registry, ref, name, 'verify', {
+  return baseJob(registry, ref, name, step, {
     securityContext: restrictedPodSecurity,
     containers: [
       {
-        name: 'verify',
+        name: step,
         image: operatorImage,
         args,
         volumeMounts: mounts,

@@ -13,8 +13,18 @@ import {
 const T0 = '2030-01-01T03:00:00.000Z';
 const at = (sec: number) => new Date(Date.parse(T0) + sec * 1000);
 
-const writable: WorkloadView = { rolledOut: true, runsCurrentConfig: true, configReadOnly: false };
-const readOnly: WorkloadView = { rolledOut: true, runsCurrentConfig: true, configReadOnly: true };
+const writable: WorkloadView = {
+  rolledOut: true,
+  runsCurrentConfig: true,
+  configReadOnly: false,
+  stalePods: 0,
+};
+const readOnly: WorkloadView = {
+  rolledOut: true,
+  runsCurrentConfig: true,
+  configReadOnly: true,
+  stalePods: 0,
+};
 
 function observed(over: Partial<Observed> = {}): Observed {
   return { now: at(60), retentionJobsRunning: 0, workload: writable, job: { state: 'Absent' }, ...over };
@@ -30,6 +40,7 @@ function inPhase(
 
 const collectJob = jobName('main', 'collect', T0);
 const verifyJob = jobName('main', 'verify', T0);
+const probeJob = jobName('main', 'probe', at(60).toISOString());
 
 describe('step: starting', () => {
   it.each([
@@ -130,11 +141,66 @@ describe('step: each phase', () => {
       phase: 'ReadOnly',
     },
     {
-      name: 'ReadOnly → Collecting creates the GC Job',
+      name: 'ReadOnly waits while an old pod is still terminating (the rollout counts say done)',
+      current: inPhase('ReadOnly'),
+      over: { workload: { ...readOnly, stalePods: 1 } },
+      phase: 'ReadOnly',
+      message:
+        /waiting for 1 registry pod\(s\) with the previous configuration to go \(terminating ones included\)/,
+    },
+    {
+      name: 'ReadOnly, rolled out: a push is tried first (the probe Job), nothing is collected yet',
       current: inPhase('ReadOnly'),
       over: { workload: readOnly },
+      phase: 'ReadOnly',
+      effects: ['createProbeJob'],
+      message: /checking that a push is refused/,
+    },
+    {
+      name: 'ReadOnly re-creates a missing probe Job',
+      current: inPhase('ReadOnly', { job: probeJob }),
+      over: { workload: readOnly },
+      phase: 'ReadOnly',
+      effects: ['createProbeJob'],
+    },
+    {
+      name: 'ReadOnly waits for the probe Job',
+      current: inPhase('ReadOnly', { job: probeJob }),
+      over: { workload: readOnly, job: { state: 'Running' } },
+      phase: 'ReadOnly',
+    },
+    {
+      name: 'ReadOnly: the push was accepted → Failed (read-only kept), nothing collected',
+      current: inPhase('ReadOnly', { job: probeJob }),
+      over: {
+        workload: readOnly,
+        job: { state: 'Failed', message: 'the registry accepted a push (HTTP 202): it is not read-only' },
+      },
+      phase: 'Failed',
+      effects: ['event'],
+      message: /^PushNotRefused: the read-only check Job main-gcp-\w+ failed: the registry accepted a push/,
+    },
+    {
+      name: 'ReadOnly: the probe ran too long → Failed',
+      current: inPhase('ReadOnly', { job: probeJob }),
+      over: { now: at(3600), workload: readOnly, job: { state: 'Running' } },
+      phase: 'Failed',
+      effects: ['event'],
+      message: /ReadOnlyCheckTimeout/,
+    },
+    {
+      name: 'ReadOnly: a push was refused → Collecting creates the GC Job',
+      current: inPhase('ReadOnly', { job: probeJob }),
+      over: { workload: readOnly, job: { state: 'Succeeded' } },
       phase: 'Collecting',
       effects: ['createCollectJob'],
+    },
+    {
+      name: 'ReadOnly: an old pod showed up after the probe → wait, and probe again later',
+      current: inPhase('ReadOnly', { job: probeJob }),
+      over: { workload: { ...readOnly, stalePods: 2 }, job: { state: 'Succeeded' } },
+      phase: 'ReadOnly',
+      message: /2 registry pod/,
     },
     {
       name: 'ReadOnly times out → Failed',
@@ -240,6 +306,20 @@ describe('step: each phase', () => {
     if (message) expect(r.status.message).toMatch(message);
   });
 
+  it('a probe made before an old pod showed up is forgotten: the next one is a new Job', () => {
+    const r = step(
+      'main',
+      inPhase('ReadOnly', { job: probeJob }),
+      observed({ workload: { ...readOnly, stalePods: 1 }, job: { state: 'Succeeded' } }),
+    );
+    expect(r.status.run?.job).toBeUndefined();
+    const next = step('main', r.status, observed({ now: at(90), workload: readOnly }));
+    expect(next.effects).toEqual([
+      { kind: 'createProbeJob', name: jobName('main', 'probe', at(90).toISOString()) },
+    ]);
+    expect(next.status.run?.job).not.toBe(probeJob);
+  });
+
   it('records the figures of the GC Job and the restart stamp', () => {
     const r = step(
       'main',
@@ -329,6 +409,7 @@ describe('parseCollectOutput and jobName', () => {
     const long = 'r'.repeat(80);
     expect(jobName(long, 'collect', T0).length).toBeLessThanOrEqual(63);
     expect(jobName('main', 'collect', T0)).not.toBe(jobName('main', 'verify', T0));
+    expect(jobName('main', 'probe', T0)).toMatch(/^main-gcp-[0-9a-z]+$/);
     expect(jobName('main', 'collect', T0)).toMatch(/^main-gc-[0-9a-z]+$/);
   });
 });

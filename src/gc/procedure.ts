@@ -5,7 +5,8 @@
 // `step`, and performs the effects; everything that decides lives here and is table-tested.
 //
 //   (idle) ──trigger──▶ Pending ──no retention run, lock settled──▶ ReadOnly ──read-only config
-//   rolled out──▶ Collecting ──GC Job succeeded──▶ Restarting ──pods restarted──▶ ReadWrite
+//   rolled out, no pod of another configuration left (terminating ones included), and a push tried
+//   and refused (the probe Job)──▶ Collecting ──GC Job succeeded──▶ Restarting ──pods restarted──▶ ReadWrite
 //   ──writable config rolled out──▶ Verifying ──verify Job succeeded──▶ Succeeded
 //   any failure or timeout ──▶ Failed (read-only, Degraded) ──retry──▶ Pending
 import type {
@@ -49,6 +50,13 @@ export interface WorkloadView {
   configReadOnly: boolean;
   /** The restart stamp on the pod template (annotation berth.dev/restarted-at). */
   restartedAt?: string;
+  /**
+   * Registry pods that may still serve with another configuration than the current one:
+   * terminating pods included (a RollingUpdate's old writable pod keeps serving until it is gone,
+   * and the Deployment's counts no longer show it). Counted while the read-only configuration
+   * rolls out; 0 otherwise.
+   */
+  stalePods: number;
 }
 
 export interface Observed {
@@ -84,6 +92,7 @@ export const defaultSettings: Settings = {
 };
 
 export type Effect =
+  | { kind: 'createProbeJob'; name: string }
   | { kind: 'createCollectJob'; name: string }
   | { kind: 'createVerifyJob'; name: string }
   | { kind: 'restart'; stamp: string }
@@ -118,10 +127,14 @@ export function parseCollectOutput(text: string | undefined): CollectOutput {
   return {};
 }
 
-/** Job names: `<registry>-gc-<start>` and `<registry>-gc-verify-<start>`, at most 63 characters. */
-export function jobName(registry: string, step: 'collect' | 'verify', startTime: string): string {
+/**
+ * Job names: `<registry>-gc-<start>`, `<registry>-gcv-<start>` (verify) and `<registry>-gcp-<time>`
+ * (the read-only probe, named by when it is created: a probe made before the rollout settled again
+ * is replaced by a new one), at most 63 characters.
+ */
+export function jobName(registry: string, step: 'collect' | 'verify' | 'probe', startTime: string): string {
   const stamp = Math.floor(new Date(startTime).getTime() / 1000).toString(36);
-  const suffix = step === 'collect' ? `-gc-${stamp}` : `-gcv-${stamp}`;
+  const suffix = { collect: `-gc-${stamp}`, verify: `-gcv-${stamp}`, probe: `-gcp-${stamp}` }[step];
   return `${registry.slice(0, 63 - suffix.length)}${suffix}`;
 }
 
@@ -232,17 +245,48 @@ export function step(
     }
     case 'ReadOnly': {
       const w = o.workload;
-      if (w.configReadOnly && w.runsCurrentConfig && w.rolledOut) {
-        const name = jobName(registry, 'collect', run.startTime ?? iso(now));
-        const r = enter('Collecting', `running the garbage-collect Job ${name}`, [
-          { kind: 'createCollectJob', name },
-        ]);
-        run.job = name;
-        return r;
+      const rolled = w.configReadOnly && w.runsCurrentConfig && w.rolledOut;
+      if (!rolled || w.stalePods > 0) {
+        if (rolloutTimedOut)
+          return fail('ReadOnlyRolloutTimeout', 'the read-only configuration did not roll out in time');
+        delete run.job; // a probe made before every old pod was gone proves nothing
+        return wait(
+          rolled
+            ? `waiting for ${w.stalePods} registry pod(s) with the previous configuration to go (terminating ones included)`
+            : 'waiting for every replica to run the read-only configuration',
+          2_000,
+        );
       }
-      if (rolloutTimedOut)
-        return fail('ReadOnlyRolloutTimeout', 'the read-only configuration did not roll out in time');
-      return wait('waiting for every replica to run the read-only configuration', 2_000);
+      // Every pod runs the read-only configuration: a push must now be refused.
+      if (!run.job) {
+        const name = jobName(registry, 'probe', iso(now));
+        run.job = name;
+        return {
+          ...wait(`checking that a push is refused (Job ${name})`, 2_000),
+          effects: [{ kind: 'createProbeJob', name }],
+        };
+      }
+      const probe = run.job;
+      switch (o.job.state) {
+        case 'Absent':
+          return { status, effects: [{ kind: 'createProbeJob', name: probe }], requeueAfterMs: 2_000 };
+        case 'Running':
+          if (rolloutTimedOut)
+            return fail('ReadOnlyCheckTimeout', `the read-only check Job ${probe} ran too long`);
+          return wait(`checking that a push is refused (Job ${probe})`, 2_000);
+        case 'Failed':
+          // Accepted (the upload was cancelled) or inconclusive: never collect on a writable registry.
+          return fail('PushNotRefused', `the read-only check Job ${probe} failed: ${o.job.message}`);
+        case 'Succeeded': {
+          const name = jobName(registry, 'collect', run.startTime ?? iso(now));
+          const r = enter('Collecting', `a push was refused; running the garbage-collect Job ${name}`, [
+            { kind: 'createCollectJob', name },
+          ]);
+          run.job = name;
+          return r;
+        }
+      }
+      break;
     }
     case 'Collecting': {
       const name = run.job ?? jobName(registry, 'collect', run.startTime ?? iso(now));

@@ -35,7 +35,7 @@ export class RegistryHttpError extends Error {
   }
 }
 
-/** A minimal OCI distribution client: token auth, GET/HEAD. */
+/** A minimal OCI distribution client: token auth, GET/HEAD, and POST/DELETE for the read-only probe. */
 export class RegistryHttp {
   private readonly access: RegistryAccess;
   private readonly tokens = new Map<string, string>();
@@ -102,9 +102,14 @@ export class RegistryHttp {
   }
 
   /** A request to the registry, authenticating when challenged. */
-  async request(method: 'GET' | 'HEAD', path: string, accept?: string): Promise<Response> {
+  async request(
+    method: 'GET' | 'HEAD' | 'POST' | 'DELETE',
+    path: string,
+    accept?: string,
+  ): Promise<Response> {
     const url = new URL(path, this.access.url);
     const headers: Record<string, string> = accept ? { Accept: accept } : {};
+    if (method === 'POST' || method === 'DELETE') headers['Content-Length'] = '0';
     let res = await this.raw(method, url, headers);
     if (res.status === 401) {
       const challenge = String(res.headers['www-authenticate'] ?? '');

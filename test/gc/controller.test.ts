@@ -1,6 +1,8 @@
 // The garbage collection controller against the real control plane, with the test acting as the
 // Jobs (kwok runs pods but executes nothing): on demand and on schedule, each step of the procedure
-// observed in status, the read-only configuration rolled out, the GC Job on the registry pod's node
+// observed in status, the read-only configuration rolled out, no collection before every old pod is
+// gone (terminating ones included) and a push was tried and refused (the probe Job; a push accepted
+// fails the run and collects nothing), the GC Job on the registry pod's node
 // with the registry's image, config and claim, the restart, the verification Job, the figures in
 // status.garbageCollection.lastRun; a failed Job leaves the registry read-only and Degraded, and a
 // retry recovers; the lock against retention runs in both directions.
@@ -100,6 +102,27 @@ async function registryPodNode(): Promise<string> {
   return pods.items.find((p) => p.status?.phase === 'Running')!.spec!.nodeName!;
 }
 
+/**
+ * Acts as the read-only probe Job of the run in progress: a push refused (exit 0, what `berth
+ * gc-run probe` prints), or accepted (exit 1 with its termination message).
+ */
+async function finishProbe(exitCode = 0, message = '{"verdict":"refused","status":405}'): Promise<k8s.V1Job> {
+  const probing = await eventually(
+    'the read-only probe Job in status',
+    getRegistry,
+    (r) => gcOf(r).phase === 'ReadOnly' && /^main-gcp-/.test(gcOf(r).run?.job ?? ''),
+    90_000,
+  );
+  const name = gcOf(probing).run!.job!;
+  const [job] = await eventually(
+    `Job ${name}`,
+    () => actor.jobs(ns, name),
+    (l) => l.some((j) => j.metadata?.name === name),
+  );
+  await actor.finish(ns, name, exitCode, message);
+  return job!;
+}
+
 let dropVolume: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
@@ -137,6 +160,27 @@ describe('garbage collection, on demand', () => {
 
   it('runs the whole procedure and reports the figures', async () => {
     const requested = await requestGC();
+    // First a push must be refused: the probe Job, once every pod runs the read-only configuration.
+    const probing = await eventually(
+      'the read-only probe',
+      getRegistry,
+      (r) => gcOf(r).phase === 'ReadOnly' && /^main-gcp-/.test(gcOf(r).run?.job ?? ''),
+      90_000,
+    );
+    expect(gcOf(probing).message).toMatch(/checking that a push is refused/);
+    expect(await configReadOnly()).toBe(true);
+    const probe = await actor.waitForJob(ns, 'main-gcp-');
+    const pc = probe.spec!.template.spec!.containers[0]!;
+    expect(pc.image).toBe(berthImage);
+    expect(pc.args).toEqual([
+      'gc-run',
+      'probe',
+      `--registry-url=https://main.${ns}.svc`,
+      '--docker-config=/etc/berth/admin/config.json',
+      '--ca-file=/etc/berth/ca/ca.crt',
+    ]);
+    expect(await actor.jobs(ns, 'main-gc-')).toEqual([]); // nothing collected before the push was refused
+    await actor.finish(ns, probe.metadata!.name!, 0, '{"verdict":"refused","status":405}');
     const collecting = await waitPhase('Collecting', 90_000);
     expect(gcOf(collecting).handledRequest).toBe(requested);
     expect(await configReadOnly()).toBe(true);
@@ -210,6 +254,7 @@ describe('garbage collection, on demand', () => {
 
   it('a failed GC Job leaves the registry read-only and Degraded; a retry recovers', async () => {
     await requestGC(new Date(Date.now() + 1000).toISOString());
+    await finishProbe();
     await waitPhase('Collecting', 90_000);
     const before = (await getRegistry()).status?.garbageCollection?.run?.job ?? '';
     const previous = (await actor.jobs(ns, 'main-gc-')).map((j) => j.metadata?.name ?? '');
@@ -238,6 +283,7 @@ describe('garbage collection, on demand', () => {
     // Retry on demand: the whole procedure again, this time it succeeds.
     const known = (await actor.jobs(ns, 'main-gc-')).map((j) => j.metadata?.name ?? '');
     await requestGC(new Date(Date.now() + 2000).toISOString());
+    await finishProbe();
     const retry = await actor.waitForJob(ns, 'main-gc-', known, 90_000);
     await actor.finish(ns, retry.metadata!.name!, 0, '{"blobsDeleted":1,"bytesFreed":10}');
     const verify = await eventually(
@@ -252,6 +298,105 @@ describe('garbage collection, on demand', () => {
     await eventually('not Degraded', getRegistry, (r) => cond(r, 'Degraded')?.status === 'False');
     expect(await configReadOnly()).toBe(false);
   }, 240_000);
+});
+
+describe('the read-only check before collecting', () => {
+  /** Lets the run in progress finish as its Jobs would (so the next test starts from Succeeded). */
+  async function completeRun(): Promise<void> {
+    await finishProbe();
+    await waitPhase('Collecting', 90_000);
+    await actor.finish(ns, (await getRegistry()).status!.garbageCollection!.run!.job!, 0, '{}');
+    const verify = await eventually(
+      'the verify Job',
+      () => actor.jobs(ns, 'main-gcv-'),
+      (l) => l.some((j) => !j.status?.conditions?.length),
+      90_000,
+    );
+    await actor.finish(ns, verify.find((j) => !j.status?.conditions?.length)!.metadata!.name!, 0, 'verified');
+    await waitPhase('Succeeded');
+  }
+
+  it('a push that is not refused: nothing is collected, the registry stays read-only and Degraded', async () => {
+    const collectJobs = (await actor.jobs(ns, 'main-gc-')).length;
+    await requestGC(new Date(Date.now() + 1000).toISOString());
+    await finishProbe(
+      1,
+      'the registry accepted a push (POST /v2/berth-gc-probe/readonly/blobs/uploads/ answered HTTP 202): it is not read-only, so nothing was collected; the throw-away upload was cancelled',
+    );
+    const failed = await waitPhase('Failed');
+    expect(gcOf(failed).message).toMatch(
+      /^PushNotRefused: the read-only check Job main-gcp-\w+ failed: .*the registry accepted a push .*HTTP 202/,
+    );
+    expect(gcOf(failed).lastRun).toMatchObject({ result: 'Failed' });
+    const degraded = await eventually('Degraded', getRegistry, (r) => cond(r, 'Degraded')?.status === 'True');
+    expect(cond(degraded, 'Degraded')?.message).toMatch(/accepted a push/);
+    expect(await configReadOnly()).toBe(true);
+    expect((await actor.jobs(ns, 'main-gc-')).length).toBe(collectJobs);
+
+    await requestGC(new Date(Date.now() + 2000).toISOString()); // a retry recovers
+    await completeRun();
+  }, 300_000);
+
+  it('an old registry pod that is still terminating holds the collection back until it is gone', async () => {
+    // A pod of the previous (writable) configuration that has not finished terminating, as during a
+    // RollingUpdate on shared storage: the Deployment's counts no longer show it, but it serves.
+    const stale = 'main-registry-old-writable';
+    // On a node object with no kubelet or kwok behind it (kwok would finish the termination at once,
+    // and a pod on a node that does not exist is failed by the pod garbage collector).
+    const node = `berth-test-${ns}`;
+    await core.createNode({
+      body: {
+        metadata: { name: node },
+        spec: { unschedulable: true, taints: [{ key: 'berth-test/no-kubelet', effect: 'NoSchedule' }] },
+      },
+    });
+    try {
+      await holdWithStalePod(stale, node);
+    } finally {
+      await core.deleteNode({ name: node }).catch(() => undefined);
+    }
+  }, 300_000);
+
+  async function holdWithStalePod(stale: string, node: string): Promise<void> {
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: {
+          name: stale,
+          labels: { 'berth.dev/registry': 'main', 'app.kubernetes.io/component': 'registry' },
+          annotations: { 'berth.dev/config-checksum': 'the-previous-writable-configuration' },
+          finalizers: ['berth-test/still-terminating'],
+        },
+        spec: {
+          nodeName: node,
+          containers: [{ name: 'registry', image: 'registry:3.1.1' }],
+        },
+      },
+    });
+    await core.deleteNamespacedPod({ namespace: ns, name: stale, gracePeriodSeconds: 0 });
+    const probes = (await actor.jobs(ns, 'main-gcp-')).length;
+    await requestGC(new Date(Date.now() + 1000).toISOString());
+    const held = await eventually(
+      'ReadOnly, waiting for the old pod',
+      getRegistry,
+      (r) => gcOf(r).phase === 'ReadOnly' && /waiting for 1 registry pod/.test(gcOf(r).message ?? ''),
+      90_000,
+    );
+    expect(gcOf(held).message).toMatch(/previous configuration to go \(terminating ones included\)/);
+    expect(
+      (await apps.readNamespacedDeployment({ name: 'main-registry', namespace: ns })).status,
+    ).toMatchObject({ replicas: 1, updatedReplicas: 1, availableReplicas: 1 });
+    await new Promise((r) => setTimeout(r, 8000)); // several resyncs
+    expect(gcOf(await getRegistry()).phase).toBe('ReadOnly');
+    expect((await actor.jobs(ns, 'main-gcp-')).length).toBe(probes);
+
+    // The old pod goes: the push is tried, and the collection runs.
+    await core.patchNamespacedPod(
+      { namespace: ns, name: stale, body: { metadata: { finalizers: null } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    await completeRun();
+  }
 });
 
 describe('the lock between garbage collection and retention runs', () => {
@@ -285,6 +430,7 @@ describe('the lock between garbage collection and retention runs', () => {
     expect(await configReadOnly()).toBe(false);
 
     await actor.finish(ns, 'retention-running', 0, 'retention done');
+    await finishProbe();
     await waitPhase('Collecting', 90_000);
 
     // During the collection a RetentionPolicy of this Registry is due on demand: it must wait.
@@ -354,6 +500,7 @@ describe('garbage collection, on schedule', () => {
     expect(Date.parse(gcOf(started).run!.startTime!)).toBeGreaterThanOrEqual(due);
     // Stop scheduling; let this run finish as the Jobs would.
     await mergePatch('registries', 'main', { spec: { garbageCollection: { schedule: '0 3 * * 0' } } });
+    await finishProbe();
     await waitPhase('Collecting', 90_000);
     await actor.finish(ns, (await getRegistry()).status!.garbageCollection!.run!.job!, 0, '{}');
     const verify = await eventually(

@@ -1,0 +1,113 @@
+// The read-only check before a garbage collection, against the real registry binary: writable, the
+// throw-away upload is accepted and cancelled (nothing is left of it) and the check fails; in
+// read-only maintenance mode (the configuration the procedure rolls out) the push is refused and
+// the check passes. `berth gc-run probe` as the Job runs it: exit code and termination message.
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { probeReadOnly, probeRepository } from '../../src/gc/probe.ts';
+import { RegistryHttp, type RegistryAccess } from '../../src/gc/verify.ts';
+import { mint, startTokenGround, type TokenGround } from '../token/fixture.ts';
+
+const exec = promisify(execFile);
+const repoRoot = path.resolve(import.meta.dirname, '../..');
+const admin = mint({ username: 'admin', grants: [{ repositories: ['**'], actions: ['*'] }], catalog: true });
+const puller = mint({ username: 'ci-pull', grants: [{ repositories: ['**'], actions: ['pull'] }] });
+
+let ground: TokenGround;
+let access: RegistryAccess;
+let files: { dockerConfig: string; ca: string };
+
+/** `berth gc-run probe` as a process; its exit code and termination message. */
+async function probeCommand(
+  name: string,
+  url = ground.registry.url,
+): Promise<{ code: number; message: string }> {
+  const terminationLog = path.join(ground.dir, `${name}.termination-log`);
+  writeFileSync(terminationLog, '');
+  let code = 0;
+  try {
+    await exec(
+      process.execPath,
+      [
+        path.join(repoRoot, 'src/main.ts'),
+        'gc-run',
+        'probe',
+        `--registry-url=${url}`,
+        `--ca-file=${files.ca}`,
+        `--docker-config=${files.dockerConfig}`,
+        `--termination-log=${terminationLog}`,
+      ],
+      { timeout: 60_000 },
+    );
+  } catch (err) {
+    code = (err as { code?: number }).code ?? -1;
+  }
+  return { code, message: readFileSync(terminationLog, 'utf8') };
+}
+
+beforeAll(async () => {
+  ground = await startTokenGround({ credentials: [admin, puller] });
+  access = { url: ground.registry.url, caPem: ground.ca.certPem, username: 'admin', password: admin.secret };
+  files = {
+    dockerConfig: path.join(ground.dir, 'probe-admin.json'),
+    ca: path.join(ground.dir, 'probe-ca.pem'),
+  };
+  writeFileSync(
+    files.dockerConfig,
+    JSON.stringify({
+      auths: { [ground.registry.host]: { auth: Buffer.from(`admin:${admin.secret}`).toString('base64') } },
+    }),
+  );
+  writeFileSync(files.ca, ground.ca.certPem);
+}, 120_000);
+
+afterAll(async () => {
+  await ground?.stop();
+});
+
+describe('the read-only probe against the real registry', () => {
+  test('writable: the push is accepted, the upload cancelled, and the check fails', async () => {
+    await ground.reconfigure({ readOnly: false });
+    const result = await probeReadOnly(access);
+    expect(result).toMatchObject({ verdict: 'accepted', status: 202, cancelled: true });
+    // Nothing is left of the upload: no repository, and no upload in progress.
+    const client = new RegistryHttp(access);
+    const catalog = JSON.parse((await client.request('GET', '/v2/_catalog')).body) as {
+      repositories: string[];
+    };
+    expect(catalog.repositories).not.toContain(probeRepository);
+
+    const cmd = await probeCommand('writable');
+    expect(cmd.code).toBe(1);
+    expect(cmd.message).toMatch(
+      /^the registry accepted a push .*HTTP 202.*not read-only.*upload was cancelled$/,
+    );
+    expect(cmd.message).not.toContain(admin.secret);
+  });
+
+  test('a credential that may not push proves nothing', async () => {
+    await ground.reconfigure({ readOnly: false });
+    const result = await probeReadOnly({ ...access, username: 'ci-pull', password: puller.secret });
+    expect(result).toMatchObject({ verdict: 'inconclusive' });
+    expect(result.verdict === 'inconclusive' && result.detail).toMatch(
+      /credential was refused \(HTTP (401|403)\)/,
+    );
+  });
+
+  test('read-only maintenance mode: the push is refused with 405 and the check passes', async () => {
+    await ground.reconfigure({ readOnly: true });
+    const result = await probeReadOnly(access);
+    expect(result).toEqual({ verdict: 'refused', status: 405 });
+    const cmd = await probeCommand('readonly');
+    expect(cmd).toEqual({ code: 0, message: '' });
+  });
+
+  test('an unreachable registry: the check cannot run, exit 1', async () => {
+    const cmd = await probeCommand('unreachable', 'https://127.0.0.1:1');
+    expect(cmd.code).toBe(1);
+    expect(cmd.message).toMatch(/^the read-only check could not run: /);
+  });
+});
