@@ -3,7 +3,8 @@
 // controller marks the Job, and the controller must report it. On demand and on schedule, the Job's
 // shape (flags of the retention-run contract, admin credential, CA, claim read-only, the registry
 // pod's node, its ServiceAccount and bindings), no two runs of a policy at once, a failing and a
-// refused run, bounded history, and a missing Registry.
+// refused run, bounded history, a missing Registry, a Registry on emptyDir refused up front, and a
+// failed Job's reason (its container's termination message) in Ready.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { createTestNamespace, eventually, testKubeConfig } from '../harness/kube.ts';
@@ -360,4 +361,73 @@ describe('RetentionPolicy runs', () => {
     expect(ready(p)).toMatchObject({ status: 'False' });
     expect(ready(p)?.message).toContain(`${regNs}/nowhere`);
   }, 60_000);
+
+  it('refuses a policy of a Registry on emptyDir up front: Ready=False, a Warning, and no Job', async () => {
+    await createRegistry(kc, regNs, 'scratch', { storage: { emptyDir: {} } });
+    await createPolicy(
+      'on-scratch',
+      { registryRef: { name: 'scratch', namespace: regNs }, schedule: '0 2 * * *' },
+      { 'berth.dev/run-requested-at': new Date().toISOString() },
+    );
+    const p = await eventually(
+      'RetentionUnsupported',
+      () => getPolicy('on-scratch'),
+      (x) => ready(x)?.reason === 'RetentionUnsupported',
+    );
+    expect(ready(p)).toMatchObject({ status: 'False' });
+    expect(ready(p)?.message).toMatch(/^spec\.storage\.emptyDir: .*PersistentVolumeClaim or S3/);
+    await eventually(
+      'a RetentionUnsupported warning',
+      () => events.listNamespacedEvent({ namespace: team }),
+      (l) =>
+        l.items.some(
+          (e) =>
+            e.reason === 'RetentionUnsupported' && e.type === 'Warning' && e.regarding?.name === 'on-scratch',
+        ),
+    );
+    await new Promise((r) => setTimeout(r, 6000)); // beyond a resync: the requested run never starts
+    expect(await actor.jobs(regNs, 'retention-on-scratch-')).toEqual([]);
+    expect((await getPolicy('on-scratch')).status?.lastRun).toBeUndefined();
+  }, 60_000);
+
+  it("a Job that fails without a report: its container's termination message is in Ready", async () => {
+    await createPolicy(
+      'broken',
+      { registryRef: { name: 'main', namespace: regNs }, schedule: '0 2 * * *' },
+      { 'berth.dev/run-requested-at': new Date().toISOString() },
+    );
+    const job = await actor.waitForJob(regNs, 'retention-broken-');
+    expect(job.spec?.template.spec?.containers[0]?.terminationMessagePolicy).toBe('FallbackToLogsOnError');
+    // As the container would: it exits 2 before writing any report, and says why.
+    await actor.finish(
+      regNs,
+      job.metadata!.name!,
+      2,
+      'berth retention-run: --storage-root (or BERTH_RETENTION_STORAGE_ROOT) or --s3-bucket is required\n',
+    );
+    const failed = await eventually(
+      'lastRun Failed',
+      () => getPolicy('broken'),
+      (p) => p.status?.lastRun?.result === 'Failed' && ready(p)?.reason === 'RunFailed',
+    );
+    const message = ready(failed)?.message ?? '';
+    expect(message).toMatch(
+      /^the last run failed: Job retention-broken-\S+ failed: berth retention-run: --storage-root .* or --s3-bucket is required$/,
+    );
+    expect(message).not.toMatch(/ConfigMap/); // it wrote none
+    await eventually(
+      'a RunFailed warning with the reason',
+      () => events.listNamespacedEvent({ namespace: team }),
+      (l) =>
+        l.items.some(
+          (e) =>
+            e.reason === 'RunFailed' &&
+            e.regarding?.name === 'broken' &&
+            !!e.note?.includes('--s3-bucket is required'),
+        ),
+    );
+    // Still there after further reconciles.
+    await new Promise((r) => setTimeout(r, 6000));
+    expect(ready(await getPolicy('broken'))?.message).toBe(message);
+  }, 90_000);
 });
