@@ -39,6 +39,10 @@ test: deps tools ## Install what is needed and run every check and test
 	$(NPM) run --silent check
 	$(NPM) test
 
+.PHONY: images
+images: deps tools ## Build berth's, the registry's and the pause image into bin/images/, without Docker
+	bash hack/images.sh
+
 .PHONY: bench
 bench: deps tools ## Run the benchmarks and print their figures
 	$(NPM) run --silent bench

@@ -1,0 +1,3 @@
+module berth.dev/hack/pause
+
+go 1.25
