@@ -28,7 +28,13 @@ import {
 } from './credential-secret.ts';
 import { rotationOverdue } from './rotation.ts';
 import { matchesSelector } from './selector.ts';
-import { addPullSecret, removePullSecret, targetsServiceAccount, type Edit } from './service-accounts.ts';
+import {
+  addPullSecret,
+  orphanedEntries,
+  removePullSecret,
+  targetsServiceAccount,
+  type Edit,
+} from './service-accounts.ts';
 
 export const pullSecretsFinalizer = 'berth.dev/pull-secrets';
 
@@ -79,6 +85,7 @@ export class PullSecretReconciler {
     if (registry.metadata?.deletionTimestamp || !spec) {
       for (const secret of ours)
         await this.removeFrom(secret.metadata?.namespace ?? '', secret.metadata?.name ?? '');
+      if (spec) await this.removeOrphanedEntries(spec.secretName, []);
       if (registry.metadata?.deletionTimestamp) {
         // A stale cached copy still shows the finalizer after the removal let the Registry go:
         // removing it again gets 404, and a Registry that is gone has no finalizer left to remove.
@@ -174,6 +181,8 @@ export class PullSecretReconciler {
       if (!selected.includes(ns) || secret.metadata?.name !== spec.secretName)
         await this.removeFrom(ns, secret.metadata?.name ?? '');
     }
+    // ... and entries whose Secret is already gone.
+    await this.removeOrphanedEntries(spec.secretName, selected);
 
     await this.writeStatus(registry, {
       selected: selected.length,
@@ -225,6 +234,20 @@ export class PullSecretReconciler {
       const edit = targetsServiceAccount(policy, name)
         ? addPullSecret(sa, secretName)
         : removePullSecret(sa, secretName);
+      if (edit) await this.editServiceAccount(sa, edit);
+    }
+  }
+
+  /** berth's entries left in namespaces outside `selected` without the Secret (see orphanedEntries). */
+  private async removeOrphanedEntries(secretName: string, selected: string[]): Promise<void> {
+    const orphans = orphanedEntries(
+      this.caches.serviceAccounts.list() as k8s.V1ServiceAccount[],
+      secretName,
+      new Set(selected),
+      (ns) => this.caches.secrets.get(secretName, ns) !== undefined,
+    );
+    for (const sa of orphans) {
+      const edit = removePullSecret(sa, secretName);
       if (edit) await this.editServiceAccount(sa, edit);
     }
   }

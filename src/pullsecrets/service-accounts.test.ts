@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import {
   addPullSecret,
   managedEntriesAnnotation,
+  orphanedEntries,
   removePullSecret,
   targetsServiceAccount,
   type ServiceAccountLike,
@@ -62,4 +63,26 @@ describe('targetsServiceAccount', () => {
   ])('$policy → $sa: $want', ({ policy, sa: name, want }) =>
     expect(targetsServiceAccount(policy, name)).toBe(want),
   );
+});
+
+describe('orphanedEntries', () => {
+  const in_ = (namespace: string, names: string[], managed?: string) => ({
+    ...sa(names, managed),
+    metadata: { ...sa(names, managed).metadata, namespace },
+  });
+  const accounts = [
+    in_('selected', ['main-pull'], 'main-pull'), // still selected: attach() keeps it
+    in_('left', ['theirs', 'main-pull'], 'main-pull'), // deselected, Secret gone: orphaned
+    in_('foreign', ['main-pull']), // someone else's same-named entry
+    in_('has-secret', ['main-pull'], 'main-pull'), // its Secret still there: the Secret's removal handles it
+    in_('other-name', ['gone-pull'], 'gone-pull'), // another of berth's names
+  ];
+  it('finds only berth’s entries in namespaces without the selection and without the Secret', () => {
+    const got = orphanedEntries(accounts, 'main-pull', new Set(['selected']), (ns) => ns === 'has-secret');
+    expect(got.map((a) => a.metadata.namespace)).toEqual(['left']);
+  });
+  it('finds nothing when every namespace is selected', () => {
+    const all = new Set(accounts.map((a) => a.metadata.namespace));
+    expect(orphanedEntries(accounts, 'main-pull', all, () => false)).toEqual([]);
+  });
 });

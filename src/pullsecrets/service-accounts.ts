@@ -42,6 +42,23 @@ export function removePullSecret(sa: ServiceAccountLike, secretName: string): Ed
   };
 }
 
+/**
+ * ServiceAccounts that still carry berth's entry `secretName` in a namespace that is not selected
+ * and has no Secret of that name: left behind when a removal read a cached ServiceAccount from
+ * before berth's own append (the removal is keyed by berth's Secrets, so nothing else finds them).
+ */
+export function orphanedEntries<T extends ServiceAccountLike & { metadata?: { namespace?: string } }>(
+  serviceAccounts: readonly T[],
+  secretName: string,
+  selected: ReadonlySet<string>,
+  hasSecret: (namespace: string) => boolean,
+): T[] {
+  return serviceAccounts.filter((sa) => {
+    const ns = sa.metadata?.namespace ?? '';
+    return !selected.has(ns) && !hasSecret(ns) && recorded(sa).includes(secretName);
+  });
+}
+
 /** Which ServiceAccounts of a namespace get the secret. */
 export function targetsServiceAccount(
   policy: { names?: string[]; all?: boolean } | undefined,
