@@ -317,6 +317,62 @@ describe('a hostile Registry made by the platform', () => {
     expect(await eventReasons(platform, 'k8sio')).toContain('HostNotAllowed');
   });
 
+  it('moving certsDir to /etc: the running agents clean up the folder they mount and go; no DaemonSet ever mounts /etc', async () => {
+    await createRegistry(platform, 'moved', { storage: { emptyDir: {} }, nodeAccess: { enabled: true } });
+    await eventually(
+      'the DaemonSet of Registry moved',
+      () =>
+        orUndefined(() => apps.readNamespacedDaemonSet({ name: 'moved-node-agent', namespace: platform })),
+      (d) => !!d,
+    );
+    // Every version of the DaemonSet the API server holds from now on, by watch.
+    const seen: { mode: string; hostPaths: string[] }[] = [];
+    const watch = await new k8s.Watch(kc).watch(
+      `/apis/apps/v1/namespaces/${platform}/daemonsets`,
+      { fieldSelector: 'metadata.name=moved-node-agent' },
+      (_type: string, ds: k8s.V1DaemonSet) => {
+        const spec = ds.spec?.template.spec;
+        seen.push({
+          mode: spec?.containers[0]?.args?.includes('--cleanup') ? 'cleanup' : 'sync',
+          hostPaths: (spec?.volumes ?? []).flatMap((v) => (v.hostPath ? [v.hostPath.path] : [])),
+        });
+      },
+      () => undefined,
+    );
+    try {
+      await custom.patchNamespacedCustomObject(
+        {
+          ...registries,
+          namespace: platform,
+          name: 'moved',
+          body: { spec: { nodeAccess: { certsDir: '/etc' } } },
+        },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
+      await eventually(
+        'the DaemonSet of Registry moved to go',
+        () =>
+          orUndefined(() => apps.readNamespacedDaemonSet({ name: 'moved-node-agent', namespace: platform })),
+        (d) => !d,
+      );
+      const r = await eventually(
+        'NodesReady on Registry moved',
+        () => getRegistry(platform, 'moved'),
+        (x) => condition(x, 'NodesReady')?.reason === 'CertsDirNotAllowed',
+      );
+      expect(condition(r, 'NodesReady')?.status).toBe('False');
+      expect(
+        await orUndefined(() =>
+          core.readNamespacedConfigMap({ name: 'moved-node-access', namespace: platform }),
+        ),
+      ).toBeUndefined();
+      expect(seen.map((v) => v.mode)).toContain('cleanup');
+      for (const v of seen) expect(v.hostPaths).toEqual(['/etc/containerd/certs.d', '/etc/hosts']);
+    } finally {
+      (watch as { abort(): void }).abort();
+    }
+  });
+
   it('claiming another Registry’s Ingress host gets Ready=False HostConflict naming it, and no Ingress, until the host is free', async () => {
     const host = `r-${suffix}.example.com`;
     await createRegistry(platform, 'first', { storage: { emptyDir: {} }, expose: { ingress: { host } } });
