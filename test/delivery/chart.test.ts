@@ -135,6 +135,20 @@ describe('default values', () => {
       metricsBindAddress: ':8080',
       healthBindAddress: ':8081',
       logLevel: 'info',
+      nodeAgentAllowedDirs: ['/etc/containerd/certs.d'],
+      nodeAgentAllowedHosts: ['*'],
+    });
+    const k3s = '/var/lib/rancher/k3s/agent/etc/containerd/certs.d';
+    const set = operatorContainer(
+      await helmTemplate([
+        `nodeAgent.allowedDirs={/etc/containerd/certs.d,${k3s}}`,
+        'nodeAgent.allowedHosts={*.example.com}',
+      ]),
+    );
+    const custom = parseConfig(set.args.slice(1), {});
+    expect(custom.ok && custom.config).toMatchObject({
+      nodeAgentAllowedDirs: ['/etc/containerd/certs.d', k3s],
+      nodeAgentAllowedHosts: ['*.example.com'],
     });
     expect(c.env.find((e) => e.name === 'POD_NAMESPACE')).toEqual({
       name: 'POD_NAMESPACE',
@@ -440,6 +454,9 @@ describe('non-default values', () => {
       ],
       [['serviceAccount.create=false'], 'serviceAccount.name is required'],
       [['extraArgs={operator}'], "at '/extraArgs/0'"],
+      [['nodeAgent.allowedDirs={etc/containerd}'], "at '/nodeAgent/allowedDirs/0'"],
+      [['nodeAgent.allowedDirs={/etc/../x}'], "at '/nodeAgent/allowedDirs/0'"],
+      [['nodeAgent.allowedHosts={a host}'], "at '/nodeAgent/allowedHosts/0'"],
     ];
     for (const [values, message] of cases) {
       const result = await helmTemplateRaw(values);
