@@ -149,7 +149,8 @@ const unshare = ['/usr/bin/unshare', '/usr/bin/nsenter'].every(existsSync);
       mkdirSync(path.join(dir, 'pause-layer'));
       await exec('tar', ['-xf', archive('pause').layers[0]!, '-C', path.join(dir, 'pause-layer'), 'pause']);
       renameSync(path.join(dir, 'pause-layer', 'pause'), bin);
-      const holder = spawn('/usr/bin/unshare', ['--pid', '--fork', bin], { stdio: 'ignore' });
+      // --kill-child: pause dies with unshare, also when an assertion fails.
+      const holder = spawn('/usr/bin/unshare', ['--pid', '--fork', '--kill-child', bin], { stdio: 'ignore' });
       const exited = new Promise<number | null>((resolve) => holder.once('exit', (code) => resolve(code)));
       try {
         let pause: number | undefined;
@@ -179,7 +180,8 @@ const unshare = ['/usr/bin/unshare', '/usr/bin/nsenter'].every(existsSync);
         process.kill(pause!, 'SIGTERM');
         expect(await exited).toBe(0);
       } finally {
-        holder.kill('SIGKILL');
+        // unshare ignores SIGTERM while it waits; its death takes pause along (--kill-child).
+        if (holder.exitCode === null) holder.kill('SIGKILL');
       }
     }, 30_000);
   },
