@@ -57,14 +57,15 @@ build_kubernetes() {
   staging=$(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$gomod")
   [[ -n "$staging" ]] || { echo "no staging modules found in $gomod" >&2; return 1; }
   for m in $staging; do go mod edit -replace="$m=$m@v0.${v#v1.}"; done
-  printf 'package tools\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver/app"\n\t_ "k8s.io/kubernetes/cmd/kube-controller-manager/app"\n\t_ "k8s.io/kubernetes/cmd/kube-scheduler/app"\n\t_ "k8s.io/kubectl/pkg/cmd"\n)\n' > tools.go
+  printf 'package tools\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver/app"\n\t_ "k8s.io/kubernetes/cmd/kube-controller-manager/app"\n\t_ "k8s.io/kubernetes/cmd/kube-scheduler/app"\n\t_ "k8s.io/kubernetes/cmd/kubelet/app"\n\t_ "k8s.io/kubernetes/cmd/kube-proxy/app"\n\t_ "k8s.io/kubectl/pkg/cmd"\n)\n' > tools.go
   go mod tidy >/dev/null
   minor=${v#v1.}; minor=${minor%%.*}
   local ld="-s -w"
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld="$ld -X $p.gitVersion=$v -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
   done
-  go build -ldflags "$ld" -o "$dest/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+  go build -ldflags "$ld" -o "$dest/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
+    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
 }
 
 build_etcd() {
@@ -80,6 +81,16 @@ build_etcd() {
 build_kwok() { GOFLAGS="$GOFLAGS" go install "sigs.k8s.io/kwok/cmd/kwok@$1" && mv "$(go env GOPATH)/bin/kwok" "$2/kwok"; }
 build_registry() { GOBIN="$2" go install -ldflags "-s -w" "github.com/distribution/distribution/v3/cmd/registry@$1"; }
 build_crane() { GOBIN="$2" go install -ldflags "-s -w" "github.com/google/go-containerregistry/cmd/crane@$1"; }
+# The real node (test/harness/node.ts): containerd 2 with its CRI plugin and runc shim, CoreDNS
+# for cluster DNS inside the node, and crictl to look inside. CGO is off, so containerd's btrfs
+# snapshotter (cgo) is left out; the node uses overlayfs or native.
+build_containerd() {
+  GOBIN="$2" go install -tags "no_btrfs no_devmapper no_zfs" -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$1" \
+    "github.com/containerd/containerd/v2/cmd/containerd@$1" "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@$1" \
+    "github.com/containerd/containerd/v2/cmd/ctr@$1"
+}
+build_coredns() { GOBIN="$2" go install -ldflags "-s -w" "github.com/coredns/coredns@$1"; }
+build_crictl() { GOBIN="$2" go install -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$1" "sigs.k8s.io/cri-tools/cmd/crictl@$1"; }
 build_helm() { GOBIN="$2" go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$1" "helm.sh/helm/v3/cmd/helm@$1"; }
 
 total=$SECONDS
@@ -90,5 +101,8 @@ want registry && ensure registry "$DISTRIBUTION_VERSION" build_registry registry
 want crane && ensure crane "$CRANE_VERSION" build_crane crane
 want kwok && ensure kwok "$KWOK_VERSION" build_kwok kwok
 want helm && ensure helm "$HELM_VERSION" build_helm helm
-want kubernetes && ensure kubernetes "$KUBERNETES_VERSION" build_kubernetes kube-apiserver kube-controller-manager kube-scheduler kubectl
+want kubernetes && ensure kubernetes "$KUBERNETES_VERSION" build_kubernetes kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy
+want containerd && ensure containerd "$CONTAINERD_VERSION" build_containerd containerd containerd-shim-runc-v2 ctr
+want coredns && ensure coredns "$COREDNS_VERSION" build_coredns coredns
+want crictl && ensure crictl "$CRICTL_VERSION" build_crictl crictl
 echo "tools: done in $((SECONDS - total))s"

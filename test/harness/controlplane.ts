@@ -8,6 +8,8 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { createCA, createSigningKey, issueCertificate, type KeyPair } from '../../src/pki/certificates.ts';
 import { freePort, waitFor } from './net.ts';
+import { createNodeNetwork, type NodeNetwork } from './node-network.ts';
+import { startRealNode, type RealNode } from './node.ts';
 import { binary, ProcessGroup, type ManagedProcess } from './processes.ts';
 
 export interface ControlPlane {
@@ -29,6 +31,8 @@ export interface ControlPlane {
   auditLog?: string;
   /** Writes a kubeconfig for a user with a client certificate from the control plane's CA. */
   userKubeconfig(user: string, groups?: string[]): Promise<string>;
+  /** The real kubelet node, when started with `realNode`. */
+  node?: RealNode;
 }
 
 export interface ControlPlaneOptions {
@@ -39,6 +43,12 @@ export interface ControlPlaneOptions {
   log?: (line: string) => void;
   /** Record every request of these users in an audit log (metadata level), e.g. to count an operator's requests. */
   auditUsers?: string[];
+  /**
+   * Also run one real node (node.ts): kubelet, containerd, kube-proxy and CoreDNS in namespaces
+   * of their own. The API server then listens on the host end of the node's link instead of
+   * 127.0.0.1, so the node and its pods reach it; needs root.
+   */
+  realNode?: boolean;
 }
 
 const serviceCIDR = '10.96.0.0/16';
@@ -54,7 +64,18 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     writeFileSync(p, content, { mode: 0o600 });
     return p;
   };
+  let network: NodeNetwork | undefined;
   try {
+    if (options.realNode) {
+      network = createNodeNetwork();
+      group.onCleanup(...network.cleanup);
+      log(
+        `node network ${network.netns}: host ${network.hostIP}, node ${network.nodeIP}, pods ${network.podCIDR}`,
+      );
+    }
+    const host = network?.hostIP ?? '127.0.0.1';
+    const services = network?.serviceCIDR ?? serviceCIDR;
+    const kubernetesIP = network?.kubernetesServiceIP ?? kubernetesServiceIP;
     // PKI
     const now = new Date(Date.now() - 60_000);
     const notAfter = new Date(Date.now() + 30 * 24 * 3600_000);
@@ -62,7 +83,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const serving = await issueCertificate(ca, {
       commonName: 'kube-apiserver',
       dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
-      ipAddresses: ['127.0.0.1', kubernetesServiceIP],
+      ipAddresses: ['127.0.0.1', kubernetesIP, ...(network ? [network.hostIP] : [])],
       notBefore: now,
       notAfter,
       usage: 'server',
@@ -104,11 +125,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
     // kube-apiserver
     const apiPort = await freePort();
-    const server = `https://127.0.0.1:${apiPort}`;
+    const server = `https://${host}:${apiPort}`;
     const apiArgs = [
       `--etcd-servers=${etcdUrl}`,
-      `--bind-address=127.0.0.1`,
-      `--advertise-address=127.0.0.1`,
+      `--bind-address=${host}`,
+      `--advertise-address=${host}`,
       `--secure-port=${apiPort}`,
       `--cert-dir=${path.join(dir, 'apiserver-certs')}`,
       `--tls-cert-file=${servingCert}`,
@@ -118,11 +139,16 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       `--service-account-signing-key-file=${saPriv}`,
       '--service-account-issuer=https://kubernetes.default.svc',
       '--api-audiences=https://kubernetes.default.svc',
-      `--service-cluster-ip-range=${serviceCIDR}`,
-      '--authorization-mode=RBAC',
+      `--service-cluster-ip-range=${services}`,
+      '--authorization-mode=Node,RBAC',
       '--allow-privileged=true',
       '--enable-priority-and-fairness=false',
-      '--endpoint-reconciler-type=none',
+      // With a real node, pods reach the API server through the kubernetes Service (its endpoint
+      // is the advertised address); without one, nothing needs it.
+      `--endpoint-reconciler-type=${network ? 'lease' : 'none'}`,
+      '--kubelet-preferred-address-types=InternalIP',
+      `--kubelet-client-certificate=${file('kubelet-client.crt', admin.certPem)}`,
+      `--kubelet-client-key=${file('kubelet-client.key', admin.keyPem)}`,
       '--v=1',
     ];
     let auditLog: string | undefined;
@@ -197,7 +223,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       `--service-account-private-key-file=${saPriv}`,
       `--cluster-signing-cert-file=${caFile}`,
       `--cluster-signing-key-file=${caKeyFile}`,
-      `--service-cluster-ip-range=${serviceCIDR}`,
+      `--service-cluster-ip-range=${services}`,
       '--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route',
       '--concurrent-gc-syncs=5',
       '--v=1',
@@ -244,10 +270,45 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         (await get(server, '/api/v1/namespaces/default/serviceaccounts/default', admin_)).status === 200,
       { timeoutMs: 60_000 },
     );
+    const userKubeconfig = async (user: string, groups: string[] = []) =>
+      kubeconfigFor(
+        `kubeconfig-${user.replace(/[^a-z0-9-]/gi, '_')}`,
+        await issueCertificate(ca, {
+          commonName: user,
+          organization: groups,
+          notBefore: now,
+          notAfter,
+          usage: 'client',
+        }),
+      );
+    let node: RealNode | undefined;
+    if (network) {
+      node = await startRealNode({
+        group,
+        dir,
+        network,
+        ca,
+        admin,
+        userKubeconfig,
+        adminKubeconfig: kubeconfig,
+        log,
+      });
+      const realNode = node;
+      await waitFor(
+        'the real node to be Ready',
+        async () => {
+          const res = await get(server, `/api/v1/nodes/${realNode.name}`, admin_);
+          return res.status === 200 && isReady(JSON.parse(res.body) as NodeList['items'][number]);
+        },
+        { timeoutMs: 120_000, intervalMs: 500, describe: () => realNode.logs() },
+      );
+      log(`real node ${node.name} Ready at ${node.ip}`);
+    }
     const startupSeconds = (Date.now() - started) / 1000;
     log(`control plane ready in ${startupSeconds.toFixed(1)}s; kubeconfig ${kubeconfig}`);
 
     return {
+      node,
       kubeconfig,
       server,
       dir,
@@ -255,23 +316,16 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       admin,
       startupSeconds,
       auditLog,
-      userKubeconfig: async (user, groups = []) =>
-        kubeconfigFor(
-          `kubeconfig-${user.replace(/[^a-z0-9-]/gi, '_')}`,
-          await issueCertificate(ca, {
-            commonName: user,
-            organization: groups,
-            notBefore: now,
-            notAfter,
-            usage: 'client',
-          }),
-        ),
+      userKubeconfig,
       stopApiServer: async () => apiserver.stop(),
       startApiServer: async () => {
         apiserver = group.start('kube-apiserver', binary('kube-apiserver'), apiArgs);
         await waitReady();
       },
-      stop: async (opts) => group.stopAll(opts),
+      stop: async (opts) => {
+        await node?.stop();
+        await group.stopAll(opts);
+      },
     };
   } catch (err) {
     await group.stopAll({ keepDir: process.env.BERTH_KEEP_TEST_DIRS === '1' });

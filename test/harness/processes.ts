@@ -28,12 +28,14 @@ export interface ManagedProcess {
 interface ReaperState {
   pgids: number[];
   dirs: string[];
+  /** Commands (argv) run after the processes are killed and before the folders go: unmounts, links. */
+  cleanup: string[][];
 }
 
 /** A group of processes and folders that are removed together. */
 export class ProcessGroup {
   private readonly processes: ManagedProcess[] = [];
-  private readonly state: ReaperState = { pgids: [], dirs: [] };
+  private readonly state: ReaperState = { pgids: [], dirs: [], cleanup: [] };
   private readonly stateFile: string;
   readonly workDir: string;
 
@@ -55,6 +57,16 @@ export class ProcessGroup {
 
   private save(): void {
     writeFileSync(this.stateFile, JSON.stringify(this.state));
+  }
+
+  /**
+   * Registers commands that undo what was made outside the work folder (network links, mounts,
+   * cgroups). They run in order on stopAll, after every process has stopped, and by the reaper if
+   * this process dies first; each may fail harmlessly when there is nothing left to undo.
+   */
+  onCleanup(...commands: string[][]): void {
+    this.state.cleanup.push(...commands);
+    this.save();
   }
 
   start(name: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): ManagedProcess {
@@ -100,6 +112,8 @@ export class ProcessGroup {
   /** Stops every process, last started first, and removes the work folder. */
   async stopAll(options: { keepDir?: boolean } = {}): Promise<void> {
     for (const p of [...this.processes].reverse()) await p.stop();
+    const { spawnSync } = await import('node:child_process');
+    for (const [cmd, ...args] of this.state.cleanup) if (cmd) spawnSync(cmd, args, { stdio: 'ignore' });
     const { rmSync } = await import('node:fs');
     if (!options.keepDir) rmSync(this.workDir, { recursive: true, force: true });
     rmSync(this.stateFile, { force: true });

@@ -1,5 +1,6 @@
 // Watches a parent process; when it dies, kills the process groups and removes the folders
 // listed in a state file. Plain JavaScript so it starts without a TypeScript loader.
+import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, existsSync } from 'node:fs';
 
 const [parentPid, stateFile] = process.argv.slice(2).map((a, i) => (i === 0 ? Number(a) : a));
@@ -20,7 +21,7 @@ const timer = setInterval(() => {
   }
   if (alive(parentPid)) return;
   clearInterval(timer);
-  let state = { pgids: [], dirs: [] };
+  let state = { pgids: [], dirs: [], cleanup: [] };
   try {
     state = JSON.parse(readFileSync(stateFile, 'utf8'));
   } catch {
@@ -34,6 +35,7 @@ const timer = setInterval(() => {
     }
   }
   setTimeout(() => {
+    for (const [cmd, ...args] of state.cleanup ?? []) if (cmd) spawnSync(cmd, args, { stdio: 'ignore' });
     for (const dir of state.dirs) rmSync(dir, { recursive: true, force: true });
     rmSync(stateFile, { force: true });
   }, 500);
