@@ -7,13 +7,17 @@ import { buildCredentialStore, pushUsername } from './store.ts';
 
 const registry: Registry = {
   metadata: { name: 'main', namespace: 'registry-system' },
-  spec: { storage: { emptyDir: {} } },
+  spec: { storage: { emptyDir: {} }, pullSecrets: { secretName: 'main-pull', namespaceSelector: {} } },
 } as Registry;
 const reg = { name: 'main', namespace: 'registry-system' };
 const t0 = new Date('2026-11-24T00:00:00Z');
 const repo = (ns: string, name: string, pull?: Repository['spec']['pull']): Repository => ({
   metadata: { namespace: ns, name },
-  spec: { registryRef: { name: 'main', namespace: 'registry-system' }, ...(pull ? { pull } : {}) },
+  spec: {
+    registryRef: { name: 'main', namespace: 'registry-system' },
+    push: { secretName: `${name.slice(0, 40)}-push` },
+    ...(pull ? { pull } : {}),
+  },
 });
 const pull = (
   ns: string,
@@ -102,7 +106,7 @@ describe('buildCredentialStore never writes what the token service would skip', 
     extra: Partial<Parameters<typeof credentialSecret>[0]['state']> = {},
   ) =>
     credentialSecret({
-      name: 'p',
+      name: `${name.slice(0, 40)}-push`,
       namespace: ns,
       kind: 'push',
       registry: reg,
@@ -149,5 +153,71 @@ describe('buildCredentialStore never writes what the token service would skip', 
     expect(store.credentials.filter((c) => c.username === 'pull.team-a').map((c) => c.secretHash)).toEqual([
       hashSecret('pa'),
     ]);
+  });
+});
+
+describe('buildCredentialStore takes a credential only where berth issues one', () => {
+  const selective = {
+    ...registry,
+    spec: {
+      ...registry.spec,
+      pullSecrets: {
+        secretName: 'main-pull',
+        namespaceSelector: { matchLabels: { 'berth.dev/pull': 'main' } },
+        excludeNamespaces: ['kube-system'],
+      },
+    },
+  } as Registry;
+  const selectedLabels = { 'berth.dev/pull': 'main' };
+  const named = (secret: ReturnType<typeof pull>, name: string) => ({
+    ...secret,
+    metadata: { ...secret.metadata, name },
+  });
+  const forgedPush = (i: number) =>
+    credentialSecret({
+      name: `forged-${i}`,
+      namespace: 'team-a',
+      kind: 'push',
+      registry: reg,
+      hosts: ['h'],
+      state: { username: 'push.team-a.web', password: `forged-${i}`, issuedAt: t0 },
+      extraLabels: { [labels.repository]: 'web' },
+    });
+  const build = (pullSecrets: ReturnType<typeof pull>[], pushSecrets: ReturnType<typeof pull>[]) =>
+    buildCredentialStore({
+      registry: selective,
+      adminPassword: 'a',
+      pullSecrets,
+      pushSecrets,
+      owners: [repo('team-a', 'web', { namespaceSelector: {} })],
+      namespaceLabels: (ns) => (ns === 'unselected' ? {} : selectedLabels),
+      now: t0,
+    });
+  const users = (store: ReturnType<typeof build>) => store.credentials.map((c) => c.username);
+
+  it.each([
+    ['a namespace the Registry does not select', pull('unselected', 'x'), []],
+    ['an excluded namespace', pull('kube-system', 'x'), []],
+    ['another Secret name in a selected namespace', named(pull('team-b', 'x'), 'my-pull'), []],
+    ['berth’s pull Secret in a selected namespace', pull('team-b', 'x'), ['pull.team-b']],
+  ])('pull: %s', (_name, secret, want) =>
+    expect(users(build([secret], [])).filter((u) => u !== 'admin')).toEqual(want),
+  );
+
+  it('push: only the Secret the Repository names counts; a thousand forged ones add nothing', () => {
+    const real = credentialSecret({
+      name: 'web-push',
+      namespace: 'team-a',
+      kind: 'push',
+      registry: reg,
+      hosts: ['h'],
+      state: { username: 'push.team-a.web', password: 'real', issuedAt: t0 },
+      extraLabels: { [labels.repository]: 'web' },
+    });
+    const store = build([], [real, ...Array.from({ length: 1000 }, (_v, i) => forgedPush(i))]);
+    expect(
+      store.credentials.filter((c) => c.username === 'push.team-a.web').map((c) => c.secretHash),
+    ).toEqual([hashSecret('real')]);
+    expect(store.credentials).toHaveLength(2);
   });
 });

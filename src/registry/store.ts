@@ -4,6 +4,13 @@
 // with the token service's own reader before it goes in, so nothing found in a user's namespace
 // (a long name, an edited annotation) can make the token service refuse an entry, let alone the
 // store; usernames are derived to fit (src/credentials/usernames.ts).
+//
+// Labels are no boundary inside a namespace: whoever may create Secrets there can label one as
+// berth's. So a credential counts only where berth would have issued it: a pull Secret only in a
+// namespace the Registry's `pullSecrets` selects now, under `pullSecrets.secretName` (one per
+// namespace); a push Secret only under the `push.secretName` of the Repository that owns the path
+// (one per Repository). Forged Secrets under other names, or in namespaces not selected, add
+// nothing: no credential, and no growth of the store.
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry, Repository } from '../api/index.ts';
 import { hashSecret } from '../credentials/secret.ts';
@@ -15,6 +22,7 @@ import {
   repositoryLabelValue,
 } from '../pullsecrets/credential-secret.ts';
 import { pullablePaths } from '../pullsecrets/grants.ts';
+import { matchesSelector } from '../pullsecrets/selector.ts';
 import { pullUsername, pushUsername } from '../credentials/usernames.ts';
 import { repositoryPath } from '../repository/claims.ts';
 
@@ -64,6 +72,7 @@ export function buildCredentialStore(input: StoreInput): CredentialStore {
   };
   for (const secret of sortByKey(input.pullSecrets)) {
     const ns = secret.metadata?.namespace ?? '';
+    if (!issuesPullSecret(input.registry, ns, secret.metadata?.name, input.namespaceLabels(ns))) continue;
     const paths = pullablePaths(ns, input.namespaceLabels(ns), input.owners);
     entries(
       pullUsername(ns),
@@ -80,13 +89,30 @@ export function buildCredentialStore(input: StoreInput): CredentialStore {
     const ns = secret.metadata?.namespace ?? '';
     const label = secret.metadata?.labels?.[labels.repository] ?? '';
     const owner = byKey.get(`${ns}/${label}`);
-    const repoName = owner?.metadata?.name ?? label;
-    const grants: CredentialEntry['grants'] = owner
-      ? [{ repositories: [repositoryPath(owner)], actions: ['pull', 'push'] }]
-      : [];
+    if (!owner || owner.spec.push?.secretName !== secret.metadata?.name) continue;
+    const repoName = owner.metadata?.name ?? '';
+    const grants: CredentialEntry['grants'] = [
+      { repositories: [repositoryPath(owner)], actions: ['pull', 'push'] },
+    ];
     entries(pushUsername(ns, repoName), secret, grants, `push secret of Repository ${ns}/${repoName}`);
   }
   return { version: 1, anonymousPull: input.registry.spec.auth?.anonymousPull ?? false, credentials };
+}
+
+/** Whether berth issues the pull Secret `name` in `namespace` for this Registry now. */
+function issuesPullSecret(
+  registry: Registry,
+  namespace: string,
+  name: string | undefined,
+  namespaceLabels: Record<string, string>,
+): boolean {
+  const spec = registry.spec.pullSecrets;
+  if (!spec || name !== spec.secretName || (spec.excludeNamespaces ?? []).includes(namespace)) return false;
+  try {
+    return matchesSelector(spec.namespaceSelector, namespaceLabels);
+  } catch {
+    return false; // an invalid selector selects nothing (the pull-secret controller reports it)
+  }
 }
 
 function sortByKey(secrets: k8s.V1Secret[]): k8s.V1Secret[] {
