@@ -115,7 +115,15 @@ export class RepositoryReconciler {
         refresh = true;
       }
     }
-    if (!outcome.ready)
+    // A Warning when the problem is new; one that status already shows is not repeated on every
+    // resync (a steady cluster sees no writes from berth, Event series updates included).
+    const previous = readConditions(repo.status).find((c) => c.type === 'Ready');
+    const alreadyReported =
+      previous?.status === 'False' &&
+      previous.reason === outcome.reason &&
+      previous.message === outcome.message &&
+      previous.observedGeneration === repo.metadata?.generation;
+    if (!outcome.ready && !alreadyReported)
       this.deps.events.event(repo as KubeObject, 'Warning', outcome.reason, 'Reconcile', outcome.message);
     status.observedGeneration = repo.metadata?.generation;
     status.conditions = setCondition(

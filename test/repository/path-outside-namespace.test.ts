@@ -37,6 +37,7 @@ let cp: ControlPlane;
 let kc: k8s.KubeConfig;
 let core: k8s.CoreV1Api;
 let custom: k8s.CustomObjectsApi;
+let events: k8s.EventsV1Api;
 let operator: RunningOperator;
 let regNs: string;
 let teamA: string;
@@ -99,6 +100,7 @@ beforeAll(async () => {
   kc.loadFromFile(cp.kubeconfig);
   core = kc.makeApiClient(k8s.CoreV1Api);
   custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  events = kc.makeApiClient(k8s.EventsV1Api);
   regNs = await createTestNamespace(kc, 'pon-reg');
   teamA = await createTestNamespace(kc, 'pon-a', pullLabel);
   teamB = await createTestNamespace(kc, 'pon-b', pullLabel);
@@ -216,4 +218,22 @@ describe('a Repository whose path is outside its namespace, without the admissio
     expect(answer.status).toBe(200); // a valid credential...
     expect(decodeJwt(String(answer.body.token)).access).toEqual([]); // ...with no access to the path
   });
+
+  it('tells the rogue Repository’s namespace once, with a Warning Event that is not repeated on every resync', async () => {
+    const list = async () =>
+      (await events.listNamespacedEvent({ namespace: teamB })).items.filter(
+        (e) => e.regarding?.name === 'steal' && e.reason === 'PathOutsideNamespace',
+      );
+    const first = await eventually('the PathOutsideNamespace Event', list, (l) => l.length > 0);
+    expect(first).toHaveLength(1);
+    expect(first[0]?.type).toBe('Warning');
+    // A repeat right after the first (a reconcile on a cache that had not seen the status yet) is
+    // folded into the Event's series at most 30 s after it was written: let that pass, then
+    // watch ten resyncs (3 s) and more than one series interval without a single write.
+    const written = new Date(first[0]?.eventTime ?? Date.now()).getTime();
+    await new Promise((r) => setTimeout(r, Math.max(0, written + 31_000 - Date.now())));
+    const before = (await list()).map((e) => `${e.metadata?.name}@${e.metadata?.resourceVersion}`);
+    await new Promise((r) => setTimeout(r, 31_000));
+    expect((await list()).map((e) => `${e.metadata?.name}@${e.metadata?.resourceVersion}`)).toEqual(before);
+  }, 120_000);
 });
