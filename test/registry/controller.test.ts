@@ -1,6 +1,7 @@
 // The Registry controller against the real control plane: the objects it creates, readiness
 // from pods that kwok runs, rollouts on change, zero writes when nothing changed, deletion, and
-// the problems only the controller can detect.
+// the problems only the controller can detect. The operator watches only this suite's namespaces;
+// each test uses a Registry of its own or one the setup made ready, never another test's result.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { createTestNamespace, eventually, statusOf, testKubeConfig } from '../harness/kube.ts';
@@ -14,6 +15,15 @@ const apps = kc.makeApiClient(k8s.AppsV1Api);
 const net = kc.makeApiClient(k8s.NetworkingV1Api);
 const custom = kc.makeApiClient(k8s.CustomObjectsApi);
 let operator: RunningOperator;
+/** The suite's namespaces, made before the operator starts so that it watches exactly these. */
+const nsFor: Record<'claim' | 'del' | 's3' | 'tls' | 'cm', string> = {
+  claim: '',
+  del: '',
+  s3: '',
+  tls: '',
+  cm: '',
+};
+const dropVolumes: (() => Promise<void>)[] = [];
 
 interface Condition {
   type: string;
@@ -96,15 +106,21 @@ const pvcSpec = (size = '1Gi') => ({
 });
 
 beforeAll(async () => {
+  nsFor.claim = await createTestNamespace(kc, 'reg');
+  nsFor.del = await createTestNamespace(kc, 'regdel');
+  nsFor.s3 = await createTestNamespace(kc, 'regs3');
+  nsFor.tls = await createTestNamespace(kc, 'regtls');
+  nsFor.cm = await createTestNamespace(kc, 'regcm');
   operator = await startOperator({
     kubeconfig: process.env.BERTH_TEST_KUBECONFIG ?? '',
-    args: ['--resync-period=3s'],
+    args: ['--resync-period=3s', `--watch-namespaces=${Object.values(nsFor).join(',')}`],
     env: { BERTH_IMAGE: 'ghcr.io/berth-dev/berth:test' },
   });
 });
 
 afterAll(async () => {
   await operator?.stop();
+  for (const drop of dropVolumes) await drop();
 });
 
 describe('a Registry with a claim and berth’s own CA', () => {
@@ -112,21 +128,29 @@ describe('a Registry with a claim and berth’s own CA', () => {
   let registry: RegistryObject;
 
   beforeAll(async () => {
-    ns = await createTestNamespace(kc, 'reg');
+    ns = nsFor.claim;
+    dropVolumes.push(await createBoundVolume(kc, ns));
     registry = await createRegistry(ns, 'main', {
       ...pvcSpec(),
       tls: { mode: 'SelfSigned', dnsNames: ['registry.example.com'] },
     });
-  });
+    // the Registry the rollout tests change
+    await createRegistry(ns, 'changing', {
+      storage: { emptyDir: {} },
+      tls: { mode: 'SelfSigned', dnsNames: ['registry.example.com'] },
+    });
+    await waitForCondition(ns, 'main', 'Ready', 'True');
+  }, 120_000);
 
   it('waits for its claim to bind, then becomes Ready once its pods run', async () => {
-    const pending = await waitForCondition(ns, 'main', 'StorageReady', 'False', 'PVCPending');
+    await createRegistry(ns, 'late', pvcSpec());
+    const pending = await waitForCondition(ns, 'late', 'StorageReady', 'False', 'PVCPending');
     expect(condition(pending, 'Ready')?.status).toBe('False');
-    await createBoundVolume(kc, ns);
-    const ready = await waitForCondition(ns, 'main', 'Ready', 'True');
-    expect(ready.status?.endpoint).toBe(`main.${ns}.svc:443`);
-    expect(ready.status?.caConfigMap).toBe('main-ca');
-    expect(ready.status?.adminSecret).toBe('main-admin');
+    dropVolumes.push(await createBoundVolume(kc, ns, 'late-data'));
+    const ready = await waitForCondition(ns, 'late', 'Ready', 'True');
+    expect(ready.status?.endpoint).toBe(`late.${ns}.svc:443`);
+    expect(ready.status?.caConfigMap).toBe('late-ca');
+    expect(ready.status?.adminSecret).toBe('late-admin');
     for (const type of ['CertificateReady', 'StorageReady'])
       expect(condition(ready, type)?.status).toBe('True');
     expect(condition(ready, 'Degraded')?.status).toBe('False');
@@ -219,10 +243,9 @@ describe('a Registry with a claim and berth’s own CA', () => {
         getRegistry(ns, 'main'),
       ]);
       return JSON.stringify(
-        [...secrets.items, ...cms.items, ...deps.items, ...svcs.items, reg].map((o) => [
-          o.metadata?.name,
-          o.metadata?.resourceVersion,
-        ]),
+        [...secrets.items, ...cms.items, ...deps.items, ...svcs.items, reg]
+          .filter((o) => o.metadata?.name === 'main' || o.metadata?.name?.startsWith('main-'))
+          .map((o) => [o.metadata?.name, o.metadata?.resourceVersion]),
       );
     };
     await waitForCondition(ns, 'main', 'Progressing', 'False');
@@ -232,26 +255,28 @@ describe('a Registry with a claim and berth’s own CA', () => {
   });
 
   it('rolls the pods when the resources change', async () => {
-    const before = await apps.readNamespacedDeployment({ name: 'main-registry', namespace: ns });
-    await patchSpec(ns, 'main', { resources: { requests: { cpu: '50m', memory: '64Mi' } } });
+    await waitForCondition(ns, 'changing', 'Progressing', 'False');
+    const before = await apps.readNamespacedDeployment({ name: 'changing-registry', namespace: ns });
+    await patchSpec(ns, 'changing', { resources: { requests: { cpu: '50m', memory: '64Mi' } } });
     const after = await eventually(
       'the registry Deployment to get the new resources',
-      () => apps.readNamespacedDeployment({ name: 'main-registry', namespace: ns }),
+      () => apps.readNamespacedDeployment({ name: 'changing-registry', namespace: ns }),
       (d) => d.spec?.template.spec?.containers[0]?.resources?.requests?.cpu === '50m',
     );
     expect(after.metadata?.generation).toBeGreaterThan(before.metadata?.generation ?? 0);
-    await waitForCondition(ns, 'main', 'Progressing', 'False');
+    await waitForCondition(ns, 'changing', 'Progressing', 'False');
   });
 
   it('reissues the certificate for a new dnsName and rolls both deployments', async () => {
-    const tlsBefore = await core.readNamespacedSecret({ name: 'main-tls', namespace: ns });
-    const tokenBefore = await apps.readNamespacedDeployment({ name: 'main-token', namespace: ns });
-    await patchSpec(ns, 'main', {
+    await waitForCondition(ns, 'changing', 'CertificateReady', 'True');
+    const tlsBefore = await core.readNamespacedSecret({ name: 'changing-tls', namespace: ns });
+    const tokenBefore = await apps.readNamespacedDeployment({ name: 'changing-token', namespace: ns });
+    await patchSpec(ns, 'changing', {
       tls: { mode: 'SelfSigned', dnsNames: ['registry.example.com', 'r2.example.com'] },
     });
     const tlsAfter = await eventually(
       'a new serving certificate',
-      () => core.readNamespacedSecret({ name: 'main-tls', namespace: ns }),
+      () => core.readNamespacedSecret({ name: 'changing-tls', namespace: ns }),
       (s) => s.data?.['tls.crt'] !== tlsBefore.data?.['tls.crt'],
     );
     const { describeCertificate } = await import('../../src/pki/certificates.ts');
@@ -262,7 +287,7 @@ describe('a Registry with a claim and berth’s own CA', () => {
     expect(tlsAfter.data?.['ca.crt']).toBe(tlsBefore.data?.['ca.crt']);
     await eventually(
       'the token service to roll',
-      () => apps.readNamespacedDeployment({ name: 'main-token', namespace: ns }),
+      () => apps.readNamespacedDeployment({ name: 'changing-token', namespace: ns }),
       (d) =>
         d.spec?.template.metadata?.annotations?.['berth.dev/tls-checksum'] !==
         tokenBefore.spec?.template.metadata?.annotations?.['berth.dev/tls-checksum'],
@@ -270,22 +295,32 @@ describe('a Registry with a claim and berth’s own CA', () => {
   });
 
   it('cascades on deletion and keeps the claim with deletionPolicy Retain', async () => {
-    await custom.deleteNamespacedCustomObject({ ...group, namespace: ns, name: 'main' });
+    await createRegistry(ns, 'doomed', pvcSpec());
+    await eventually(
+      'the owned objects of a new Registry',
+      async () =>
+        (await exists(() => apps.readNamespacedDeployment({ name: 'doomed-registry', namespace: ns }))) &&
+        (await exists(() => core.readNamespacedSecret({ name: 'doomed-admin', namespace: ns }))),
+      (present) => present,
+    );
+    await custom.deleteNamespacedCustomObject({ ...group, namespace: ns, name: 'doomed' });
     await eventually(
       'owned objects to be garbage-collected',
-      () => exists(() => apps.readNamespacedDeployment({ name: 'main-registry', namespace: ns })),
+      () => exists(() => apps.readNamespacedDeployment({ name: 'doomed-registry', namespace: ns })),
       (present) => !present,
     );
-    expect(await exists(() => core.readNamespacedSecret({ name: 'main-admin', namespace: ns }))).toBe(false);
+    expect(await exists(() => core.readNamespacedSecret({ name: 'doomed-admin', namespace: ns }))).toBe(
+      false,
+    );
     expect(
-      await exists(() => core.readNamespacedPersistentVolumeClaim({ name: 'main-data', namespace: ns })),
+      await exists(() => core.readNamespacedPersistentVolumeClaim({ name: 'doomed-data', namespace: ns })),
     ).toBe(true);
   });
 });
 
 describe('deletionPolicy Delete', () => {
   it('removes the claim with the Registry', async () => {
-    const ns = await createTestNamespace(kc, 'regdel');
+    const ns = nsFor.del;
     await createRegistry(ns, 'gone', { ...pvcSpec(), deletionPolicy: 'Delete' });
     const pvc = await eventually(
       'the claim, owned by the Registry',
@@ -304,7 +339,7 @@ describe('deletionPolicy Delete', () => {
 
 describe('problems only the controller can detect', () => {
   it('reports a missing S3 Secret and recovers when it appears', async () => {
-    const ns = await createTestNamespace(kc, 'regs3');
+    const ns = nsFor.s3;
     await createRegistry(ns, 's3', {
       replicas: 2,
       storage: { s3: { bucket: 'images', region: 'eu-west-1', secretRef: { name: 's3-creds' } } },
@@ -361,7 +396,7 @@ describe('problems only the controller can detect', () => {
   });
 
   it('reports a user TLS Secret without tls.crt and recovers when it is fixed', async () => {
-    const ns = await createTestNamespace(kc, 'regtls');
+    const ns = nsFor.tls;
     await core.createNamespacedSecret({
       namespace: ns,
       body: { metadata: { name: 'my-tls' }, stringData: { 'tls.key': 'x' } },
@@ -397,51 +432,62 @@ describe('problems only the controller can detect', () => {
   });
 
   it('reports an absent cert-manager and recovers once it is installed and issues', async () => {
-    const ns = await createTestNamespace(kc, 'regcm');
+    const ns = nsFor.cm;
     await createRegistry(ns, 'cm', {
       storage: { emptyDir: {} },
       tls: { mode: 'CertManager', issuerRef: { name: 'ca-issuer', kind: 'ClusterIssuer' } },
     });
     await waitForCondition(ns, 'cm', 'Ready', 'False', 'CertManagerNotInstalled');
     await installCRDs(process.env.BERTH_TEST_KUBECONFIG ?? '', [certManagerCertificateCRD()]);
-    const certificate = await eventually(
-      'a cert-manager Certificate',
-      () =>
-        custom
-          .getNamespacedCustomObject({
-            group: 'cert-manager.io',
-            version: 'v1',
-            plural: 'certificates',
-            namespace: ns,
-            name: 'cm-tls',
-          })
-          .catch(() => undefined) as Promise<
-          { spec?: { secretName?: string; issuerRef?: { kind?: string } } } | undefined
-        >,
-      (c) => c !== undefined,
-    );
-    expect(certificate?.spec?.issuerRef?.kind).toBe('ClusterIssuer');
-    // Act as cert-manager: write the Secret it would write.
-    const { createCA, issueCertificate } = await import('../../src/pki/certificates.ts');
-    const now = new Date();
-    const later = new Date(Date.now() + 3600_000 * 24);
-    const ca = await createCA({ commonName: 'cm-ca', notBefore: now, notAfter: later });
-    const cert = await issueCertificate(ca, {
-      commonName: 'cm',
-      dnsNames: [`cm.${ns}.svc`],
-      notBefore: now,
-      notAfter: later,
-      usage: 'server',
-    });
-    await core.createNamespacedSecret({
-      namespace: ns,
-      body: {
-        metadata: { name: certificate?.spec?.secretName ?? '' },
-        type: 'kubernetes.io/tls',
-        stringData: { 'tls.crt': cert.certPem, 'tls.key': cert.keyPem, 'ca.crt': ca.certPem },
-      },
-    });
-    await waitForCondition(ns, 'cm', 'CertificateReady', 'True');
+    try {
+      const certificate = await eventually(
+        'a cert-manager Certificate',
+        () =>
+          custom
+            .getNamespacedCustomObject({
+              group: 'cert-manager.io',
+              version: 'v1',
+              plural: 'certificates',
+              namespace: ns,
+              name: 'cm-tls',
+            })
+            .catch(() => undefined) as Promise<
+            { spec?: { secretName?: string; issuerRef?: { kind?: string } } } | undefined
+          >,
+        (c) => c !== undefined,
+      );
+      expect(certificate?.spec?.issuerRef?.kind).toBe('ClusterIssuer');
+      // Act as cert-manager: write the Secret it would write.
+      const { createCA, issueCertificate } = await import('../../src/pki/certificates.ts');
+      const now = new Date();
+      const later = new Date(Date.now() + 3600_000 * 24);
+      const ca = await createCA({ commonName: 'cm-ca', notBefore: now, notAfter: later });
+      const cert = await issueCertificate(ca, {
+        commonName: 'cm',
+        dnsNames: [`cm.${ns}.svc`],
+        notBefore: now,
+        notAfter: later,
+        usage: 'server',
+      });
+      await core.createNamespacedSecret({
+        namespace: ns,
+        body: {
+          metadata: { name: certificate?.spec?.secretName ?? '' },
+          type: 'kubernetes.io/tls',
+          stringData: { 'tls.crt': cert.certPem, 'tls.key': cert.keyPem, 'ca.crt': ca.certPem },
+        },
+      });
+      await waitForCondition(ns, 'cm', 'CertificateReady', 'True');
+    } finally {
+      // the CRD is cluster-wide: no other suite sees cert-manager "installed" after this test
+      await custom
+        .deleteNamespacedCustomObject({ ...group, namespace: ns, name: 'cm' })
+        .catch(() => undefined);
+      await kc
+        .makeApiClient(k8s.ApiextensionsV1Api)
+        .deleteCustomResourceDefinition({ name: 'certificates.cert-manager.io' })
+        .catch(() => undefined);
+    }
   });
 });
 
