@@ -1,6 +1,7 @@
 // Objects many suites need: a statically provisioned volume bound to a Registry's claim, and a
 // Registry object.
 import * as k8s from '@kubernetes/client-node';
+import { undoAfterFile } from './kube.ts';
 
 /** A claim spec of the class `manual`, which volumes from createBoundVolume serve. */
 export const manualClaim = (size = '1Gi') => ({
@@ -9,7 +10,7 @@ export const manualClaim = (size = '1Gi') => ({
 
 /**
  * A hostPath PersistentVolume reserved for the claim `<claim>` in `namespace` (the test ground has
- * no provisioner). Returns a function that deletes it.
+ * no provisioner). Returns a function that deletes it; it is deleted after the test file anyway.
  */
 export async function createBoundVolume(
   kc: k8s.KubeConfig,
@@ -32,9 +33,11 @@ export async function createBoundVolume(
       },
     },
   });
-  return async () => {
+  const drop = async () => {
     await core.deletePersistentVolume({ name }).catch(() => undefined);
   };
+  undoAfterFile(drop);
+  return drop;
 }
 
 /** Creates a Registry and returns it as the API server stored it. */
