@@ -91,7 +91,11 @@ describe('the Widget controller in an operator process', () => {
 
   beforeAll(async () => {
     ns = await createTestNamespace(kc, 'rt');
-    op = await startFixtureOperator({ kubeconfig, args: ['--leader-elect=false'] });
+    // only this suite's namespace: the leader-election suite's Widgets are not this operator's
+    op = await startFixtureOperator({
+      kubeconfig,
+      args: ['--leader-elect=false', `--watch-namespaces=${ns}`],
+    });
   });
   afterAll(async () => {
     await op?.cleanup();

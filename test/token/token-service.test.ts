@@ -111,7 +111,8 @@ describe('a namespace pull credential for team-a/*', () => {
     const t = g.client(team);
     expect((await t.pull(`${host}/team-a/web:v1`)).ok).toBe(true);
     expect((await t.pull(`${host}/team-a/web@${webDigest}`)).ok).toBe(true);
-    expect(await t.tags(`${host}/team-a/web`)).toEqual(['v1', 'v2']);
+    // v1 from the setup (the push-credential test may have added v2 by now)
+    expect(await t.tags(`${host}/team-a/web`)).toContain('v1');
   });
 
   it('is denied team-b and pushes', async () => {
