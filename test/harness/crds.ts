@@ -24,13 +24,23 @@ export async function installCRDs(kubeconfig: string, crds = loadCRDs()): Promis
   const api = kc.makeApiClient(k8s.ApiextensionsV1Api);
   for (const crd of crds) {
     const name = crd.metadata?.name ?? '';
-    try {
-      const existing = await api.readCustomResourceDefinition({ name });
-      crd.metadata = { ...crd.metadata, resourceVersion: existing.metadata?.resourceVersion };
-      await api.replaceCustomResourceDefinition({ name, body: crd });
-    } catch (err) {
-      if (!(err instanceof k8s.ApiException) || err.code !== 404) throw err;
-      await api.createCustomResourceDefinition({ body: crd });
+    // Suites side by side may install the same CRD at once: a 409 (created or changed meanwhile)
+    // means read it again and retry.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        try {
+          const existing = await api.readCustomResourceDefinition({ name });
+          crd.metadata = { ...crd.metadata, resourceVersion: existing.metadata?.resourceVersion };
+          await api.replaceCustomResourceDefinition({ name, body: crd });
+        } catch (err) {
+          if (!(err instanceof k8s.ApiException) || err.code !== 404) throw err;
+          crd.metadata = { ...crd.metadata, resourceVersion: undefined };
+          await api.createCustomResourceDefinition({ body: crd });
+        }
+        break;
+      } catch (err) {
+        if (!(err instanceof k8s.ApiException) || err.code !== 409 || attempt >= 5) throw err;
+      }
     }
   }
   for (const crd of crds) {
