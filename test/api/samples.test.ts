@@ -17,11 +17,11 @@ const defaultsOfMinimal: Record<string, unknown> = {
     expose: { service: { type: 'ClusterIP', port: 443 } },
     auth: { anonymousPull: false },
     pullSecrets: {
-      secretName: 'trial-pull',
+      secretName: 'main-pull',
       serviceAccounts: { names: ['default'] },
       rotation: { interval: '24h', gracePeriod: '2h' },
     },
-    nodeAccess: { enabled: false, certsDir: '/etc/containerd/certs.d' },
+    nodeAccess: { enabled: true, certsDir: '/etc/containerd/certs.d' },
     deletionPolicy: 'Retain',
   },
   'repository-minimal.yaml': { registryRef: { name: 'main', namespace: 'registry-system' } },
@@ -87,11 +87,11 @@ describe('config/samples', () => {
   test('a defaulted Registry shows its key figures in kubectl get, and the category lists every kind', async () => {
     const table = await kubectl(['get', 'reg', '-n', namespace]);
     expect(table.split('\n')[0]).toMatch(/^NAME\s+READY\s+ENDPOINT\s+TLS\s+REPLICAS\s+NAMESPACES\s+AGE$/);
-    expect(table).toMatch(/\ntrial\s+SelfSigned\s+1\s+/);
+    expect(table).toMatch(/\nmain\s+SelfSigned\s+1\s+/);
     const all = await kubectl(['get', 'berth', '-n', namespace, '-o', 'name']);
     expect(all.trim().split('\n').sort()).toEqual([
       'registry.berth.dev/main',
-      'registry.berth.dev/trial',
+      'registry.berth.dev/production',
       'repository.berth.dev/api',
       'repository.berth.dev/web',
       'retentionpolicy.berth.dev/ci-builds',
