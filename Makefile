@@ -35,9 +35,12 @@ check: deps ## Type check, lint, formatting and generated-code drift
 	$(NPM) run --silent check
 
 .PHONY: test
-test: deps tools ## Install what is needed and run every check and test
-	$(NPM) run --silent check
-	$(NPM) test
+test: ## Install what is needed and run every check and test (prints each phase's time)
+	@bash hack/timed.sh deps $(MAKE) --no-print-directory deps
+	@bash hack/timed.sh tools $(MAKE) --no-print-directory tools
+	@bash hack/timed.sh images bash hack/images.sh
+	@bash hack/timed.sh checks $(NPM) run --silent check
+	@bash hack/timed.sh tests $(NPM) test
 
 .PHONY: images
 images: deps tools ## Build berth's, the registry's and the pause image into bin/images/, without Docker
