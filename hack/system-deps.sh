@@ -58,3 +58,21 @@ if ! PYTHONPATH=bin/.moto python3 -c "import moto, flask; assert moto.__version_
   python3 -m pip install --quiet --disable-pip-version-check --target bin/.moto "moto[server]==$MOTO_VERSION" 2>&1 \
     | grep -v "Running pip as the 'root' user\|dependency resolver\|requires .* but you have\|^ERROR: pip's" >&2 || true
 fi
+
+# --- the real node (test/harness/node.ts, test/e2e-node, make run): runc and the CNI plugins
+# (bridge, host-local, loopback, portmap) that containerd calls, iptables for kube-proxy, conntrack.
+# hack/images.sh installs buildah and mmdebstrap itself.
+node_pkgs=()
+command -v runc >/dev/null 2>&1 || node_pkgs+=(runc)
+[ -x /usr/lib/cni/bridge ] || node_pkgs+=(containernetworking-plugins)
+command -v iptables >/dev/null 2>&1 || node_pkgs+=(iptables)
+command -v conntrack >/dev/null 2>&1 || node_pkgs+=(conntrack)
+if [ "${#node_pkgs[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "system-deps: installing ${node_pkgs[*]} (the real test node)"
+    apt-get update -qq >/dev/null || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${node_pkgs[@]}" >/dev/null
+  else
+    echo "system-deps: the real test node needs ${node_pkgs[*]}: install them (Debian: apt-get install ${node_pkgs[*]})" >&2
+  fi
+fi

@@ -153,3 +153,78 @@ export function appPod(name: string, image: string, pullPolicy = 'Always'): k8s.
     },
   };
 }
+
+/** Creates a namespace with labels. */
+export async function createNamespace(kc: k8s.KubeConfig, name: string, labels: Record<string, string> = {}) {
+  await kc.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name, labels } } });
+}
+
+/** Creates a berth object (Registry, Repository, RetentionPolicy) in a namespace. */
+export async function createBerthObject(
+  kc: k8s.KubeConfig,
+  kind: 'Registry' | 'Repository' | 'RetentionPolicy',
+  namespace: string,
+  metadata: { name: string; annotations?: Record<string, string> },
+  spec: Record<string, unknown>,
+): Promise<void> {
+  await customObjects(kc).createNamespacedCustomObject({
+    group,
+    version,
+    plural: `${kind.toLowerCase().replace(/y$/, 'ie')}s`,
+    namespace,
+    body: { apiVersion: `${group}/${version}`, kind, metadata, spec },
+  });
+}
+
+/** Merge-patches a Registry (spec or metadata). */
+export async function patchRegistry(kc: k8s.KubeConfig, namespace: string, name: string, body: object) {
+  await customObjects(kc).patchNamespacedCustomObject(
+    { group, version, plural: 'registries', namespace, name, body },
+    k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+  );
+}
+
+/**
+ * A Registry made Ready with an admin crane client: waits for Ready, then for the first push of
+ * `archive` to `<endpoint>/<ref>` to go through (the token service may answer a moment later).
+ */
+export async function readyWithFirstPush(
+  ground: NodeGround,
+  namespace: string,
+  name: string,
+  archive: string,
+  ref: string,
+): Promise<{ registry: RegistryObject; endpoint: string; admin: Crane }> {
+  const registry = await registryReady(ground.kc, namespace, name);
+  const endpoint = registry.status!.endpoint!;
+  const admin = await craneFor(
+    ground,
+    namespace,
+    registry.status!.adminSecret!,
+    registry.status!.caConfigMap!,
+  );
+  let lastError = '';
+  await eventually(
+    `the first push to ${endpoint}/${ref} with the admin Secret`,
+    async () => {
+      try {
+        await admin.run(['push', archive, `${endpoint}/${ref}`]);
+        return true;
+      } catch (err) {
+        lastError = (err as Error).message.slice(0, 300);
+        return false;
+      }
+    },
+    (ok) => ok,
+    120_000,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\nlast push error: ${lastError}`);
+  });
+  return { registry, endpoint, admin };
+}
+
+/** Progress lines of the real-node suites, printed with BERTH_TEST_VERBOSE=1. */
+export const log = (line: string) =>
+  process.env.BERTH_TEST_VERBOSE === '1' && console.log(`[e2e-node] ${line}`);
+/** The namespace the suites' Registries live in (privileged: the node agent mounts host folders). */
+export const regNs = 'registry-system';

@@ -16,20 +16,23 @@ import { binDir } from '../harness/processes.ts';
 import {
   appPod,
   berthNamespace,
-  craneFor,
+  createBerthObject,
+  createNamespace,
   customObjects,
   group,
   installBerth,
+  patchRegistry,
   podSettles,
   pullFailures,
   readRegistry,
+  readyWithFirstPush,
   registryReady,
   version,
   type Crane,
+  log,
+  regNs,
 } from './fixture.ts';
 
-const log = (line: string) => process.env.BERTH_TEST_VERBOSE === '1' && console.log(`[e2e-node] ${line}`);
-const regNs = 'registry-system';
 const reg = 'life';
 const app = 'app';
 
@@ -60,59 +63,29 @@ beforeAll(async () => {
   ground = await startNodeGround({ log });
   core = ground.kc.makeApiClient(k8s.CoreV1Api);
   await installBerth(ground, ['replicaCount=2']);
-  await core.createNamespace({
-    body: { metadata: { name: regNs, labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } },
-  });
-  await core.createNamespace({ body: { metadata: { name: app, labels: { 'berth.dev/pull': reg } } } });
-  await customObjects(ground.kc).createNamespacedCustomObject({
-    group,
-    version,
-    plural: 'registries',
-    namespace: regNs,
-    body: {
-      apiVersion: `${group}/${version}`,
-      kind: 'Registry',
-      metadata: { name: reg },
-      spec: {
-        storage: { persistentVolumeClaim: { size: '5Gi' } },
-        nodeAccess: { enabled: true },
-        pullSecrets: {
-          namespaceSelector: { matchLabels: { 'berth.dev/pull': reg } },
-          secretName: 'life-pull',
-        },
-        garbageCollection: { schedule: '0 3 * * 0', deleteUntagged: true },
-      },
+  await createNamespace(ground.kc, regNs, { 'pod-security.kubernetes.io/enforce': 'privileged' });
+  await createNamespace(ground.kc, app, { 'berth.dev/pull': reg });
+  await createBerthObject(
+    ground.kc,
+    'Registry',
+    regNs,
+    { name: reg },
+    {
+      storage: { persistentVolumeClaim: { size: '5Gi' } },
+      nodeAccess: { enabled: true },
+      pullSecrets: { namespaceSelector: { matchLabels: { 'berth.dev/pull': reg } }, secretName: 'life-pull' },
+      garbageCollection: { schedule: '0 3 * * 0', deleteUntagged: true },
     },
-  });
-  await customObjects(ground.kc).createNamespacedCustomObject({
-    group,
-    version,
-    plural: 'repositories',
-    namespace: app,
-    body: {
-      apiVersion: `${group}/${version}`,
-      kind: 'Repository',
-      metadata: { name: 'web' },
-      spec: { registryRef: { name: reg, namespace: regNs } },
-    },
-  });
-  const registry = await registryReady(ground.kc, regNs, reg);
-  endpoint = registry.status!.endpoint!;
-  admin = await craneFor(ground, regNs, registry.status!.adminSecret!, registry.status!.caConfigMap!);
-  const pause = path.join(binDir, 'images', 'pause.tar');
-  await eventually(
-    'the first push',
-    async () => {
-      try {
-        await admin.run(['push', pause, `${endpoint}/app/web:keep`]);
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    (ok) => ok,
-    120_000,
   );
+  await createBerthObject(
+    ground.kc,
+    'Repository',
+    app,
+    { name: 'web' },
+    { registryRef: { name: reg, namespace: regNs } },
+  );
+  const pause = path.join(binDir, 'images', 'pause.tar');
+  ({ endpoint, admin } = await readyWithFirstPush(ground, regNs, reg, pause, 'app/web:keep'));
   const work = mkdtempSync(path.join(os.tmpdir(), 'berth-e2e-layer-'));
   try {
     const layer = randomLayer(work, 4 * 1024 * 1024);
@@ -138,31 +111,23 @@ afterAll(async () => {
 
 describe('retention and garbage collection as real Jobs', () => {
   test('an enforcing RetentionPolicy deletes the tag it should in a Job on the node, and keeps the rest', async () => {
-    await customObjects(ground.kc).createNamespacedCustomObject({
-      group,
-      version,
-      plural: 'retentionpolicies',
-      namespace: app,
-      body: {
-        apiVersion: `${group}/${version}`,
-        kind: 'RetentionPolicy',
-        metadata: {
-          name: 'drop-old',
-          annotations: { 'berth.dev/run-requested-at': new Date().toISOString() },
-        },
-        spec: {
-          registryRef: { name: reg, namespace: regNs },
-          repositories: { include: ['app/**'] },
-          schedule: '0 2 * * *',
-          mode: 'Enforce',
-          rules: [
-            { name: 'keep', tags: { include: ['keep'] }, keep: { all: true } },
-            { name: 'old', tags: { include: ['old-*'] }, keep: { mostRecent: 0 } },
-          ],
-          protect: { minAge: '0s' },
-        },
+    await createBerthObject(
+      ground.kc,
+      'RetentionPolicy',
+      app,
+      { name: 'drop-old', annotations: { 'berth.dev/run-requested-at': new Date().toISOString() } },
+      {
+        registryRef: { name: reg, namespace: regNs },
+        repositories: { include: ['app/**'] },
+        schedule: '0 2 * * *',
+        mode: 'Enforce',
+        rules: [
+          { name: 'keep', tags: { include: ['keep'] }, keep: { all: true } },
+          { name: 'old', tags: { include: ['old-*'] }, keep: { mostRecent: 0 } },
+        ],
+        protect: { minAge: '0s' },
       },
-    });
+    );
     const policy = await eventually(
       'the retention run to complete',
       async () =>
@@ -213,17 +178,9 @@ describe('retention and garbage collection as real Jobs', () => {
     const scratch = await admin.run(['digest', `${endpoint}/app/web:scratch`]);
     await admin.run(['delete', `${endpoint}/app/web@${scratch}`]);
     const requestedAt = new Date().toISOString();
-    await customObjects(ground.kc).patchNamespacedCustomObject(
-      {
-        group,
-        version,
-        plural: 'registries',
-        namespace: regNs,
-        name: reg,
-        body: { metadata: { annotations: { 'berth.dev/gc-requested-at': requestedAt } } },
-      },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-    );
+    await patchRegistry(ground.kc, regNs, reg, {
+      metadata: { annotations: { 'berth.dev/gc-requested-at': requestedAt } },
+    });
     const done = await eventually(
       'garbage collection to finish',
       () => readRegistry(ground.kc, regNs, reg),
@@ -267,17 +224,7 @@ describe('two operator replicas', () => {
     const leaderPod = pods.items.find((p) => leader.startsWith(p.metadata?.name ?? '\u0000'));
     expect(leaderPod).toBeDefined();
     // Change the Registry, and take the leader away at once.
-    await customObjects(ground.kc).patchNamespacedCustomObject(
-      {
-        group,
-        version,
-        plural: 'registries',
-        namespace: regNs,
-        name: reg,
-        body: { spec: { podLabels: { 'berth.test/changed': 'yes' } } },
-      },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-    );
+    await patchRegistry(ground.kc, regNs, reg, { spec: { podLabels: { 'berth.test/changed': 'yes' } } });
     await core.deleteNamespacedPod({
       namespace: berthNamespace,
       name: leaderPod!.metadata!.name!,

@@ -7,28 +7,24 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { eventually } from '../harness/kube.ts';
 import { startNodeGround, type NodeGround } from '../harness/node-ground.ts';
 import { binDir } from '../harness/processes.ts';
 import {
   appPod,
   berthNamespace,
   condition,
-  craneFor,
-  customObjects,
-  group,
+  createBerthObject,
+  createNamespace,
   installBerth,
   podSettles,
   pullFailures,
   readRegistry,
-  registryReady,
-  version,
+  readyWithFirstPush,
   type Crane,
-  type RegistryObject,
+  log,
+  regNs,
 } from './fixture.ts';
 
-const log = (line: string) => process.env.BERTH_TEST_VERBOSE === '1' && console.log(`[e2e-node] ${line}`);
-const regNs = 'registry-system';
 const reg = 'e2e';
 const teamA = 'team-a';
 const teamB = 'team-b';
@@ -36,28 +32,8 @@ const outsider = 'outsider';
 
 let ground: NodeGround;
 let core: k8s.CoreV1Api;
-let registry: RegistryObject;
 let endpoint: string;
 let admin: Crane;
-
-async function namespace(name: string, labels: Record<string, string> = {}): Promise<void> {
-  await core.createNamespace({ body: { metadata: { name, labels } } });
-}
-
-async function repository(ns: string, name: string, spec: Record<string, unknown> = {}): Promise<void> {
-  await customObjects(ground.kc).createNamespacedCustomObject({
-    group,
-    version,
-    plural: 'repositories',
-    namespace: ns,
-    body: {
-      apiVersion: `${group}/${version}`,
-      kind: 'Repository',
-      metadata: { name },
-      spec: { registryRef: { name: reg, namespace: regNs }, ...spec },
-    },
-  });
-}
 
 beforeAll(async () => {
   ground = await startNodeGround({ log });
@@ -65,52 +41,32 @@ beforeAll(async () => {
   // New credentials reach the token service's mounted store within the kubelet's sync period.
   await installBerth(ground, ['extraArgs={--credential-propagation=20s}']);
   log('berth installed');
-  await namespace(regNs, { 'pod-security.kubernetes.io/enforce': 'privileged' });
-  await namespace(teamA, { 'berth.dev/pull': reg });
-  await namespace(teamB, { 'berth.dev/pull': reg });
-  await namespace(outsider);
-  await customObjects(ground.kc).createNamespacedCustomObject({
-    group,
-    version,
-    plural: 'registries',
-    namespace: regNs,
-    body: {
-      apiVersion: `${group}/${version}`,
-      kind: 'Registry',
-      metadata: { name: reg },
-      spec: {
-        storage: { persistentVolumeClaim: { size: '5Gi' } },
-        tls: { mode: 'SelfSigned' },
-        nodeAccess: { enabled: true },
-        pullSecrets: {
-          namespaceSelector: { matchLabels: { 'berth.dev/pull': reg } },
-          secretName: 'e2e-pull',
-          rotation: { interval: '1m', gracePeriod: '40s' },
-        },
+  await createNamespace(ground.kc, regNs, { 'pod-security.kubernetes.io/enforce': 'privileged' });
+  await createNamespace(ground.kc, teamA, { 'berth.dev/pull': reg });
+  await createNamespace(ground.kc, teamB, { 'berth.dev/pull': reg });
+  await createNamespace(ground.kc, outsider);
+  await createBerthObject(
+    ground.kc,
+    'Registry',
+    regNs,
+    { name: reg },
+    {
+      storage: { persistentVolumeClaim: { size: '5Gi' } },
+      tls: { mode: 'SelfSigned' },
+      nodeAccess: { enabled: true },
+      pullSecrets: {
+        namespaceSelector: { matchLabels: { 'berth.dev/pull': reg } },
+        secretName: 'e2e-pull',
+        rotation: { interval: '1m', gracePeriod: '40s' },
       },
     },
-  });
-  await repository(teamA, 'web');
-  await repository(teamB, 'api');
-  registry = await registryReady(ground.kc, regNs, reg);
-  endpoint = registry.status!.endpoint!;
-  log(`registry ready at ${endpoint}`);
-  admin = await craneFor(ground, regNs, registry.status!.adminSecret!, registry.status!.caConfigMap!);
-  const pause = path.join(binDir, 'images', 'pause.tar');
-  await eventually(
-    'the first push with the admin Secret',
-    async () => {
-      try {
-        await admin.run(['push', pause, `${endpoint}/team-a/web:v1`]);
-        return true;
-      } catch (err) {
-        log(`push not yet: ${(err as Error).message.slice(0, 300)}`);
-        return false;
-      }
-    },
-    (ok) => ok,
-    120_000,
   );
+  const registryRef = { name: reg, namespace: regNs };
+  await createBerthObject(ground.kc, 'Repository', teamA, { name: 'web' }, { registryRef });
+  await createBerthObject(ground.kc, 'Repository', teamB, { name: 'api' }, { registryRef });
+  const pause = path.join(binDir, 'images', 'pause.tar');
+  ({ endpoint, admin } = await readyWithFirstPush(ground, regNs, reg, pause, 'team-a/web:v1'));
+  log(`registry ready at ${endpoint}`);
   await admin.run(['push', pause, `${endpoint}/team-b/api:v1`]);
   log('pushed team-a/web:v1 and team-b/api:v1');
 }, 900_000);

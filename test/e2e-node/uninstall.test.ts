@@ -6,10 +6,19 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { eventually, statusOf } from '../harness/kube.ts';
 import { startNodeGround, type NodeGround } from '../harness/node-ground.ts';
-import { berthNamespace, customObjects, group, installBerth, registryReady, version } from './fixture.ts';
+import {
+  berthNamespace,
+  createBerthObject,
+  createNamespace,
+  customObjects,
+  group,
+  installBerth,
+  registryReady,
+  version,
+  log,
+  regNs,
+} from './fixture.ts';
 
-const log = (line: string) => process.env.BERTH_TEST_VERBOSE === '1' && console.log(`[e2e-node] ${line}`);
-const regNs = 'registry-system';
 const reg = 'bye';
 const app = 'app';
 
@@ -21,29 +30,19 @@ beforeAll(async () => {
   ground = await startNodeGround({ log });
   core = ground.kc.makeApiClient(k8s.CoreV1Api);
   await installBerth(ground);
-  await core.createNamespace({
-    body: { metadata: { name: regNs, labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } },
-  });
-  await core.createNamespace({ body: { metadata: { name: app, labels: { 'berth.dev/pull': reg } } } });
-  await customObjects(ground.kc).createNamespacedCustomObject({
-    group,
-    version,
-    plural: 'registries',
-    namespace: regNs,
-    body: {
-      apiVersion: `${group}/${version}`,
-      kind: 'Registry',
-      metadata: { name: reg },
-      spec: {
-        storage: { emptyDir: {} },
-        nodeAccess: { enabled: true },
-        pullSecrets: {
-          namespaceSelector: { matchLabels: { 'berth.dev/pull': reg } },
-          secretName: 'bye-pull',
-        },
-      },
+  await createNamespace(ground.kc, regNs, { 'pod-security.kubernetes.io/enforce': 'privileged' });
+  await createNamespace(ground.kc, app, { 'berth.dev/pull': reg });
+  await createBerthObject(
+    ground.kc,
+    'Registry',
+    regNs,
+    { name: reg },
+    {
+      storage: { emptyDir: {} },
+      nodeAccess: { enabled: true },
+      pullSecrets: { namespaceSelector: { matchLabels: { 'berth.dev/pull': reg } }, secretName: 'bye-pull' },
     },
-  });
+  );
   endpoint = (await registryReady(ground.kc, regNs, reg)).status!.endpoint!;
   await eventually(
     'the node agent to write certs.d',
