@@ -194,6 +194,7 @@ describe('retention and garbage collection as real Jobs', () => {
     const lastRun = done.status!.garbageCollection!.lastRun!;
     expect(lastRun.result).toBe('Succeeded');
     expect(lastRun.bytesFreed).toBeGreaterThan(2 * 1024 * 1024);
+    console.log(`[e2e-node] garbage collection: ${JSON.stringify(lastRun)}`);
     const pods = await core.listNamespacedPod({ namespace: regNs });
     const gcPods = pods.items.filter((p) => /gc/.test(p.metadata?.labels?.['job-name'] ?? ''));
     expect(gcPods.length).toBeGreaterThan(0);
@@ -225,12 +226,16 @@ describe('two operator replicas', () => {
     expect(leaderPod).toBeDefined();
     // Change the Registry, and take the leader away at once.
     await patchRegistry(ground.kc, regNs, reg, { spec: { podLabels: { 'berth.test/changed': 'yes' } } });
+    const deleted = Date.now();
     await core.deleteNamespacedPod({
       namespace: berthNamespace,
       name: leaderPod!.metadata!.name!,
       gracePeriodSeconds: 0,
     });
     const registry = await registryReady(ground.kc, regNs, reg, 180_000);
+    console.log(
+      `[e2e-node] leader pod deleted: the change was reconciled ${((Date.now() - deleted) / 1000).toFixed(1)}s later`,
+    );
     expect(registry.status?.observedGeneration).toBe(registry.metadata.generation);
     const apps = ground.kc.makeApiClient(k8s.AppsV1Api);
     const deployment = await apps.readNamespacedDeployment({ namespace: regNs, name: `${reg}-registry` });

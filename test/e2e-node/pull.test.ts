@@ -185,6 +185,17 @@ describe('berth on a real node', () => {
     expect(rotations).toBeGreaterThanOrEqual(2);
     const after = (await readRegistry(ground.kc, regNs, reg)).status?.pullSecrets?.lastRotationTime;
     expect(after).not.toEqual(before);
-    log(`${pulls} pulls across ${rotations} rotations, none failed`);
+    console.log(`[e2e-node] ${pulls} pulls across ${rotations} pull-secret rotations, none failed`);
   }, 300_000);
+
+  test("the operator pod needs nothing beyond the chart's RBAC: the API server never refused it", async () => {
+    const pods = await core.listNamespacedPod({ namespace: berthNamespace });
+    const operators = pods.items.filter((p) => p.metadata?.labels?.['app.kubernetes.io/name'] === 'berth');
+    expect(operators.length).toBeGreaterThan(0);
+    for (const pod of operators) {
+      const logs = await core.readNamespacedPodLog({ namespace: berthNamespace, name: pod.metadata!.name! });
+      expect(logs).toContain('Started operator');
+      expect(logs).not.toMatch(/forbidden/i);
+    }
+  });
 });

@@ -1,4 +1,8 @@
-// Acting as a Job's container in the control plane. kwok "runs" pods and, for pods owned by a Job,
+// Acting as a Job's container in the control plane (this file plays the Jobs' containers; the real
+// Jobs, from berth's image on the real node, run in test/e2e-node/lifecycle.test.ts). It stays for
+// what a real pod adds nothing to: results chosen by the test (a failed collection, an accepted
+// push, a retention run that writes no report), to drive the controllers' decisions.
+// kwok "runs" pods and, for pods owned by a Job,
 // immediately reports them Succeeded (its pod-complete stage), so Jobs would finish by themselves.
 // A test-only ValidatingAdmissionPolicy, scoped to namespaces labelled `berth-test/hold-jobs`,
 // refuses that silent completion (a Succeeded status without a termination message), so Job pods

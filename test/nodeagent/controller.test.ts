@@ -1,4 +1,6 @@
-// The node agent's DaemonSet against the real control plane: it appears with spec.nodeAccess, its
+// The node agent's DaemonSet against the real control plane, on kwok nodes (kwok plays the kubelet;
+// the agent really writing certs.d and /etc/hosts on a real node is test/e2e-node/pull.test.ts and
+// uninstall.test.ts; this suite covers many nodes, node churn and the controller's counts): it appears with spec.nodeAccess, its
 // ConfigMap carries the Service's cluster IP and berth's CA, NodesReady follows its pods (kwok runs
 // them), and turning nodeAccess off or deleting the Registry first switches the agents to cleanup
 // mode, then removes the DaemonSet, the ConfigMap and the finalizer.

@@ -1,5 +1,6 @@
 // The RetentionPolicy controller against the real control plane, with the test acting as the
-// retention run (kwok executes nothing): the run writes its report ConfigMap and exits, the real Job
+// retention run (kwok executes nothing; the real run as a Job on the real node is
+// test/e2e-node/lifecycle.test.ts): the run writes its report ConfigMap and exits, the real Job
 // controller marks the Job, and the controller must report it. On demand and on schedule, the Job's
 // shape (flags of the retention-run contract, admin credential, CA, claim read-only, the registry
 // pod's node, its ServiceAccount and bindings), no two runs of a policy at once, a failing and a
@@ -288,41 +289,65 @@ describe('RetentionPolicy runs', () => {
   }, 120_000);
 
   it('keeps a bounded history of runs and reports', async () => {
-    const before = (await actor.jobs(regNs, 'retention-ci-')).map((j) => j.metadata?.name ?? '');
-    expect(before.length).toBe(3);
-    const oldestReport = (await actor.jobs(regNs, 'retention-ci-')).sort((a, b) =>
-      String(a.metadata?.creationTimestamp).localeCompare(String(b.metadata?.creationTimestamp)),
-    )[0]!.metadata!.annotations!['berth.dev/report-configmap']!;
-    await new Promise((r) => setTimeout(r, 1100));
-    await requestRun('ci');
-    const d = await actor.waitForJob(regNs, 'retention-ci-', before);
-    await writeReport(arg(d, 'report-configmap')!, 'ci', {
-      mode: 'Enforce',
-      result: 'Succeeded',
-      evaluated: 1,
-      deleted: 0,
-      kept: 1,
-      protected: 0,
-    });
-    await actor.finish(regNs, d.metadata!.name!, 0, 'done');
+    // Its own policy, so the count does not depend on the runs of the other tests.
+    const policy = 'history';
+    const runOnce = async (first: boolean): Promise<k8s.V1Job> => {
+      const before = (await actor.jobs(regNs, `retention-${policy}-`)).map((j) => j.metadata?.name ?? '');
+      if (first)
+        await createPolicy(
+          policy,
+          { registryRef: { name: 'main', namespace: regNs }, schedule: '0 2 * * *', mode: 'Enforce' },
+          { 'berth.dev/run-requested-at': new Date().toISOString() },
+        );
+      else {
+        await new Promise((r) => setTimeout(r, 1100)); // a new request time (second resolution)
+        await requestRun(policy);
+      }
+      const job = await actor.waitForJob(regNs, `retention-${policy}-`, before);
+      await writeReport(arg(job, 'report-configmap')!, policy, {
+        mode: 'Enforce',
+        result: 'Succeeded',
+        evaluated: 1,
+        deleted: 0,
+        kept: 1,
+        protected: 0,
+      });
+      await actor.finish(regNs, job.metadata!.name!, 0, 'done');
+      await eventually(
+        'the run recorded',
+        () => getPolicy(policy),
+        (p) =>
+          p.status?.lastRun?.report === arg(job, 'report-configmap') && !!p.status?.lastRun?.completionTime,
+      );
+      return job;
+    };
+    const first = await runOnce(true);
+    const oldestReport = arg(first, 'report-configmap')!;
+    for (let i = 0; i < 2; i++) await runOnce(false);
+    expect((await actor.jobs(regNs, `retention-${policy}-`)).length).toBe(3);
+    const last = await runOnce(false);
     await eventually(
       'three runs kept',
-      () => actor.jobs(regNs, 'retention-ci-'),
+      () => actor.jobs(regNs, `retention-${policy}-`),
       (l) => l.filter((j) => !j.metadata?.deletionTimestamp).length === 3,
     );
     const reports = await eventually(
       'the oldest report deleted',
-      () => core.listNamespacedConfigMap({ namespace: team, labelSelector: 'berth.dev/retention-policy=ci' }),
+      () =>
+        core.listNamespacedConfigMap({
+          namespace: team,
+          labelSelector: `berth.dev/retention-policy=${policy}`,
+        }),
       (l) => !l.items.some((cm) => cm.metadata?.name === oldestReport),
     );
     expect(reports.items.length).toBe(3);
     const ok = await eventually(
       'Ready again',
-      () => getPolicy('ci'),
+      () => getPolicy(policy),
       (p) => ready(p)?.status === 'True',
     );
-    expect(ok.status?.lastRun?.report).toBe(arg(d, 'report-configmap'));
-  }, 120_000);
+    expect(ok.status?.lastRun?.report).toBe(arg(last, 'report-configmap'));
+  }, 180_000);
 
   it('starts a run on schedule', async () => {
     await createPolicy('nightly', { registryRef: { name: 'main', namespace: regNs }, schedule: '* * * * *' });
