@@ -167,11 +167,11 @@ async function local(): Promise<number> {
       const endpoint = `main.${ns}.svc:443`;
       lines.push(
         '',
-        '  # Push an image from this machine, with the admin credential and the CA, through the',
-        '  # cluster gateway (an HTTPS proxy that reaches in-cluster names):',
-        `  export DOCKER_CONFIG=${clientDir} SSL_CERT_FILE=${path.join(clientDir, 'main-ca.crt')} HTTPS_PROXY=${ground.gateway.url}`,
-        `  ${kubectl} -n ${ns} get secret main-admin -o jsonpath='{.data.\\.dockerconfigjson}' | base64 -d > $DOCKER_CONFIG/config.json`,
-        `  ${crane} push ${path.join(binDir, 'images', 'pause.tar')} ${endpoint}/team-a/web:v1`,
+        '  # Push an image from this machine with the admin credential and the CA. crane goes through',
+        '  # the cluster gateway, an HTTPS proxy that reaches in-cluster names (kubectl does not need it):',
+        `  ${kubectl} -n ${ns} get secret main-admin -o jsonpath='{.data.\\.dockerconfigjson}' | base64 -d > ${clientDir}/config.json`,
+        `  DOCKER_CONFIG=${clientDir} SSL_CERT_FILE=${path.join(clientDir, 'main-ca.crt')} HTTPS_PROXY=${ground.gateway.url} \\`,
+        `    ${crane} push ${path.join(binDir, 'images', 'pause.tar')} ${endpoint}/team-a/web:v1`,
         '',
         '  # Run it in team-a (selected by the pull secrets: no imagePullSecrets in the pod):',
         `  ${kubectl} -n team-a run web --image=${endpoint}/team-a/web:v1`,

@@ -156,9 +156,11 @@ export async function startRealNode(options: RealNodeOptions): Promise<RealNode>
       `  address = "${socket}"`,
       "[plugins.'io.containerd.cri.v1.images']",
       '  snapshotter = "overlayfs"',
-      // containerd 2.1+ pulls for the CRI through its transfer service, which does not read
-      // certs.d (hosts.toml); the local pull path does. The node agent's promise rests on this.
-      '  use_local_image_pull = true',
+      // containerd 2.1+ pulls for the CRI through its transfer service by default, whose reading
+      // of certs.d (hosts.toml) has changed across releases (containerd#12415); the local pull path
+      // has always read it. The node agent's promise rests on it, so the node pins the local path.
+      // BERTH_NODE_TRANSFER_PULL=1 runs the node with the transfer service instead (docs/node.md).
+      `  use_local_image_pull = ${process.env.BERTH_NODE_TRANSFER_PULL === '1' ? 'false' : 'true'}`,
       "  [plugins.'io.containerd.cri.v1.images'.pinned_images]",
       `    sandbox = "${sandboxImage}"`,
       "  [plugins.'io.containerd.cri.v1.images'.registry]",
