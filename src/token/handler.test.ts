@@ -172,6 +172,13 @@ describe('handleTokenRequest', () => {
     expect((await call({ authorization: basic('team', 'nope') })).status).toBe(401);
   });
 
+  it('never treats a blank Authorization header as anonymous (found by the endpoint fuzz test)', async () => {
+    const { call } = await setup(true);
+    const res = await call({ authorization: '', params: q('scope=repository:team-a/web:pull') });
+    expect(res.status).toBe(400);
+    expect(res.body.token).toBeUndefined();
+  });
+
   describe('the OAuth2 password form (containerd)', () => {
     const form = (user: string, secret: string, extra = '') =>
       new URLSearchParams(

@@ -111,9 +111,13 @@ function refusal(reason: RefusalReason, message?: string): Refusal {
 
 type Credentials = { username: string; password: string };
 
-/** Decodes `Authorization: Basic …`; undefined when absent, 'malformed' when unreadable. */
+/**
+ * Decodes `Authorization: Basic …`; undefined when absent, 'malformed' when unreadable. A header
+ * that is present but blank (HTTP trims it to '') is a credential that cannot be read, not an
+ * anonymous request: anonymity is never granted to a client that sent an Authorization header.
+ */
 function basicCredentials(header: string | undefined): Credentials | undefined | 'malformed' {
-  if (header === undefined || header === '') return undefined;
+  if (header === undefined) return undefined;
   const [scheme, value] = header.split(' ', 2);
   if (scheme?.toLowerCase() !== 'basic' || !value) return 'malformed';
   const decoded = Buffer.from(value, 'base64').toString('utf8');
