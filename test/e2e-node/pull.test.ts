@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { eventually } from '../harness/kube.ts';
 import { startNodeGround, type NodeGround } from '../harness/node-ground.ts';
 import { binDir } from '../harness/processes.ts';
 import {
@@ -118,7 +119,13 @@ describe('berth on a real node', () => {
     }
     const claim = await core.readNamespacedPersistentVolumeClaim({ namespace: regNs, name: `${reg}-data` });
     expect(claim.status?.phase).toBe('Bound');
-    expect(condition(await readRegistry(ground.kc, regNs, reg), 'NodesReady')?.status).toBe('True');
+    // NodesReady follows the agent pods' readiness, which can trail Ready by a probe period.
+    await eventually(
+      'NodesReady',
+      () => readRegistry(ground.kc, regNs, reg),
+      (r) => condition(r, 'NodesReady')?.status === 'True',
+      60_000,
+    );
   });
 
   test('the node agent wrote certs.d for the registry on the node', async () => {
