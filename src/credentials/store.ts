@@ -23,6 +23,7 @@
 // reason, never secret material), and keeps every other entry. Only a document that is not a
 // store at all (not JSON, another version, no credentials list) is refused as a whole.
 import picomatch from 'picomatch';
+import { isRepositoryName } from './scope.ts';
 import { usernamePattern } from './usernames.ts';
 
 export const credentialStoreVersion = 1;
@@ -78,6 +79,8 @@ export type ParseResult<T> = { success: true; data: T } | { success: false; erro
 
 /** An entry the reader left out, and why (secret-free). */
 export interface SkippedEntry {
+  /** The shard it was in (a sharded store, src/credentials/sharded.ts). */
+  shard?: number;
   /** Position in `credentials`. */
   index: number;
   /** The entry's username when it is a valid one (so a person can find it), else undefined. */
@@ -90,6 +93,11 @@ export type StoreParseResult =
 
 const hashPattern = /^sha256:[0-9a-f]{64}$/;
 const globOptions = { dot: true, nonegate: true, noextglob: true } as const;
+
+// A pattern that is a repository name (no glob syntax in that grammar) matches exactly itself: a
+// set lookup, no compiled matcher. berth grants a namespace its Repositories' exact paths, so
+// most patterns are literal, and a store of 10,000 namespaces compiles in milliseconds.
+const isLiteral = (pattern: string): boolean => isRepositoryName(pattern);
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -104,7 +112,8 @@ function parseTime(v: unknown, where: string): ParseResult<number | undefined> {
   return { success: true, data: t };
 }
 
-function parseGrant(v: unknown, where: string): ParseResult<Grant> {
+/** Validates one grant; the error names the field. */
+export function parseGrant(v: unknown, where: string): ParseResult<Grant> {
   if (!isRecord(v)) return { success: false, error: `${where} must be an object` };
   const { repositories, actions } = v;
   if (
@@ -122,7 +131,7 @@ function parseGrant(v: unknown, where: string): ParseResult<Grant> {
         error: `${where}.actions: unknown action ${JSON.stringify(a)?.slice(0, 40)} (pull, push, delete or *)`,
       };
   try {
-    picomatch(repositories as string[], globOptions);
+    for (const r of repositories as string[]) if (!isLiteral(r)) picomatch(r, globOptions);
   } catch {
     return { success: false, error: `${where}.repositories: a pattern cannot be compiled` };
   }
@@ -222,23 +231,49 @@ export function serializeCredentialStore(store: CredentialStore): string {
   return `${JSON.stringify(store, null, 2)}\n`;
 }
 
-/** Compiles a valid store for lookups: patterns become matchers, hashes become bytes. */
-export function compileCredentialStore(store: CredentialStore): CompiledStore {
-  const byUsername = new Map<string, CompiledEntry[]>();
-  for (const entry of store.credentials) {
+/** A matcher for `patterns`: literal ones by set lookup, globs compiled once on first use. */
+function matcher(patterns: string[]): (path: string) => boolean {
+  const literal = new Set(patterns.filter(isLiteral));
+  const globs = patterns.filter((p) => !isLiteral(p));
+  if (globs.length === 0) return (path) => literal.has(path);
+  let glob: ((path: string) => boolean) | undefined;
+  return (path) => literal.has(path) || (glob ??= picomatch(globs, globOptions))(path);
+}
+
+type CompiledGrants = CompiledEntry['grants'];
+
+/** Compiles grants; entries that share a grants array (a sharded store's grant sets) share the result. */
+export function compileGrants(grants: Grant[], cache?: Map<Grant[], CompiledGrants>): CompiledGrants {
+  const cached = cache?.get(grants);
+  if (cached) return cached;
+  const compiled = grants.map((g) => ({ match: matcher(g.repositories), actions: new Set(g.actions) }));
+  cache?.set(grants, compiled);
+  return compiled;
+}
+
+/** Groups valid entries by username: patterns become matchers, hashes become bytes. */
+export function compileEntries(
+  entries: readonly CredentialEntry[],
+  byUsername = new Map<string, CompiledEntry[]>(),
+): Map<string, CompiledEntry[]> {
+  const cache = new Map<Grant[], CompiledGrants>();
+  for (const entry of entries) {
     const compiled: CompiledEntry = {
       entry,
       hash: Buffer.from(entry.secretHash.slice('sha256:'.length), 'hex'),
-      grants: entry.grants.map((g) => ({
-        match: picomatch(g.repositories, globOptions),
-        actions: new Set(g.actions),
-      })),
+      grants: compileGrants(entry.grants, cache),
     };
     if (entry.notBefore !== undefined) compiled.notBefore = Date.parse(entry.notBefore);
     if (entry.notAfter !== undefined) compiled.notAfter = Date.parse(entry.notAfter);
-    const list = byUsername.get(entry.username) ?? [];
-    list.push(compiled);
-    byUsername.set(entry.username, list);
+    const list = byUsername.get(entry.username);
+    if (list) list.push(compiled);
+    else byUsername.set(entry.username, [compiled]);
   }
+  return byUsername;
+}
+
+/** Compiles a valid store for lookups: patterns become matchers, hashes become bytes. */
+export function compileCredentialStore(store: CredentialStore): CompiledStore {
+  const byUsername = compileEntries(store.credentials);
   return { anonymousPull: store.anonymousPull, byUsername, size: store.credentials.length };
 }

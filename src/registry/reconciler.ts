@@ -8,7 +8,9 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from '../api/index.ts';
 import { maintenanceOf } from '../gc/maintenance.ts';
-import { serializeCredentialStore } from '../credentials/store.ts';
+import { layoutCredentialStore, StoreTooLargeError, type StoreLayout } from '../credentials/layout.ts';
+import { storeShards } from '../credentials/sharded.ts';
+import type { CredentialStore } from '../credentials/store.ts';
 import type { Repository } from '../api/index.ts';
 import { isOwnCredential } from '../pullsecrets/credential-secret.ts';
 import { registryKeyOf, resolveClaims } from '../repository/claims.ts';
@@ -16,7 +18,7 @@ import { buildCredentialStore } from './store.ts';
 import { setCondition, readConditions, type Condition } from '../runtime/conditions.ts';
 import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
-import { errorMessage } from '../runtime/errors.ts';
+import { errorMessage, TerminalError } from '../runtime/errors.ts';
 import type { Cache } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
 import { objectPath, type ResourceType } from '../runtime/kube/resource.ts';
@@ -31,7 +33,9 @@ import {
   caSecret,
   certManagerCertificate,
   configSecret,
-  credentialStoreSecret,
+  credentialStoreSecretName,
+  credentialStoreSecrets,
+  storeLayoutLabel,
   servingSecret,
   tokenKeySecret,
 } from './desired/secrets.ts';
@@ -220,14 +224,7 @@ export class RegistryReconciler {
       adminSecret(ctx0, clientHosts(ref, registry), password),
       this.caches.secrets,
     );
-    await this.apply(
-      resources.secrets,
-      credentialStoreSecret(
-        ctx0,
-        serializeCredentialStore(this.credentialStore(registry, ref, password, now)),
-      ),
-      this.caches.secrets,
-    );
+    await this.writeCredentialStore(ctx0, this.credentialStore(registry, ref, password, now));
     const token = eventsToken(existing);
     const secret = httpSecret(existing); // once: a fresh one must be the same in config.yml and the Secret
     const configYaml = renderRegistryConfig({
@@ -345,6 +342,34 @@ export class RegistryReconciler {
         (this.caches.namespaces.get(ns)?.metadata?.labels ?? {}) as Record<string, string>,
       now,
     });
+  }
+
+  /**
+   * Writes the credential store's Secrets (src/credentials/layout.ts), only those whose content
+   * changed. Growing into shards, the shards go first and the head last; returning to one
+   * document, the head goes first and the shards are deleted after: a token service that reads
+   * the head always finds the shards it names.
+   */
+  private async writeCredentialStore(ctx: Pick<BuildContext, 'registry' | 'ref'>, store: CredentialStore) {
+    const { ref } = ctx;
+    const head = this.cachedSecret(ref.namespace, credentialStoreSecretName(ref, 0));
+    // A head without the label was written by an older berth: one document.
+    const label = head?.metadata?.labels?.[storeLayoutLabel];
+    const current: StoreLayout | undefined = label === 'sharded' ? 'sharded' : head ? 'single' : undefined;
+    let laidOut: ReturnType<typeof layoutCredentialStore>;
+    try {
+      laidOut = layoutCredentialStore(store, current);
+    } catch (err) {
+      if (err instanceof StoreTooLargeError) throw new TerminalError('CredentialStoreTooLarge', err.message);
+      throw err;
+    }
+    const [headSecret, ...shards] = credentialStoreSecrets(ctx, laidOut);
+    for (const shard of shards) await this.apply(resources.secrets, shard, this.caches.secrets);
+    await this.apply(resources.secrets, headSecret as k8s.V1Secret, this.caches.secrets);
+    for (let i = shards.length + 1; i < storeShards; i++) {
+      const name = credentialStoreSecretName(ref, i);
+      await this.applyOrDelete(resources.secrets, undefined, this.caches.secrets, name, ref.namespace);
+    }
   }
 
   private cachedSecret(namespace: string, name: string): k8s.V1Secret | undefined {

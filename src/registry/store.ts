@@ -70,10 +70,11 @@ export function buildCredentialStore(input: StoreInput): CredentialStore {
       if (parseCredentialEntry(entry, username).success) credentials.push(entry);
     }
   };
+  const candidates = pullCandidates(input.owners);
   for (const secret of sortByKey(input.pullSecrets)) {
     const ns = secret.metadata?.namespace ?? '';
     if (!issuesPullSecret(input.registry, ns, secret.metadata?.name, input.namespaceLabels(ns))) continue;
-    const paths = pullablePaths(ns, input.namespaceLabels(ns), input.owners);
+    const paths = pullablePaths(ns, input.namespaceLabels(ns), candidates(ns));
     entries(
       pullUsername(ns),
       secret,
@@ -115,7 +116,36 @@ function issuesPullSecret(
   }
 }
 
+/**
+ * The Repositories that may grant a namespace pull access: those in it, those that name it, and
+ * those with a namespace selector (which only pullablePaths can decide). Indexed once, so a store
+ * of n namespaces and n Repositories is assembled in O(n · selecting Repositories), not O(n²).
+ */
+function pullCandidates(owners: Repository[]): (namespace: string) => Repository[] {
+  const named = new Map<string, Repository[]>();
+  const add = (ns: string, repo: Repository) => {
+    const list = named.get(ns);
+    if (list) {
+      if (list[list.length - 1] !== repo) list.push(repo); // a namespace named twice, or its own
+    } else named.set(ns, [repo]);
+  };
+  const selecting: Repository[] = [];
+  for (const repo of owners) {
+    add(repo.metadata?.namespace ?? '', repo);
+    for (const ns of repo.spec.pull?.namespaces ?? []) add(ns, repo);
+    if (repo.spec.pull?.namespaceSelector !== undefined) selecting.push(repo);
+  }
+  return (ns) => {
+    const list = named.get(ns) ?? [];
+    if (selecting.length === 0) return list;
+    const seen = new Set(list);
+    return [...list, ...selecting.filter((r) => !seen.has(r))];
+  };
+}
+
+/** By namespace, then name; code-point order (stable whatever the locale, and fast). */
 function sortByKey(secrets: k8s.V1Secret[]): k8s.V1Secret[] {
-  const key = (s: k8s.V1Secret) => `${s.metadata?.namespace}/${s.metadata?.name}`;
-  return [...secrets].sort((a, b) => key(a).localeCompare(key(b)));
+  const keyed = secrets.map((s) => ({ s, key: `${s.metadata?.namespace}/${s.metadata?.name}` }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return keyed.map((k) => k.s);
 }

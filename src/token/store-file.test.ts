@@ -5,6 +5,8 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import { hashSecret } from '../credentials/secret.ts';
+import { authenticate } from '../credentials/authenticate.ts';
+import { serializeShardedStore, shardFileName, shardOf, storeShards } from '../credentials/sharded.ts';
 import { serializeCredentialStore, type CredentialStore } from '../credentials/store.ts';
 import { createTokenMetrics } from './metrics.ts';
 import { CredentialStoreError, CredentialStoreFile, maxSkippedEntriesLogged } from './store-file.ts';
@@ -178,5 +180,157 @@ describe('CredentialStoreFile', () => {
     await expect(storeFile.load()).rejects.toThrow(CredentialStoreError);
     await expect(storeFile.load()).rejects.toThrow(error);
     expect(() => storeFile.current()).toThrow(/not been loaded/);
+  });
+});
+
+/** A folder laid out as the kubelet lays out a projected volume: every file → ..data/<file>. */
+function projectedVolume(files: Record<string, string>) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-store-'));
+  dirs.push(dir);
+  let generation = 0;
+  const linked = new Set<string>();
+  const update = (next: Record<string, string>) => {
+    const ts = path.join(dir, `..2026_${generation++}`);
+    mkdirSync(ts);
+    for (const [name, text] of Object.entries(next)) writeFileSync(path.join(ts, name), text);
+    symlinkSync(path.basename(ts), path.join(dir, '..data_tmp'));
+    renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+    for (const name of Object.keys(next))
+      if (!linked.has(name)) {
+        symlinkSync(`..data/${name}`, path.join(dir, name));
+        linked.add(name);
+      }
+  };
+  update(files);
+  return { dir, update };
+}
+
+function shardedFiles(usernames: string[], anonymousPull = false): Record<string, string> {
+  const s: CredentialStore = {
+    version: 1,
+    anonymousPull,
+    credentials: usernames.map((username) => ({
+      username,
+      secretHash: hashSecret(username),
+      grants: [{ repositories: [`${username}/app`], actions: ['pull'] }],
+    })),
+  };
+  return Object.fromEntries(serializeShardedStore(s).map((t, i) => [shardFileName(i), t]));
+}
+
+describe('CredentialStoreFile with a sharded store', () => {
+  const users = Array.from({ length: 100 }, (_v, i) => `pull.team-${i}`);
+
+  it('reads the head and its shards from the folder, and authenticates from every shard', async () => {
+    const vol = projectedVolume(shardedFiles(users, true));
+    const { storeFile, metrics, lines } = make(vol.dir); // --store may name the folder
+    await storeFile.load();
+    const current = storeFile.current();
+    expect(current.size).toBe(100);
+    expect(current.anonymousPull).toBe(true);
+    expect([...current.byUsername.keys()].sort()).toEqual([...users].sort());
+    for (const u of users) expect(authenticate(current, u, u, new Date(0))).toMatchObject({ ok: true });
+    expect(current.byUsername.get('pull.team-3')?.[0]?.grants[0]?.match('pull.team-3/app')).toBe(true);
+    expect((await metrics.storeCredentials.get()).values[0]?.value).toBe(100);
+    const loaded = lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.event === 'store.loaded');
+    expect(loaded).toMatchObject({ credentials: 100, shards: storeShards });
+  });
+
+  it('follows a change of one shard, and nothing else', async () => {
+    const vol = projectedVolume(shardedFiles(users));
+    const { storeFile } = make(path.join(vol.dir, 'store.json'));
+    await storeFile.load();
+    const before = storeFile.current();
+    expect(await storeFile.check()).toBe(false);
+    const next = [...users.filter((u) => u !== 'pull.team-5'), 'pull.team-x'];
+    vol.update(shardedFiles(next));
+    expect(await storeFile.check()).toBe(true);
+    const after = storeFile.current();
+    expect(after.byUsername.has('pull.team-5')).toBe(false);
+    expect(after.byUsername.has('pull.team-x')).toBe(true);
+    // an untouched shard's entries are the very objects compiled before
+    const untouched = users.find(
+      (u) => ![shardOf('pull.team-5'), shardOf('pull.team-x')].includes(shardOf(u)),
+    );
+    expect(after.byUsername.get(untouched ?? '')).toBe(before.byUsername.get(untouched ?? ''));
+  });
+
+  it('refuses a bad shard alone and keeps its previous content; skips a bad entry in a shard', async () => {
+    const vol = projectedVolume(shardedFiles(users));
+    const { storeFile, lines } = make(vol.dir);
+    await storeFile.load();
+    const victim = shardOf('pull.team-1');
+    const files = shardedFiles(users.filter((u) => u !== 'pull.team-2'));
+    files[shardFileName(victim)] =
+      '{"version": 2, "shards": 16, "shard": 99, "grants": [], "credentials": []}';
+    const other = shardOf('pull.team-2') === victim ? undefined : shardOf('pull.team-2');
+    vol.update(files);
+    expect(await storeFile.check()).toBe(true);
+    const current = storeFile.current();
+    expect(current.byUsername.has('pull.team-1')).toBe(true); // kept from before
+    if (other !== undefined) expect(current.byUsername.has('pull.team-2')).toBe(false);
+    const events = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.find((e) => e.event === 'store.shard-invalid')).toMatchObject({
+      shard: victim,
+      error: expect.stringMatching(/holds shard 99/),
+    });
+    // an entry with a plain secret in another shard: skipped, logged without it
+    const again = shardedFiles(users);
+    const name = shardFileName(shardOf('pull.team-3'));
+    again[name] = (again[name] ?? '').replace(
+      '"credentials":[\n',
+      '"credentials":[\n{"u":"evil","h":"hunter2-plain","g":0},\n',
+    );
+    vol.update(again);
+    expect(await storeFile.check()).toBe(true);
+    expect(storeFile.current().size).toBe(100);
+    const skipped = lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((e) => e.event === 'store.entry-skipped');
+    expect(skipped).toEqual([
+      expect.objectContaining({ shard: shardOf('pull.team-3'), index: 0, username: 'evil' }),
+    ]);
+    expect(lines.join('')).not.toContain('hunter2-plain');
+  });
+
+  it('serves on when a shard is missing, and picks it up when it appears', async () => {
+    const all = shardedFiles(users);
+    const missing = shardFileName(shardOf('pull.team-9'));
+    const { [missing]: _gone, ...rest } = all;
+    const vol = projectedVolume(rest);
+    const { storeFile, lines } = make(vol.dir);
+    await storeFile.load();
+    expect(storeFile.current().byUsername.has('pull.team-9')).toBe(false);
+    expect(
+      storeFile.current().byUsername.has('pull.team-0') || shardOf('pull.team-0') === shardOf('pull.team-9'),
+    ).toBe(true);
+    expect(lines.some((l) => l.includes('is missing'))).toBe(true);
+    vol.update(all);
+    expect(await storeFile.check()).toBe(true);
+    expect(storeFile.current().byUsername.has('pull.team-9')).toBe(true);
+  });
+
+  it('goes from a version-1 store to a sharded one and back (an upgrade, a shrink)', async () => {
+    const vol = projectedVolume({ 'store.json': store('a', 'b') });
+    const { storeFile } = make(vol.dir);
+    await storeFile.load();
+    expect([...storeFile.current().byUsername.keys()]).toEqual(['a', 'b']);
+    vol.update(shardedFiles(users));
+    expect(await storeFile.check()).toBe(true);
+    expect(storeFile.current().size).toBe(100);
+    vol.update({ ...shardedFiles(users), 'store.json': store('c') }); // stale shards beside a v1 head
+    expect(await storeFile.check()).toBe(true);
+    expect([...storeFile.current().byUsername.keys()]).toEqual(['c']);
+  });
+
+  it('refuses a head that is not one and keeps the store in force', async () => {
+    const vol = projectedVolume(shardedFiles(users));
+    const { storeFile } = make(vol.dir);
+    await storeFile.load();
+    vol.update({ ...shardedFiles(users), 'store.json': '{"version": 2, "shards": 0}' });
+    expect(await storeFile.check()).toBe(false);
+    expect(storeFile.current().size).toBe(100);
   });
 });

@@ -1,21 +1,37 @@
 // The credential store as the token service sees it: a file (a mounted Secret) that is reloaded
 // when its content changes, without a restart.
 //
+// The file is either a whole store (version 1) or the head of a sharded store (version 2,
+// src/credentials/sharded.ts): then the other shards are its siblings (`store-<i>.json` beside
+// `store.json`, one folder from a projected volume). `--store` may also name the folder.
+//
 // Kubernetes updates a mounted Secret by writing a new timestamped folder and swapping the
 // `..data` symlink, so an inotify watch on the file itself sees nothing. Instead this watches the
 // folder (any event triggers a check) and also polls, and compares the SHA-256 of the content: a
-// change of content is a reload, anything else is ignored. A store that is not a store at all
-// (not JSON, another version) is refused and the previous one stays in force; a store with some
-// invalid entries is loaded without them, and each one left out is logged (index, username when
-// valid, reason; never a secret or a hash) and counted (berth_token_store_entries_skipped_total).
+// change of content is a reload, anything else is ignored. Of a sharded store only the shards
+// whose content changed are parsed again. A store that is not a store at all (not JSON, another
+// version, a head that is not one) is refused and the previous one stays in force; a shard that
+// is unreadable or not a shard of this store is refused alone (its previous content stays in
+// force, if any); a store with some invalid entries is loaded without them, and each one left out
+// is logged (shard, index, username when valid, reason; never a secret or a hash) and counted
+// (berth_token_store_entries_skipped_total).
 import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
+import { statSync, watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'winston';
 import {
+  parseShard,
+  parseShardText,
+  shardFileName,
+  shardedStoreVersion,
+  type ParsedShard,
+} from '../credentials/sharded.ts';
+import {
   compileCredentialStore,
-  parseCredentialStoreText,
+  compileEntries,
+  parseCredentialStore,
+  type CompiledEntry,
   type CompiledStore,
   type SkippedEntry,
 } from '../credentials/store.ts';
@@ -23,6 +39,9 @@ import type { TokenMetrics } from './metrics.ts';
 
 /** At most this many skipped entries are logged one by one per load; a summary counts them all. */
 export const maxSkippedEntriesLogged = 20;
+
+/** The head's file name when `--store` names a folder. */
+export const storeFileName = 'store.json';
 
 export class CredentialStoreError extends Error {
   override name = 'CredentialStoreError';
@@ -34,11 +53,33 @@ export interface StoreFileDeps {
   clock: () => Date;
 }
 
+/** One shard in force: the hash of its text, and its entries compiled. */
+interface LoadedShard {
+  shards: number;
+  textHash: string;
+  parsed: ParsedShard;
+  byUsername: Map<string, CompiledEntry[]>;
+}
+
+/** The outcome of reading the files: a store to install, or why not (secret-free). */
+type Read =
+  | { kind: 'same' }
+  | { kind: 'refused'; error: string; contentHash: string }
+  | {
+      kind: 'store';
+      contentHash: string;
+      compiled: CompiledStore;
+      skipped: SkippedEntry[];
+      shards?: LoadedShard[];
+    };
+
 export class CredentialStoreFile {
+  /** The store's file (the head of a sharded store). */
   readonly path: string;
   private readonly deps: StoreFileDeps;
   private compiled: CompiledStore | undefined;
   private contentHash = '';
+  private shards: LoadedShard[] = [];
   private loadedAt: Date | undefined;
   private timer: NodeJS.Timeout | undefined;
   private watcher: FSWatcher | undefined;
@@ -46,7 +87,7 @@ export class CredentialStoreFile {
   private pending = false;
 
   constructor(filePath: string, deps: StoreFileDeps) {
-    this.path = filePath;
+    this.path = isDirectory(filePath) ? path.join(filePath, storeFileName) : filePath;
     this.deps = deps;
   }
 
@@ -70,13 +111,13 @@ export class CredentialStoreFile {
         `cannot read the credential store ${this.path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
       );
     }
-    const error = this.apply(text);
+    const error = await this.apply(text, true);
     if (error) throw new CredentialStoreError(`invalid credential store ${this.path}: ${error}`);
   }
 
   /**
-   * Reads the file again and applies it if its content changed. Returns whether a new store came
-   * into force. Concurrent calls are coalesced.
+   * Reads the files again and applies them if their content changed. Returns whether a new store
+   * came into force. Concurrent calls are coalesced.
    */
   check(): Promise<boolean> {
     if (this.checking) {
@@ -106,8 +147,8 @@ export class CredentialStoreFile {
       });
       return false;
     }
-    if (sha256(text) === this.contentHash) return false;
-    const error = this.apply(text);
+    const before = this.contentHash;
+    const error = await this.apply(text, false);
     if (error) {
       this.deps.logger.error('credential store refused, keeping the current one', {
         event: 'store.invalid',
@@ -116,41 +157,124 @@ export class CredentialStoreFile {
       });
       return false;
     }
-    return true;
+    return this.contentHash !== before;
   }
 
-  /** Parses and installs `text`; returns an error message (secret-free) or undefined. */
-  private apply(text: string): string | undefined {
-    const hash = sha256(text);
-    let parsed: ReturnType<typeof parseCredentialStoreText>;
-    let compiled: CompiledStore | undefined;
+  /** Reads, parses and installs the store whose head is `text`; an error (secret-free) or undefined. */
+  private async apply(headText: string, first: boolean): Promise<string | undefined> {
+    let read: Read;
     try {
-      parsed = parseCredentialStoreText(text);
-      if (parsed.success) compiled = compileCredentialStore(parsed.data);
+      read = await this.read(headText, first);
     } catch {
       // Not expected (every entry was validated), but a poll must never take the process down.
-      parsed = { success: false, error: 'the credential store could not be compiled' };
+      read = { kind: 'refused', error: 'the credential store could not be compiled', contentHash: '' };
     }
-    if (!parsed.success || !compiled) {
+    if (read.kind === 'same') return undefined;
+    if (read.kind === 'refused') {
       this.deps.metrics.storeReloads.inc({ result: 'error' });
-      this.contentHash = hash; // do not re-log the same bad content on every poll
-      return parsed.success ? 'the credential store could not be compiled' : parsed.error;
+      if (read.contentHash) this.contentHash = read.contentHash; // do not re-log the same bad content
+      return read.error;
     }
-    this.compiled = compiled;
-    this.contentHash = hash;
+    this.compiled = read.compiled;
+    this.contentHash = read.contentHash;
+    this.shards = read.shards ?? [];
     this.loadedAt = this.deps.clock();
     this.deps.metrics.storeReloads.inc({ result: 'ok' });
     this.deps.metrics.storeCredentials.set(this.compiled.size);
-    this.reportSkipped(parsed.skipped);
+    this.reportSkipped(read.skipped);
     this.deps.logger.info('credential store loaded', {
       event: 'store.loaded',
       path: this.path,
       credentials: this.compiled.size,
-      skipped: parsed.skipped.length || undefined,
+      shards: read.shards?.length,
+      skipped: read.skipped.length || undefined,
       anonymousPull: this.compiled.anonymousPull,
-      contentSha256: hash.slice(0, 12),
+      contentSha256: read.contentHash.slice(0, 12),
     });
     return undefined;
+  }
+
+  private async read(headText: string, first: boolean): Promise<Read> {
+    const headHash = sha256(headText);
+    if (!first && headHash === this.contentHash) return { kind: 'same' }; // a whole store, or refused
+    let json: unknown;
+    try {
+      json = JSON.parse(headText);
+    } catch (err) {
+      return {
+        kind: 'refused',
+        error: `the credential store is not valid JSON: ${(err as Error).message}`,
+        contentHash: headHash,
+      };
+    }
+    const version = (json as { version?: unknown } | null)?.version;
+    if (version !== shardedStoreVersion) {
+      // A whole store (version 1), or not a store at all.
+      const parsed = parseCredentialStore(json);
+      if (!parsed.success) return { kind: 'refused', error: parsed.error, contentHash: headHash };
+      return {
+        kind: 'store',
+        contentHash: headHash,
+        compiled: compileCredentialStore(parsed.data),
+        skipped: parsed.skipped,
+      };
+    }
+    const head = parseShard(json, { shard: 0 });
+    if (!head.success)
+      return { kind: 'refused', error: `the head of the store: ${head.error}`, contentHash: headHash };
+    const count = head.data.shards;
+    const texts: (string | undefined)[] = [headText];
+    const dir = path.dirname(this.path);
+    const base = path.basename(this.path);
+    for (let i = 1; i < count; i++) {
+      const file = path.join(dir, shardFileName(i, base));
+      texts.push(await readFile(file, 'utf8').catch(() => undefined));
+    }
+    const hashes = texts.map((t, i) => (i === 0 ? headHash : t === undefined ? 'missing' : sha256(t)));
+    const contentHash = sha256(hashes.join('\n'));
+    if (!first && contentHash === this.contentHash) return { kind: 'same' };
+    const shards: LoadedShard[] = [];
+    const skipped: SkippedEntry[] = [];
+    for (const [i, text] of texts.entries()) {
+      const textHash = hashes[i] as string;
+      const previous = this.shards[i]?.shards === count ? this.shards[i] : undefined;
+      if (previous && previous.textHash === textHash) {
+        shards.push(previous); // unchanged: neither parsed nor reported again
+        continue;
+      }
+      const parsed =
+        i === 0
+          ? head
+          : text === undefined
+            ? ({ success: false, error: `${shardFileName(i, base)} is missing` } as const)
+            : parseShardText(text, { shard: i, shards: count });
+      if (!parsed.success) {
+        this.deps.logger.error('credential store shard refused, keeping its previous content', {
+          event: 'store.shard-invalid',
+          path: this.path,
+          shard: i,
+          error: parsed.error,
+          kept: previous ? previous.byUsername.size : 0,
+        });
+        const empty = { shards: count, shard: i, credentials: [], skipped: [] };
+        shards.push(previous ?? { shards: count, textHash, parsed: empty, byUsername: new Map() });
+        continue;
+      }
+      skipped.push(...parsed.data.skipped);
+      shards.push({
+        shards: count,
+        textHash,
+        parsed: parsed.data,
+        byUsername: compileEntries(parsed.data.credentials),
+      });
+    }
+    return {
+      kind: 'store',
+      contentHash,
+      compiled: merge(shards, head.data.anonymousPull ?? false),
+      skipped,
+      shards,
+    };
   }
 
   private reportSkipped(skipped: SkippedEntry[]): void {
@@ -160,6 +284,7 @@ export class CredentialStoreFile {
       this.deps.logger.error('credential store entry skipped', {
         event: 'store.entry-skipped',
         path: this.path,
+        shard: s.shard,
         index: s.index,
         username: s.username,
         error: s.error,
@@ -194,6 +319,32 @@ export class CredentialStoreFile {
     this.timer = undefined;
     this.watcher?.close();
     this.watcher = undefined;
+  }
+}
+
+/** One lookup map over every shard (a username's entries are all in one shard). */
+function merge(shards: LoadedShard[], anonymousPull: boolean): CompiledStore {
+  if (shards.length === 1) {
+    const only = shards[0] as LoadedShard;
+    return { anonymousPull, byUsername: only.byUsername, size: only.parsed.credentials.length };
+  }
+  const byUsername = new Map<string, CompiledEntry[]>();
+  let size = 0;
+  for (const shard of shards) {
+    size += shard.parsed.credentials.length;
+    for (const [username, entries] of shard.byUsername) {
+      const list = byUsername.get(username);
+      byUsername.set(username, list ? [...list, ...entries] : entries);
+    }
+  }
+  return { anonymousPull, byUsername, size };
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
   }
 }
 

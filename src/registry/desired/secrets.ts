@@ -1,5 +1,7 @@
 // The Secrets and the ConfigMap that carry a Registry's configuration and material.
 import type * as k8s from '@kubernetes/client-node';
+import type { LaidOutStore } from '../../credentials/layout.ts';
+import { shardFileName } from '../../credentials/sharded.ts';
 import type { KeyPair } from '../../pki/certificates.ts';
 import { secretData } from '../../util/secrets.ts';
 import { dockerConfigJson } from '../../util/dockerconfig.ts';
@@ -65,8 +67,27 @@ export function configSecret(
   });
 }
 
-export function credentialStoreSecret(ctx: Ctx, storeJson: string): k8s.V1Secret {
-  return secret(ctx, names.credentialStore(ctx.ref), 'token-service', 'Opaque', { 'store.json': storeJson });
+/** The label on the credential store's head Secret that says how the store is laid out. */
+export const storeLayoutLabel = 'berth.dev/credential-store-layout';
+
+/** The Secret of shard `i` of the credential store: the head keeps the store's historic name. */
+export function credentialStoreSecretName(ref: Ctx['ref'], i: number): string {
+  return i === 0 ? names.credentialStore(ref) : `${names.credentialStore(ref)}-${i}`;
+}
+
+/**
+ * The Secrets of a laid-out credential store (src/credentials/layout.ts): file i goes into
+ * Secret i under the key `shardFileName(i)`, so a projected volume mounts them side by side.
+ */
+export function credentialStoreSecrets(ctx: Ctx, store: LaidOutStore): k8s.V1Secret[] {
+  return store.files.map((text, i) => {
+    const s = secret(ctx, credentialStoreSecretName(ctx.ref, i), 'token-service', 'Opaque', {
+      [shardFileName(i)]: text,
+    });
+    if (i === 0)
+      (s.metadata as k8s.V1ObjectMeta).labels = { ...s.metadata?.labels, [storeLayoutLabel]: store.layout };
+    return s;
+  });
 }
 
 export function adminSecret(ctx: Ctx, hosts: string[], password: string): k8s.V1Secret {

@@ -4,6 +4,8 @@
 // credential change does not roll the pods; a new certificate or key does).
 import type * as k8s from '@kubernetes/client-node';
 import { names, ports, registryLabels, selectorLabels } from '../names.ts';
+import { storeShards } from '../../credentials/sharded.ts';
+import { credentialStoreSecretName } from './secrets.ts';
 import { hasSharedStorage, ownerReference, type BuildContext } from './context.ts';
 import { restrictedContainerSecurity, restrictedPodSecurity } from './workload.ts';
 
@@ -36,12 +38,27 @@ export function tokenServiceArgs(ctx: BuildContext): string[] {
   ];
 }
 
+/**
+ * The credential store's Secrets in one folder: the head (`store.json`, required) and every shard
+ * Secret a sharded store may use (optional: a store in one document has none). Always all of
+ * them, so the pod spec does not change with the size of the store, and a change of layout is a
+ * reload, not a rollout.
+ */
+export function credentialsVolume(ctx: Pick<BuildContext, 'ref'>): k8s.V1Volume {
+  const sources: k8s.V1VolumeProjection[] = [];
+  for (let i = 0; i < storeShards; i++)
+    sources.push({
+      secret: { name: credentialStoreSecretName(ctx.ref, i), ...(i === 0 ? {} : { optional: true }) },
+    });
+  return { name: 'credentials', projected: { sources, defaultMode: 0o440 } };
+}
+
 export function tokenDeployment(ctx: BuildContext): k8s.V1Deployment {
   const { registry, ref } = ctx;
   const labels = registryLabels(ref, 'token-service');
   const volumes: k8s.V1Volume[] = [
     { name: 'signing-key', secret: { secretName: names.tokenKeySecret(ref), defaultMode: 0o440 } },
-    { name: 'credentials', secret: { secretName: names.credentialStore(ref), defaultMode: 0o440 } },
+    credentialsVolume(ctx),
   ];
   const mounts: k8s.V1VolumeMount[] = [
     { name: 'signing-key', mountPath: tokenPaths.keyDir, readOnly: true },
