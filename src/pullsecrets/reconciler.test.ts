@@ -2,7 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import type { ReconcileContext } from '../runtime/controller.ts';
 import type { Cache } from '../runtime/informer.ts';
 import type { KubeClient, KubeObject } from '../runtime/kube/client.ts';
-import { alreadyReported, PullSecretReconciler, pullSecretsFinalizer } from './reconciler.ts';
+import { alreadyReported, PullSecretReconciler, pullSecretsFinalizer, summarize } from './reconciler.ts';
 
 const cacheOf = (objects: KubeObject[]): Cache<KubeObject> => ({
   get: (name, namespace) =>
@@ -80,5 +80,36 @@ describe('alreadyReported: a clash gets its Event once, when it first shows in s
     ['the namespace failed for another reason', failed, 'team-b', 'SecretNotOwned', false],
   ] as const)('%s', (_name, list, namespace, reason, want) => {
     expect(alreadyReported(list, namespace, reason)).toBe(want);
+  });
+});
+
+describe('summarize: status.pullSecrets from the kept outcomes of the selected namespaces', () => {
+  const outcomes = new Map([
+    ['a', { ready: true, dueAt: 300, lastRotation: 50 }],
+    ['b', { ready: true, dueAt: 200 }],
+    ['c', { ready: false, failure: { namespace: 'c', reason: 'SecretNotOwned', message: 'm' } }],
+    ['gone', { ready: true, dueAt: 100, lastRotation: 90, overdue: true }],
+  ]);
+  test.each([
+    ['nothing selected', [], { selected: 0, ready: 0, failures: [], overdue: false }],
+    [
+      'a namespace not looked at yet counts as selected, not ready',
+      ['a', 'new'],
+      { selected: 2, ready: 1, failures: [], lastRotation: 50, nextRotation: 300, overdue: false },
+    ],
+    [
+      'failures are listed; outcomes of namespaces no longer selected do not count',
+      ['c', 'b', 'a'],
+      {
+        selected: 3,
+        ready: 2,
+        failures: [{ namespace: 'c', reason: 'SecretNotOwned', message: 'm' }],
+        lastRotation: 50,
+        nextRotation: 200,
+        overdue: false,
+      },
+    ],
+  ] as const)('%s', (_name, selected, want) => {
+    expect(summarize(selected, outcomes)).toEqual(want);
   });
 });

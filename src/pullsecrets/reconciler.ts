@@ -27,6 +27,7 @@ import {
   type RotationPolicy,
 } from './credential-secret.ts';
 import { rotationOverdue } from './rotation.ts';
+import { FanoutWork, type NamespaceOutcome } from './work.ts';
 import { matchesSelector } from './selector.ts';
 import {
   addPullSecret,
@@ -41,6 +42,9 @@ export const pullSecretsFinalizer = 'berth.dev/pull-secrets';
 /** Namespaces written at once within one Registry's reconcile. */
 export const namespaceConcurrency = 8;
 
+/** How soon a namespace with a foreign Secret of berth's name is looked at again (it is not watched). */
+export const foreignRecheckMs = 60_000;
+
 export interface PullSecretCaches {
   registries: Cache<KubeObject>;
   namespaces: Cache<KubeObject>;
@@ -51,6 +55,10 @@ export interface PullSecretCaches {
 export interface PullSecretSettings {
   /** How long a new credential waits in the store before a Secret switches to it. */
   propagationMs: number;
+  /** Which namespaces to look at (shared with the event handlers that mark them); default: a new one. */
+  work?: FanoutWork;
+  /** Called once per namespace looked at (a metric: the work one event costs). */
+  onNamespace?: () => void;
 }
 
 interface Failure {
@@ -61,31 +69,79 @@ interface Failure {
 
 type PullDeps = Pick<Deps, 'client' | 'clock' | 'events'>;
 
+/** The figures of status.pullSecrets, from the kept outcomes of the selected namespaces. Pure. */
+export function summarize(
+  selected: readonly string[],
+  outcomes: ReadonlyMap<string, NamespaceOutcome>,
+): {
+  selected: number;
+  ready: number;
+  failures: Failure[];
+  lastRotation?: number;
+  nextRotation?: number;
+  overdue: boolean;
+} {
+  let ready = 0;
+  let lastRotation: number | undefined;
+  let nextRotation: number | undefined;
+  let overdue = false;
+  const failures: Failure[] = [];
+  for (const ns of selected) {
+    const o = outcomes.get(ns);
+    if (!o) continue;
+    if (o.ready) ready++;
+    if (o.failure) failures.push(o.failure);
+    if (o.lastRotation !== undefined) lastRotation = Math.max(lastRotation ?? 0, o.lastRotation);
+    if (o.dueAt !== undefined) nextRotation = Math.min(nextRotation ?? Infinity, o.dueAt);
+    if (o.overdue) overdue = true;
+  }
+  failures.sort((a, b) => a.namespace.localeCompare(b.namespace)); // a stable status
+  return { selected: selected.length, ready, failures, lastRotation, nextRotation, overdue };
+}
+
+interface Pass {
+  registry: Registry;
+  reg: RegistryKey;
+  key: string;
+  spec: NonNullable<Registry['spec']['pullSecrets']>;
+  selected: ReadonlySet<string>;
+  now: Date;
+  policy: RotationPolicy;
+  hosts: string[];
+  previous: readonly { namespace: string; reason: string }[] | undefined;
+  log: ReconcileContext['log'];
+}
+
 export class PullSecretReconciler {
   private readonly deps: PullDeps;
   private readonly caches: PullSecretCaches;
   private readonly settings: PullSecretSettings;
+  readonly work: FanoutWork;
 
   constructor(deps: PullDeps, caches: PullSecretCaches, settings: PullSecretSettings) {
     this.deps = deps;
     this.caches = caches;
     this.settings = settings;
+    this.work = settings.work ?? new FanoutWork();
   }
 
   async reconcile(req: ReconcileRequest, rctx: ReconcileContext): Promise<ReconcileResult | void> {
+    const key = req.key;
     const cached = this.caches.registries.get(req.name, req.namespace) as Registry | undefined;
-    if (!cached) return;
+    if (!cached) {
+      this.work.forget(key);
+      return;
+    }
     const registry = structuredClone(cached);
     const reg: RegistryKey = { name: req.name, namespace: req.namespace ?? '' };
     const spec = registry.spec.pullSecrets;
-    const ours = (this.caches.secrets.list() as k8s.V1Secret[]).filter((s) =>
-      isOwnCredential(s, 'pull', reg),
-    );
 
     if (registry.metadata?.deletionTimestamp || !spec) {
+      this.work.forget(key);
+      const ours = this.ours(reg);
       for (const secret of ours)
         await this.removeFrom(secret.metadata?.namespace ?? '', secret.metadata?.name ?? '');
-      if (spec) await this.removeOrphanedEntries(spec.secretName, []);
+      if (spec) await this.removeOrphanedEntries(spec.secretName, new Set(), undefined);
       if (registry.metadata?.deletionTimestamp) {
         // A stale cached copy still shows the finalizer after the removal let the Registry go:
         // removing it again gets 404, and a Registry that is gone has no finalizer left to remove.
@@ -107,95 +163,141 @@ export class PullSecretReconciler {
       return; // the update brings us back
 
     const now = new Date(this.deps.clock.now());
-    const policy: RotationPolicy = {
-      intervalMs: parseDuration(spec.rotation?.interval ?? '24h'),
-      gracePeriodMs: parseDuration(spec.rotation?.gracePeriod ?? '2h'),
-      propagationMs: this.settings.propagationMs,
+    const pass: Pass = {
+      registry,
+      reg,
+      key,
+      spec,
+      selected: new Set(this.selectedNamespaces(registry)),
+      now,
+      policy: {
+        intervalMs: parseDuration(spec.rotation?.interval ?? '24h'),
+        gracePeriodMs: parseDuration(spec.rotation?.gracePeriod ?? '2h'),
+        propagationMs: this.settings.propagationMs,
+      },
+      hosts: clientHosts(reg, registry),
+      previous: registry.status?.pullSecrets?.failedNamespaces,
+      log: rctx.log,
     };
-    const selected = this.selectedNamespaces(registry);
-    const hosts = clientHosts(reg, registry);
-    const failures: Failure[] = [];
-    const recheck: number[] = [];
-    let lastRotation: number | undefined;
-    let nextRotation: number | undefined;
-    let overdue = false;
-    let ready = 0;
-    const previous = registry.status?.pullSecrets?.failedNamespaces;
+    const batch = this.work.take(key, String(registry.metadata?.generation ?? ''), now.getTime());
+    let targets: string[];
+    if (batch.full) {
+      // every selected namespace, every namespace holding one of berth's Secrets for this
+      // Registry, and every one where berth's entry may be left behind
+      const all = new Set(pass.selected);
+      for (const s of this.ours(reg)) all.add(s.metadata?.namespace ?? '');
+      for (const sa of this.withEntry(spec.secretName)) all.add(sa.metadata?.namespace ?? '');
+      for (const ns of this.work.outcomes(key).keys()) all.add(ns);
+      targets = [...all].sort();
+    } else {
+      targets = [...batch.namespaces].sort();
+    }
 
     // Namespaces are independent: write them a few at a time, as a client would.
-    await mapLimit(selected, namespaceConcurrency, async (ns) => {
+    let failed = 0;
+    await mapLimit(targets, namespaceConcurrency, async (ns) => {
+      this.settings.onNamespace?.();
       try {
-        // berth's own Secrets are cached; a foreign one of the same name is read directly.
-        const cachedSecret = this.caches.secrets.get(spec.secretName, ns) as k8s.V1Secret | undefined;
-        const live = cachedSecret ?? (await this.readSecret(ns, spec.secretName));
-        if (live && !isOwnCredential(live, 'pull', reg)) {
-          failures.push(
-            this.notOwned(live, ns, spec.secretName, !alreadyReported(previous, ns, 'SecretNotOwned')),
-          );
-          return;
-        }
-        const step = stepCredential(now, readCredentialState(live, pullUsername(ns)), ns, policy, () =>
-          randomSecret(32),
-        );
-        const desired = credentialSecret({
-          name: spec.secretName,
-          namespace: ns,
-          kind: 'pull',
-          registry: reg,
-          hosts,
-          state: step.state,
-        });
-        await applyOwned(
-          this.deps.client,
-          resources.secrets,
-          desired as KubeObject,
-          live as KubeObject | undefined,
-        );
-        if (step.events.includes('Rotated')) {
-          this.deps.events.event(
-            registry as KubeObject,
-            'Normal',
-            'CredentialRotated',
-            'Rotate',
-            `Rotated the pull credential of namespace ${ns}`,
-          );
-        }
-        await this.attach(ns, spec.secretName, spec.serviceAccounts);
-        recheck.push(step.recheckAt.getTime());
-        const issued = step.state.issuedAt?.getTime();
-        if (issued !== undefined && step.state.previousHash)
-          lastRotation = Math.max(lastRotation ?? 0, issued);
-        nextRotation = Math.min(nextRotation ?? Infinity, step.dueAt.getTime());
-        if (rotationOverdue(now, step.dueAt, policy.gracePeriodMs) && !step.state.pending) overdue = true;
-        ready++;
+        this.work.record(key, ns, await this.namespaceStep(pass, ns));
       } catch (err) {
+        failed++;
         rctx.log.error('Failed to write a pull secret', { targetNamespace: ns, error: errorMessage(err) });
-        failures.push({ namespace: ns, reason: 'WriteFailed', message: errorMessage(err) });
+        this.work.retry(key, ns);
+        if (pass.selected.has(ns))
+          this.work.record(key, ns, {
+            ready: false,
+            failure: { namespace: ns, reason: 'WriteFailed', message: errorMessage(err) },
+          });
       }
     });
-    failures.sort((a, b) => a.namespace.localeCompare(b.namespace)); // a stable status
 
-    // Namespaces that are no longer selected lose the Secret and berth's entries.
-    for (const secret of ours) {
-      const ns = secret.metadata?.namespace ?? '';
-      if (!selected.includes(ns) || secret.metadata?.name !== spec.secretName)
-        await this.removeFrom(ns, secret.metadata?.name ?? '');
+    const selected = [...pass.selected].sort();
+    const summary = summarize(selected, this.work.outcomes(key));
+    await this.writeStatus(registry, summary);
+    if (failed) throw new Error(`${failed} namespaces failed`);
+    const next = this.work.nextRecheck(key);
+    return next !== undefined ? { requeueAfterMs: Math.max(1000, next - now.getTime()) } : undefined;
+  }
+
+  /** berth's pull Secrets of this Registry (in one namespace, or all). */
+  private ours(reg: RegistryKey, namespace?: string): k8s.V1Secret[] {
+    return (this.caches.secrets.list(namespace) as k8s.V1Secret[]).filter((s) =>
+      isOwnCredential(s, 'pull', reg),
+    );
+  }
+
+  /** ServiceAccounts that carry berth's entry `secretName`. */
+  private withEntry(secretName: string): k8s.V1ServiceAccount[] {
+    return (this.caches.serviceAccounts.list() as k8s.V1ServiceAccount[]).filter(
+      (sa) => removePullSecret(sa, secretName) !== undefined,
+    );
+  }
+
+  /**
+   * One namespace for one Registry: a selected one gets its current credential and its
+   * ServiceAccount entries; any other loses berth's Secret and entries. Returns the outcome kept
+   * for the status (undefined when the namespace is not selected).
+   */
+  private async namespaceStep(pass: Pass, ns: string): Promise<NamespaceOutcome | undefined> {
+    const { spec, reg, now, policy } = pass;
+    const here = this.ours(reg, ns);
+    if (!pass.selected.has(ns)) {
+      for (const secret of here) await this.removeFrom(ns, secret.metadata?.name ?? '');
+      await this.removeOrphanedEntries(spec.secretName, pass.selected, ns);
+      return undefined;
     }
-    // ... and entries whose Secret is already gone.
-    await this.removeOrphanedEntries(spec.secretName, selected);
+    // a Secret under a name the Registry no longer uses
+    for (const secret of here)
+      if (secret.metadata?.name !== spec.secretName) await this.removeFrom(ns, secret.metadata?.name ?? '');
 
-    await this.writeStatus(registry, {
-      selected: selected.length,
-      ready,
-      failures,
-      lastRotation,
-      nextRotation,
-      overdue,
+    // berth's own Secrets are cached; a foreign one of the same name is read directly.
+    const cachedSecret = this.caches.secrets.get(spec.secretName, ns) as k8s.V1Secret | undefined;
+    const live = cachedSecret ?? (await this.readSecret(ns, spec.secretName));
+    if (live && !isOwnCredential(live, 'pull', reg)) {
+      const known =
+        this.work.outcomes(pass.key).get(ns)?.failure?.reason === 'SecretNotOwned' ||
+        alreadyReported(pass.previous, ns, 'SecretNotOwned');
+      return {
+        ready: false,
+        failure: this.notOwned(live, ns, spec.secretName, !known),
+        recheckAt: now.getTime() + foreignRecheckMs,
+      };
+    }
+    const step = stepCredential(now, readCredentialState(live, pullUsername(ns)), ns, policy, () =>
+      randomSecret(32),
+    );
+    const desired = credentialSecret({
+      name: spec.secretName,
+      namespace: ns,
+      kind: 'pull',
+      registry: reg,
+      hosts: pass.hosts,
+      state: step.state,
     });
-    const soonest = Math.min(...recheck) - now.getTime();
-    if (failures.some((f) => f.reason === 'WriteFailed'))
-      throw new Error(`${failures.length} namespaces failed`);
-    return Number.isFinite(soonest) ? { requeueAfterMs: Math.max(1000, soonest) } : undefined;
+    await applyOwned(
+      this.deps.client,
+      resources.secrets,
+      desired as KubeObject,
+      live as KubeObject | undefined,
+    );
+    if (step.events.includes('Rotated')) {
+      this.deps.events.event(
+        pass.registry as KubeObject,
+        'Normal',
+        'CredentialRotated',
+        'Rotate',
+        `Rotated the pull credential of namespace ${ns}`,
+      );
+    }
+    await this.attach(ns, spec.secretName, spec.serviceAccounts);
+    const issued = step.state.issuedAt?.getTime();
+    return {
+      ready: true,
+      recheckAt: step.recheckAt.getTime(),
+      dueAt: step.dueAt.getTime(),
+      ...(issued !== undefined && step.state.previousHash ? { lastRotation: issued } : {}),
+      overdue: rotationOverdue(now, step.dueAt, policy.gracePeriodMs) && !step.state.pending,
+    };
   }
 
   private selectedNamespaces(registry: Registry): string[] {
@@ -206,8 +308,7 @@ export class PullSecretReconciler {
       .filter((n) => n.status?.phase !== 'Terminating' && !n.metadata?.deletionTimestamp)
       .filter((n) => !excluded.has(n.metadata?.name ?? ''))
       .filter((n) => matchesSelector(spec.namespaceSelector, n.metadata?.labels ?? {}))
-      .map((n) => n.metadata?.name ?? '')
-      .sort();
+      .map((n) => n.metadata?.name ?? '');
   }
 
   /** The clash, with a Warning Event when it is new (status already shows one that persists). */
@@ -238,12 +339,16 @@ export class PullSecretReconciler {
     }
   }
 
-  /** berth's entries left in namespaces outside `selected` without the Secret (see orphanedEntries). */
-  private async removeOrphanedEntries(secretName: string, selected: string[]): Promise<void> {
+  /** berth's entries left outside `selected` without the Secret (see orphanedEntries), in `namespace` or all. */
+  private async removeOrphanedEntries(
+    secretName: string,
+    selected: ReadonlySet<string>,
+    namespace: string | undefined,
+  ): Promise<void> {
     const orphans = orphanedEntries(
-      this.caches.serviceAccounts.list() as k8s.V1ServiceAccount[],
+      this.caches.serviceAccounts.list(namespace) as k8s.V1ServiceAccount[],
       secretName,
-      new Set(selected),
+      selected,
       (ns) => this.caches.secrets.get(secretName, ns) !== undefined,
     );
     for (const sa of orphans) {

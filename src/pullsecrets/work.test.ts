@@ -1,0 +1,111 @@
+import { describe, expect, test } from '@jest/globals';
+import { FanoutWork } from './work.ts';
+
+const reg = 'registry-system/main';
+const other = 'registry-system/other';
+
+/** A FanoutWork that has done its first (full) pass for `reg` (and `other`) at generation 1. */
+function settled(): FanoutWork {
+  const w = new FanoutWork();
+  w.take(reg, '1', 0);
+  w.take(other, '1', 0);
+  return w;
+}
+
+describe('FanoutWork: which namespaces a reconcile looks at', () => {
+  test.each([
+    ['the first reconcile of a Registry is a full pass', (w: FanoutWork) => w, '1', true, []],
+    ['a settled Registry with no event looks at nothing', () => settled(), '1', false, []],
+    [
+      'a ServiceAccount event marks its namespace only',
+      () => {
+        const w = settled();
+        w.markNamespace('team-a');
+        return w;
+      },
+      '1',
+      false,
+      ['team-a'],
+    ],
+    [
+      'a pull Secret of another Registry does not concern this one',
+      () => {
+        const w = settled();
+        w.markNamespace('team-a', other);
+        return w;
+      },
+      '1',
+      false,
+      [],
+    ],
+    [
+      'a new generation (spec change) is a full pass',
+      () => {
+        const w = settled();
+        w.markNamespace('team-a');
+        return w;
+      },
+      '2',
+      true,
+      [],
+    ],
+    [
+      'a resync is a full pass',
+      () => {
+        const w = settled();
+        w.markAll(reg);
+        return w;
+      },
+      '1',
+      true,
+      [],
+    ],
+    [
+      'a namespace that failed is looked at again',
+      () => {
+        const w = settled();
+        w.retry(reg, 'team-b');
+        return w;
+      },
+      '1',
+      false,
+      ['team-b'],
+    ],
+    [
+      'a namespace whose recheck time has come is looked at (rotation, foreign Secret)',
+      () => {
+        const w = settled();
+        w.record(reg, 'due', { ready: true, recheckAt: 50 });
+        w.record(reg, 'later', { ready: true, recheckAt: 500 });
+        return w;
+      },
+      '1',
+      false,
+      ['due'],
+    ],
+  ] as const)('%s', (_name, build, generation, full, namespaces) => {
+    const batch = build(new FanoutWork()).take(reg, generation, 100);
+    expect(batch.full).toBe(full);
+    expect([...batch.namespaces].sort()).toEqual(namespaces);
+  });
+
+  test('a batch is taken once: the next reconcile looks at nothing new', () => {
+    const w = settled();
+    w.markNamespace('team-a');
+    expect([...w.take(reg, '1', 0).namespaces]).toEqual(['team-a']);
+    expect([...w.take(reg, '1', 0).namespaces]).toEqual([]);
+  });
+
+  test('the next recheck is the earliest of the kept outcomes; forgetting a Registry drops them', () => {
+    const w = settled();
+    w.record(reg, 'a', { ready: true, recheckAt: 300 });
+    w.record(reg, 'b', { ready: true, recheckAt: 200 });
+    w.record(reg, 'c', { ready: false });
+    expect(w.nextRecheck(reg)).toBe(200);
+    w.record(reg, 'b', undefined);
+    expect(w.nextRecheck(reg)).toBe(300);
+    w.forget(reg);
+    expect(w.outcomes(reg).size).toBe(0);
+    expect(w.take(reg, '1', 0).full).toBe(true);
+  });
+});
