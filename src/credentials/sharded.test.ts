@@ -55,7 +55,7 @@ function parseAll(texts: string[]) {
 }
 
 describe('serializeShardedStore / parseShard', () => {
-  it('round-trips every entry into the shard of its username, descriptions derived', () => {
+  it('round-trips every entry into the shard of its username; descriptions follow from usernames', () => {
     const s = store(200);
     const texts = serializeShardedStore(s);
     expect(texts).toHaveLength(storeShards);
@@ -67,7 +67,10 @@ describe('serializeShardedStore / parseShard', () => {
     const key = (e: CredentialEntry) => `${e.username} ${e.secretHash}`;
     expect(read.map(key).sort()).toEqual(s.credentials.map(key).sort());
     const byKey = new Map(read.map((e) => [key(e), e]));
-    for (const e of s.credentials) expect(byKey.get(key(e))).toEqual(e);
+    for (const { description, ...e } of s.credentials) {
+      expect(byKey.get(key(e))).toEqual(e); // descriptions are not stored
+      expect(describeUsername(e.username)).toBe(description);
+    }
     for (const sh of shards) for (const e of sh.credentials) expect(shardOf(e.username)).toBe(sh.shard);
   });
 

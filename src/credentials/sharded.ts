@@ -24,7 +24,8 @@
 // Entry keys: `u` username, `h` the secret's SHA-256 (32 bytes as base64url: 43 characters, against
 // 71 for `sha256:<hex>`; random, so no encoding or compression makes it smaller), `g` index of its
 // grant set, `c` catalog, `b`/`e` notBefore/notAfter in milliseconds since the epoch. Descriptions
-// are not stored: they follow from the username (see `describeUsername`).
+// are not stored (the token service never needs them): they follow from the username
+// (`describeUsername`).
 //
 // The reader keeps version 1's robustness: an invalid entry is skipped and reported (shard, index,
 // username when valid, reason; never secret material), an invalid grant set skips only the entries
@@ -194,8 +195,6 @@ function parseWireEntry(
   if (c === true) entry.catalog = true;
   if (notBefore.data !== undefined) entry.notBefore = notBefore.data;
   if (notAfter.data !== undefined) entry.notAfter = notAfter.data;
-  const description = describeUsername(u);
-  if (description !== undefined) entry.description = description;
   return { success: true, data: entry };
 }
 
