@@ -3,7 +3,8 @@
 // Repository with a push secret, every credential mid-rotation (4 entries per namespace; the
 // fixture is test/registry/credential-store-fixture.ts):
 // - assemble: buildCredentialStore from the Secrets and Repositories (what the Registry controller
-//   does per reconcile), and the layout into Secrets (src/credentials/layout.ts); the baseline in
+//   does per reconcile), from scratch and with the Secrets' hashes already read (the reconciler
+//   keeps them by Secret object), and the layout into Secrets (src/credentials/layout.ts); the baseline in
 //   the same run is the grant lookup as it was (pullablePaths over every Repository for every
 //   namespace), timed on 500 namespaces and scaled to all of them;
 // - size: the version-1 document (one Secret; the limit is 1 MiB of data) against the sharded
@@ -21,7 +22,7 @@ import { layoutCredentialStore } from '../src/credentials/layout.ts';
 import { shardFileName } from '../src/credentials/sharded.ts';
 import { serializeCredentialStore, type CredentialStore } from '../src/credentials/store.ts';
 import { pullablePaths } from '../src/pullsecrets/grants.ts';
-import { buildCredentialStore } from '../src/registry/store.ts';
+import { buildCredentialStore, type CredentialHashCache } from '../src/registry/store.ts';
 import { createTokenMetrics } from '../src/token/metrics.ts';
 import { CredentialStoreFile } from '../src/token/store-file.ts';
 import { presented, scaleFixture } from '../test/registry/credential-store-fixture.ts';
@@ -81,6 +82,10 @@ for (const n of sizes) {
   const fixture = scaleFixture(n, now);
   const input = fixture.input(now);
   const assemble = await timed(() => buildCredentialStore(input));
+  // A reconcile after one change: the Secrets' hashes already read (the reconciler's cache).
+  const hashCache: CredentialHashCache = new WeakMap();
+  buildCredentialStore({ ...input, hashCache });
+  const assembleCached = await timed(() => buildCredentialStore({ ...input, hashCache }));
   const store: CredentialStore = assemble.value;
   const layout = await timed(() => layoutCredentialStore(store, 'sharded'));
   const sharded = layout.value;
@@ -146,6 +151,7 @@ for (const n of sizes) {
     namespaces: n,
     entries: store.credentials.length,
     'assemble ms': Math.round(assemble.ms),
+    'assemble cached ms': Math.round(assembleCached.ms),
     'old grants ms (baseline)': Math.round(naiveMs),
     'layout ms': Math.round(layout.ms),
     'v1 KiB (1 Secret)': Math.round(Buffer.byteLength(single) / KiB),

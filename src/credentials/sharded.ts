@@ -30,7 +30,6 @@
 // The reader keeps version 1's robustness: an invalid entry is skipped and reported (shard, index,
 // username when valid, reason; never secret material), an invalid grant set skips only the entries
 // that use it, and a shard that is not a shard at all is refused alone.
-import { createHash } from 'node:crypto';
 import {
   parseGrant,
   type CredentialEntry,
@@ -53,9 +52,18 @@ export function shardFileName(i: number, headName = 'store.json'): string {
   return dot > 0 ? `${headName.slice(0, dot)}-${i}${headName.slice(dot)}` : `${headName}-${i}`;
 }
 
-/** The shard a username's credentials live in. Stable: the first 4 bytes of its SHA-256. */
+/**
+ * The shard a username's credentials live in: FNV-1a (32 bits) of its UTF-16 code units. Stable
+ * across versions (the writer alone decides placement; the reader does not depend on it), cheap
+ * next to a SHA-256, and even enough over berth's usernames.
+ */
 export function shardOf(username: string, shards = storeShards): number {
-  return createHash('sha256').update(username, 'utf8').digest().readUInt32BE(0) % shards;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < username.length; i++) {
+    h ^= username.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % shards;
 }
 
 /** What people read about a credential, from its username (berth's usernames say what they are). */
@@ -103,8 +111,10 @@ export function serializeShardedStore(store: CredentialStore, shards = storeShar
   (docs[0] as WireShard).anonymousPull = store.anonymousPull;
   // Grant sets are keyed by their JSON, computed once per distinct array (entries share arrays).
   const keys = new Map<Grant[], string>();
+  let lastUsername = '';
+  let s = 0;
   for (const entry of store.credentials) {
-    const s = shardOf(entry.username, shards);
+    if (entry.username !== lastUsername) s = shardOf((lastUsername = entry.username), shards);
     const doc = docs[s] as WireShard;
     const index = grantIndex[s] as Map<string, number>;
     let key = keys.get(entry.grants);

@@ -14,7 +14,7 @@ import type { CredentialStore } from '../credentials/store.ts';
 import type { Repository } from '../api/index.ts';
 import { isOwnCredential } from '../pullsecrets/credential-secret.ts';
 import { registryKeyOf, resolveClaims } from '../repository/claims.ts';
-import { buildCredentialStore } from './store.ts';
+import { buildCredentialStore, type CredentialHashCache } from './store.ts';
 import { setCondition, readConditions, type Condition } from '../runtime/conditions.ts';
 import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
@@ -96,6 +96,8 @@ export class RegistryReconciler {
   private readonly caches: RegistryCaches;
   private readonly settings: RegistrySettings;
   private readonly nodeAccess: NodeAccessStep;
+  /** Credential hashes by Secret object, between reconciles (src/registry/store.ts). */
+  private readonly hashCache: CredentialHashCache = new WeakMap();
 
   constructor(deps: RegistryDeps, caches: RegistryCaches, settings: RegistrySettings) {
     this.deps = deps;
@@ -341,6 +343,7 @@ export class RegistryReconciler {
       namespaceLabels: (ns) =>
         (this.caches.namespaces.get(ns)?.metadata?.labels ?? {}) as Record<string, string>,
       now,
+      hashCache: this.hashCache,
     });
   }
 

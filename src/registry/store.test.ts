@@ -3,7 +3,8 @@ import type { Registry, Repository } from '../api/index.ts';
 import { hashSecret } from '../credentials/secret.ts';
 import { parseCredentialStoreText, serializeCredentialStore } from '../credentials/store.ts';
 import { credentialSecret, labels, repositoryLabelValue } from '../pullsecrets/credential-secret.ts';
-import { buildCredentialStore, pushUsername } from './store.ts';
+import { pullablePaths } from '../pullsecrets/grants.ts';
+import { buildCredentialStore, pushUsername, type CredentialHashCache } from './store.ts';
 
 const registry: Registry = {
   metadata: { name: 'main', namespace: 'registry-system' },
@@ -219,5 +220,56 @@ describe('buildCredentialStore takes a credential only where berth issues one', 
       store.credentials.filter((c) => c.username === 'push.team-a.web').map((c) => c.secretHash),
     ).toEqual([hashSecret('real')]);
     expect(store.credentials).toHaveLength(2);
+  });
+});
+
+describe('buildCredentialStore at scale', () => {
+  it('grants what pullablePaths over every Repository grants (the index changes nothing)', () => {
+    const namespaces = Array.from({ length: 30 }, (_v, i) => `ns-${i}`);
+    const labelsOf = (ns: string) => ({ tier: Number(ns.slice(3)) % 3 === 0 ? 'shared' : 'own' });
+    const owners = namespaces.flatMap((ns, i) => [
+      repo(ns, 'app'),
+      repo(ns, 'lib', i % 4 === 0 ? { namespaces: [namespaces[(i + 1) % 30] ?? '', ns, ns] } : undefined),
+      ...(i % 10 === 0 ? [repo(ns, 'base', { namespaceSelector: { matchLabels: { tier: 'shared' } } })] : []),
+      ...(i === 7 ? [repo(ns, 'all', { namespaceSelector: {}, namespaces: ['ns-8'] })] : []),
+    ]);
+    const store = buildCredentialStore({
+      registry,
+      adminPassword: 'a',
+      pullSecrets: namespaces.map((ns) => pull(ns, `p-${ns}`)),
+      pushSecrets: [],
+      owners,
+      namespaceLabels: labelsOf,
+      now: t0,
+    });
+    for (const ns of namespaces) {
+      const entry = store.credentials.find((c) => c.username === `pull.${ns}`);
+      const expected = pullablePaths(ns, labelsOf(ns), owners);
+      expect(entry?.grants).toEqual(expected.length ? [{ repositories: expected, actions: ['pull'] }] : []);
+    }
+  });
+
+  it('reads each Secret object once with a hash cache, and a replaced Secret again', () => {
+    const hashCache: CredentialHashCache = new WeakMap();
+    const secrets = [pull('team-a', 'pa'), pull('team-b', 'pb')];
+    const input = {
+      registry,
+      adminPassword: 'a',
+      pullSecrets: secrets,
+      pushSecrets: [],
+      owners: [],
+      namespaceLabels: () => ({}),
+      now: t0,
+      hashCache,
+    };
+    const first = buildCredentialStore(input);
+    expect(buildCredentialStore(input)).toEqual(first);
+    expect(hashCache.has(secrets[0] as (typeof secrets)[number])).toBe(true);
+    const rotated = buildCredentialStore({
+      ...input,
+      pullSecrets: [pull('team-a', 'pa2'), secrets[1] as (typeof secrets)[number]],
+    });
+    expect(rotated.credentials.find((c) => c.username === 'pull.team-a')?.secretHash).toBe(hashSecret('pa2'));
+    expect(rotated.credentials.find((c) => c.username === 'pull.team-b')?.secretHash).toBe(hashSecret('pb'));
   });
 });

@@ -39,7 +39,19 @@ export interface StoreInput {
   owners: Repository[];
   namespaceLabels: (namespace: string) => Record<string, string>;
   now: Date;
+  /** Hashes already read from a Secret object (the caller keeps it between calls; optional). */
+  hashCache?: CredentialHashCache;
 }
+
+/**
+ * What a credential Secret holds, by object: an informer cache hands out the same object until
+ * the Secret changes, so at 10,000 namespaces a reconcile decodes and hashes only what changed.
+ * Objects are never mutated in place (the cache's contract), so identity is enough.
+ */
+export type CredentialHashCache = WeakMap<
+  k8s.V1Secret,
+  { username: string; hashes: ReturnType<typeof credentialHashes> }
+>;
 
 export function buildCredentialStore(input: StoreInput): CredentialStore {
   const credentials: CredentialEntry[] = [
@@ -57,7 +69,7 @@ export function buildCredentialStore(input: StoreInput): CredentialStore {
     grants: CredentialEntry['grants'],
     description: string,
   ) => {
-    for (const h of credentialHashes(readCredentialState(secret, username))) {
+    for (const h of hashesOf(secret, username, input.hashCache)) {
       if (h.notAfter && Date.parse(h.notAfter) <= input.now.getTime()) continue; // revoked
       const entry: CredentialEntry = {
         username,
@@ -98,6 +110,18 @@ export function buildCredentialStore(input: StoreInput): CredentialStore {
     entries(pushUsername(ns, repoName), secret, grants, `push secret of Repository ${ns}/${repoName}`);
   }
   return { version: 1, anonymousPull: input.registry.spec.auth?.anonymousPull ?? false, credentials };
+}
+
+function hashesOf(
+  secret: k8s.V1Secret,
+  username: string,
+  cache: CredentialHashCache | undefined,
+): ReturnType<typeof credentialHashes> {
+  const cached = cache?.get(secret);
+  if (cached?.username === username) return cached.hashes;
+  const hashes = credentialHashes(readCredentialState(secret, username));
+  cache?.set(secret, { username, hashes });
+  return hashes;
 }
 
 /** Whether berth issues the pull Secret `name` in `namespace` for this Registry now. */
