@@ -7,6 +7,7 @@ describe('parseTokenServiceArgs', () => {
   it('applies defaults', () => {
     expect(parseTokenServiceArgs(required, {})).toEqual({
       logLevel: 'info',
+      workers: 'auto',
       config: {
         listen: { host: '0.0.0.0', port: 5001 },
         signingKeyPath: '/k/tls.key',
@@ -72,9 +73,24 @@ describe('parseTokenServiceArgs', () => {
     ['a sub-second TTL', [...required, '--ttl=10ms'], /at least 1s/],
     ['an unknown flag', [...required, '--port=1'], /Unknown option '--port'/],
     ['a bad log level', [...required, '--log-level=trace'], /--log-level/],
+    ['no workers', [...required, '--workers=0'], /--workers must be auto or a number from 1 to 256/],
+    ['a fraction of a worker', [...required, '--workers=1.5'], /--workers must be auto/],
+    ['a worker count that is not a number', [...required, '--workers=many'], /--workers must be auto/],
   ])('refuses %s', (_name, args, error) => {
     expect(() => parseTokenServiceArgs(args, {})).toThrow(UsageError);
     expect(() => parseTokenServiceArgs(args, {})).toThrow(error);
+  });
+});
+
+describe('the worker count', () => {
+  it.each<[string, string[], Record<string, string>, number | 'auto']>([
+    ['auto by default', [], {}, 'auto'],
+    ['auto when asked', ['--workers=auto'], {}, 'auto'],
+    ['a number', ['--workers=3'], {}, 3],
+    ['one (a single process)', ['--workers=1'], {}, 1],
+    ['from the environment', [], { BERTH_TOKEN_WORKERS: '2' }, 2],
+  ])('%s', (_name, flags, env, workers) => {
+    expect(parseTokenServiceArgs([...required, ...flags], env).workers).toBe(workers);
   });
 });
 

@@ -1,10 +1,22 @@
 // `berth token-service`: flags (or BERTH_TOKEN_* environment variables) → a running token service
-// until SIGTERM/SIGINT.
+// until SIGTERM/SIGINT: one process with --workers=1, else a node:cluster primary and its workers
+// (see cluster-primary.ts), by default one worker per CPU the process may use.
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { readFlags, UsageError } from '../util/flags.ts';
-import winston from 'winston';
 import { parseDuration } from '../util/duration.ts';
+import { startTokenCluster } from './cluster-primary.ts';
+import { createJsonLogger, endLogger } from './logger.ts';
 import type { ListenAddress } from './server.ts';
 import { startTokenService, type TokenServiceConfig } from './service.ts';
+import { defaultWorkerCount, readCpuLimit } from './worker-count.ts';
+
+export { createJsonLogger };
+
+/** How long requests in flight may take to finish after SIGTERM. */
+export const shutdownGraceMs = 5_000;
+/** More workers than this is a typo, not a machine. */
+const maxWorkers = 256;
 
 export const tokenServiceUsage = `usage: berth token-service [flags]
 
@@ -23,6 +35,9 @@ flags (each also read from the environment variable in brackets):
   --service=NAME             token audience (auth.token.service) [BERTH_TOKEN_SERVICE] required
   --ttl=DURATION             token lifetime               [BERTH_TOKEN_TTL]         default 5m
   --store-poll=DURATION      re-read interval of the store [BERTH_TOKEN_STORE_POLL] default 5s
+  --workers=N|auto           worker processes (node:cluster); 1 runs a single process
+                                                          [BERTH_TOKEN_WORKERS]     default auto: one per
+                             CPU it may use (CPU affinity and the cgroup CPU limit, rounded down)
   --log-level=LEVEL          error, warn, info, debug     [BERTH_TOKEN_LOG_LEVEL]   default info`;
 
 export { UsageError };
@@ -39,6 +54,7 @@ const flags = {
   service: 'BERTH_TOKEN_SERVICE',
   ttl: 'BERTH_TOKEN_TTL',
   'store-poll': 'BERTH_TOKEN_STORE_POLL',
+  workers: 'BERTH_TOKEN_WORKERS',
   'log-level': 'BERTH_TOKEN_LOG_LEVEL',
 } as const;
 
@@ -60,11 +76,19 @@ function duration(text: string, flag: string): number {
   }
 }
 
+function workerFlag(text: string | undefined): number | 'auto' {
+  if (text === undefined || text === 'auto') return 'auto';
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > maxWorkers)
+    throw new UsageError(`--workers must be auto or a number from 1 to ${maxWorkers}, got "${text}"`);
+  return n;
+}
+
 /** Flags and environment → configuration. Pure (environment passed in). */
 export function parseTokenServiceArgs(
   argv: string[],
   env: Record<string, string | undefined>,
-): { config: TokenServiceConfig; logLevel: string } {
+): { config: TokenServiceConfig; logLevel: string; workers: number | 'auto' } {
   const { get, required } = readFlags(argv, env, flags);
   const tlsCert = get('tls-cert');
   const tlsKey = get('tls-key');
@@ -90,16 +114,20 @@ export function parseTokenServiceArgs(
     config.tlsKeyPath = tlsKey;
   }
   if (signingCert) config.signingCertPath = signingCert;
-  return { config, logLevel };
+  return { config, logLevel, workers: workerFlag(get('workers')) };
 }
 
-export function createJsonLogger(level: string): winston.Logger {
-  return winston.createLogger({
-    level,
-    format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
-    defaultMeta: { component: 'token-service' },
-    transports: [new winston.transports.Console()],
-  });
+function readSmallFile(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The worker count for `auto`: this machine's CPUs under this process's cgroup CPU limit. */
+export function autoWorkerCount(): number {
+  return defaultWorkerCount(os.availableParallelism(), readCpuLimit(readSmallFile));
 }
 
 /** Runs the token service until SIGTERM or SIGINT; resolves with the exit code. */
@@ -117,12 +145,17 @@ export async function tokenServiceCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const logger = createJsonLogger(parsed.logLevel);
-  let service: Awaited<ReturnType<typeof startTokenService>>;
+  const workers = parsed.workers === 'auto' ? autoWorkerCount() : parsed.workers;
+  let stop: (graceMs: number) => Promise<void>;
   try {
-    service = await startTokenService(parsed.config, { logger });
+    stop =
+      workers === 1
+        ? (await startTokenService(parsed.config, { logger })).stop
+        : (await startTokenCluster({ config: parsed.config, logLevel: parsed.logLevel, workers }, { logger }))
+            .stop;
   } catch (err) {
     logger.error('token service failed to start', { event: 'service.failed', error: (err as Error).message });
-    await new Promise((r) => logger.on('finish', r).end());
+    await endLogger(logger);
     return 1;
   }
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
@@ -130,6 +163,8 @@ export async function tokenServiceCommand(argv: string[]): Promise<number> {
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   logger.info('token service stopping', { event: 'service.stopping', signal });
-  await service.stop();
+  await stop(shutdownGraceMs);
+  logger.info('token service stopped', { event: 'service.stopped' });
+  await endLogger(logger);
   return 0;
 }

@@ -1,4 +1,6 @@
 // The token service's Prometheus metrics, on their own registry (no module-level singleton).
+// With several workers (node:cluster), each worker counts its own and the primary serves their
+// sum (prom-client's AggregatorRegistry: counters and histograms add up, gauges say how).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type RefusalReason =
@@ -61,11 +63,39 @@ export function createTokenMetrics(options: { defaultMetrics?: boolean } = {}): 
     storeCredentials: new Gauge({
       name: 'berth_token_store_credentials',
       help: 'Credentials in the store currently in force.',
+      // Every worker holds the whole store: across workers this is the largest, not the sum.
+      aggregator: 'max',
       registers,
     }),
     storeEntriesSkipped: new Counter({
       name: 'berth_token_store_entries_skipped_total',
       help: 'Invalid credential store entries left out when a store was loaded (the rest of the store stays in force).',
+      registers,
+    }),
+  };
+}
+
+/** The cluster primary's own figures (the workers' are aggregated beside them). */
+export interface TokenClusterMetrics {
+  registry: Registry;
+  workers: Gauge;
+  workerExits: Counter<'reason'>;
+}
+
+export function createTokenClusterMetrics(): TokenClusterMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  return {
+    registry,
+    workers: new Gauge({
+      name: 'berth_token_workers',
+      help: 'Worker processes serving /token now.',
+      registers,
+    }),
+    workerExits: new Counter({
+      name: 'berth_token_worker_exits_total',
+      help: 'Worker processes that ended without being asked to (each is replaced), by reason (exit code or signal).',
+      labelNames: ['reason'],
       registers,
     }),
   };

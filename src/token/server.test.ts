@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import winston from 'winston';
 import { mintCredential } from '../credentials/secret.ts';
@@ -110,4 +111,54 @@ describe('the token server over HTTP', () => {
     expect(res.status).toBe(500);
     expect(await res.json()).toEqual({ errors: [{ code: 'UNKNOWN', message: 'internal error' }] });
   });
+
+  it('closes gracefully: the idle connection at once, the request in flight answered with connection: close', async () => {
+    const logger = winston.createLogger({ silent: true });
+    const metrics = createTokenMetrics();
+    const clock = () => new Date();
+    const storeFile = new CredentialStoreFile(path.join(dir, 'store.json'), { logger, metrics, clock });
+    await storeFile.load();
+    const signer = new TokenSigner((await createSigningKey()).privateKeyPem);
+    const s = await startTokenServer(
+      { issuer: 'i', service: 's', ttlMs: 60_000 },
+      { clock, signer, logger, metrics, storeFile },
+      { listen: { host: '127.0.0.1', port: 0 } },
+    );
+    const open = (): Promise<{ socket: net.Socket; received: () => string; closed: Promise<void> }> =>
+      new Promise((resolve, reject) => {
+        let text = '';
+        const socket = net.connect(s.port, '127.0.0.1', () =>
+          resolve({ socket, received: () => text, closed }),
+        );
+        const closed = new Promise<void>((r) => socket.once('close', () => r()));
+        socket.on('data', (d: Buffer) => (text += d.toString()));
+        socket.once('error', reject);
+      });
+    const idle = await open();
+    idle.socket.write('GET /healthz HTTP/1.1\r\nhost: t\r\n\r\n');
+    const busy = await open();
+    const form = new URLSearchParams({
+      grant_type: 'password',
+      username: 'u',
+      password: user.secret,
+      service: 's',
+    }).toString();
+    busy.socket.write(
+      'POST /token HTTP/1.1\r\nhost: t\r\ncontent-type: application/x-www-form-urlencoded\r\n' +
+        `expect: 100-continue\r\ncontent-length: ${form.length}\r\n\r\n`,
+    );
+    // Headers read by the server (it asks for the body), and the first connection's answer in.
+    await waitUntil(() => busy.received().includes('100 Continue') && idle.received().includes('"ok"'));
+    const closing = s.close(10_000);
+    await idle.closed; // idle keep-alive connection: closed at once
+    busy.socket.write(form);
+    await busy.closed; // answered, then closed by the server
+    await closing;
+    expect(busy.received()).toMatch(/HTTP\/1\.1 200 OK[\s\S]*connection: close/i);
+    expect(busy.received()).toMatch(/"access_token"/);
+  });
 });
+
+async function waitUntil(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((r) => setTimeout(r, 10));
+}

@@ -1,6 +1,12 @@
 // The token service's HTTP(S) listeners: `/token` (GET and the OAuth2 POST form), `/healthz`,
 // and `/metrics`. Metrics go on the separate plain-HTTP health listener when one is configured
 // (so they are not exposed where `/token` is, e.g. through an Ingress), else on the main one.
+//
+// node:http directly, no framework: three routes, and the token path is the hot one (Express's
+// router and request/response decoration would cost more per token than the routing is worth).
+// Closing is graceful: the listeners stop accepting, idle keep-alive connections are closed,
+// requests in flight are answered (with `connection: close`), and whatever is left after the
+// grace period is cut.
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -18,10 +24,26 @@ export interface TokenServerOptions {
   tls?: { certPem: string; keyPem: string };
   /** A plain-HTTP listener for /healthz and /metrics (probes, Prometheus). */
   healthListen?: ListenAddress;
+  /**
+   * Serve /metrics on the main listener; default: when there is no health listener. (A cluster
+   * worker has none of its own, the primary serves it, so it is told.)
+   */
+  metricsOnMain?: boolean;
+}
+
+/** The Prometheus exposition the /metrics route serves. */
+export interface MetricsText {
+  contentType: string;
+  text: string;
 }
 
 export interface TokenServerDeps extends Omit<TokenDeps, 'store'> {
   storeFile: CredentialStoreFile;
+  /**
+   * Where /metrics comes from; default: this process's registry. A cluster worker asks the
+   * primary, so every worker serves the whole service's figures.
+   */
+  metricsText?: () => Promise<MetricsText>;
 }
 
 export interface RunningTokenServer {
@@ -29,7 +51,11 @@ export interface RunningTokenServer {
   url: string;
   port: number;
   healthUrl?: string;
-  close(): Promise<void>;
+  /**
+   * Stops accepting, answers the requests in flight, and cuts the connections still open after
+   * `graceMs` (default 0: at once, after the idle ones are closed).
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 const maxBodyBytes = 16 * 1024;
@@ -59,15 +85,16 @@ async function readForm(req: http.IncomingMessage): Promise<URLSearchParams | 't
   return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
 }
 
-function healthBody(deps: TokenServerDeps): { status: number; body: unknown } {
+/** The health answer: 200 with the store in force, 503 before one is loaded. */
+export function storeHealth(storeFile: CredentialStoreFile): { status: number; body: StoreHealthBody } {
   try {
-    const store = deps.storeFile.current();
+    const store = storeFile.current();
     return {
       status: 200,
       body: {
         status: 'ok',
         credentials: store.size,
-        storeLoadedAt: deps.storeFile.lastLoaded?.toISOString(),
+        storeLoadedAt: storeFile.lastLoaded?.toISOString(),
       },
     };
   } catch {
@@ -75,9 +102,21 @@ function healthBody(deps: TokenServerDeps): { status: number; body: unknown } {
   }
 }
 
+export interface StoreHealthBody {
+  status: string;
+  credentials?: number;
+  storeLoadedAt?: string | undefined;
+}
+
+function healthBody(deps: TokenServerDeps): { status: number; body: unknown } {
+  return storeHealth(deps.storeFile);
+}
+
 async function serveMetrics(res: http.ServerResponse, deps: TokenServerDeps): Promise<void> {
-  const text = await deps.metrics.registry.metrics();
-  send(res, 200, { 'content-type': deps.metrics.registry.contentType }, text);
+  const m = deps.metricsText
+    ? await deps.metricsText()
+    : { contentType: deps.metrics.registry.contentType, text: await deps.metrics.registry.metrics() };
+  send(res, 200, { 'content-type': m.contentType }, m.text);
 }
 
 export async function startTokenServer(
@@ -86,7 +125,7 @@ export async function startTokenServer(
   options: TokenServerOptions,
 ): Promise<RunningTokenServer> {
   const tokenDeps: TokenDeps = { ...deps, store: () => deps.storeFile.current() };
-  const metricsOnMain = options.healthListen === undefined;
+  const metricsOnMain = options.metricsOnMain ?? options.healthListen === undefined;
 
   const main = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://token');
@@ -134,9 +173,17 @@ export async function startTokenServer(
     sendJson(res, 404, { errors: [{ code: 'NOT_FOUND', message: 'not found' }] });
   };
 
+  let closing = false;
+  // Responses not yet finished: when closing begins, each is told to close its connection.
+  const inFlight = new Set<http.ServerResponse>();
   const guard =
     (handler: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>) =>
     (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (closing) res.shouldKeepAlive = false;
+      else {
+        inFlight.add(res);
+        res.once('close', () => inFlight.delete(res));
+      }
       handler(req, res).catch((err: unknown) => {
         deps.logger.error('token service request failed', {
           event: 'request.error',
@@ -162,9 +209,7 @@ export async function startTokenServer(
   const result: RunningTokenServer = {
     url: `${scheme}://${urlHost(options.listen.host)}:${port}`,
     port,
-    close: async () => {
-      await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-    },
+    close: () => Promise.resolve(),
   };
 
   if (options.healthListen) {
@@ -183,22 +228,39 @@ export async function startTokenServer(
     const healthPort = await listen(health, options.healthListen);
     result.healthUrl = `http://${urlHost(options.healthListen.host)}:${healthPort}`;
   }
-  // Closing must not wait for idle keep-alive connections.
-  const close = result.close;
-  result.close = async () => {
-    const done = close();
-    for (const s of servers) s.closeAllConnections();
-    await done;
+  result.close = async (graceMs = 0) => {
+    closing = true;
+    for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
+    const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    for (const s of servers) s.closeIdleConnections();
+    // A connection that finishes its last request becomes idle; close those as they appear.
+    const sweep = setInterval(() => {
+      for (const s of servers) s.closeIdleConnections();
+    }, 50);
+    let cut: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      cut = setTimeout(() => {
+        for (const s of servers) s.closeAllConnections();
+        resolve();
+      }, graceMs);
+    });
+    try {
+      await Promise.race([closed, deadline]);
+      await closed;
+    } finally {
+      clearInterval(sweep);
+      clearTimeout(cut);
+    }
   };
   return result;
 }
 
-function urlHost(host: string): string {
+export function urlHost(host: string): string {
   const h = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host;
   return h.includes(':') ? `[${h}]` : h;
 }
 
-function listen(server: http.Server, address: ListenAddress): Promise<number> {
+export function listen(server: http.Server, address: ListenAddress): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(address.port, address.host, () => {

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'winston';
 import { createTokenMetrics, type TokenMetrics } from './metrics.ts';
-import { startTokenServer, type ListenAddress, type RunningTokenServer } from './server.ts';
+import { startTokenServer, type ListenAddress, type MetricsText, type RunningTokenServer } from './server.ts';
 import { TokenSigner } from './signer.ts';
 import { CredentialStoreFile } from './store-file.ts';
 
@@ -27,6 +27,12 @@ export interface TokenServiceDeps {
   logger: Logger;
   clock?: () => Date;
   metrics?: TokenMetrics;
+  /** Where /metrics comes from (a cluster worker's: the primary); default this process's registry. */
+  metricsText?: () => Promise<MetricsText>;
+  /** Serve /metrics on the main listener (default: when there is no health listener). */
+  metricsOnMain?: boolean;
+  /** The event of the "started" log line; default `service.started` (a worker says `worker.started`). */
+  startedEvent?: string;
 }
 
 export interface RunningTokenService {
@@ -34,7 +40,8 @@ export interface RunningTokenService {
   storeFile: CredentialStoreFile;
   signer: TokenSigner;
   metrics: TokenMetrics;
-  stop(): Promise<void>;
+  /** Stops reloading and closes the listeners, letting requests in flight finish for `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 export class TokenServiceConfigError extends Error {
@@ -74,16 +81,24 @@ export async function startTokenService(
   await storeFile.load();
   const server = await startTokenServer(
     { issuer: config.issuer, service: config.service, ttlMs: config.ttlMs },
-    { clock, signer, logger: deps.logger, metrics, storeFile },
+    {
+      clock,
+      signer,
+      logger: deps.logger,
+      metrics,
+      storeFile,
+      ...(deps.metricsText ? { metricsText: deps.metricsText } : {}),
+    },
     {
       listen: config.listen,
       ...(tls ? { tls } : {}),
       ...(config.healthListen ? { healthListen: config.healthListen } : {}),
+      ...(deps.metricsOnMain !== undefined ? { metricsOnMain: deps.metricsOnMain } : {}),
     },
   );
   storeFile.start(config.storePollMs);
   deps.logger.info('token service started', {
-    event: 'service.started',
+    event: deps.startedEvent ?? 'service.started',
     url: server.url,
     healthUrl: server.healthUrl,
     issuer: config.issuer,
@@ -96,9 +111,9 @@ export async function startTokenService(
     storeFile,
     signer,
     metrics,
-    stop: async () => {
+    stop: async (graceMs) => {
       storeFile.stop();
-      await server.close();
+      await server.close(graceMs);
     },
   };
 }
