@@ -1,10 +1,6 @@
-// berth's entry point: one image, several subcommands.
-import { parseConfig, usage as operatorUsage } from './config/config.ts';
-import { registerControllers } from './controllers.ts';
-import { gcRunCommand } from './gc/command.ts';
-import { runOperator } from './runtime/run.ts';
-import { retentionRunCommand } from './retention/command.ts';
-import { tokenServiceCommand } from './token/command.ts';
+// berth's entry point: one image, several subcommands. Each subcommand imports its modules
+// when it runs, so a process loads only what it uses (the operator never loads the S3 client of
+// the retention run, the token service never loads the controllers).
 
 const version = 'berth 0.1.0';
 
@@ -15,6 +11,7 @@ const commands: Record<string, Command> = {
   operator: {
     summary: 'run the operator (controllers, leader election, health and metrics)',
     run: async (argv) => {
+      const { parseConfig, usage: operatorUsage } = await import('./config/config.ts');
       if (argv.includes('--help') || argv.includes('-h')) {
         console.log(
           `usage: berth operator [flags]\n\nflags (each also read from its environment variable):\n${operatorUsage()}`,
@@ -26,6 +23,10 @@ const commands: Record<string, Command> = {
         console.error(`berth operator: ${parsed.error.message}`);
         return 2;
       }
+      const [{ runOperator }, { registerControllers }] = await Promise.all([
+        import('./runtime/run.ts'),
+        import('./controllers.ts'),
+      ]);
       return runOperator(parsed.config, registerControllers);
     },
   },
@@ -38,12 +39,15 @@ const commands: Record<string, Command> = {
   },
   'token-service': {
     summary: 'run the registry token service (Docker/OCI token authentication)',
-    run: (argv) => tokenServiceCommand(argv),
+    run: async (argv) => (await import('./token/command.ts')).tokenServiceCommand(argv),
   },
-  'gc-run': { summary: 'a step of a garbage collection (a Job): verify', run: (argv) => gcRunCommand(argv) },
+  'gc-run': {
+    summary: 'a step of a garbage collection (a Job): verify',
+    run: async (argv) => (await import('./gc/command.ts')).gcRunCommand(argv),
+  },
   'retention-run': {
     summary: 'one retention run of a RetentionPolicy (a Job)',
-    run: (argv) => retentionRunCommand(argv),
+    run: async (argv) => (await import('./retention/command.ts')).retentionRunCommand(argv),
   },
   'node-agent': {
     summary: 'the node agent (a DaemonSet): nodes trust and reach a registry',

@@ -6,7 +6,6 @@
 // events with backoff (Distribution keeps them queued in memory), so behind a Service in front of
 // every replica the events reach the leader after a retry or two.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import * as k8s from '@kubernetes/client-node';
 import express from 'express';
 import { Counter } from 'prom-client';
 import type * as k8sTypes from '@kubernetes/client-node';
@@ -14,7 +13,7 @@ import type { Repository } from '../api/index.ts';
 import { names } from '../registry/names.ts';
 import { resources } from '../registry/resources.ts';
 import type { Deps } from '../runtime/deps.ts';
-import { errorMessage } from '../runtime/errors.ts';
+import { errorMessage, statusCodeOf } from '../runtime/errors.ts';
 import type { Cache } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
 import { objectPath } from '../runtime/kube/resource.ts';
@@ -158,9 +157,9 @@ async function writePushTime(
       });
       return true;
     } catch (err) {
-      if (!(err instanceof k8s.ApiException)) throw err;
-      if (err.code === 404) return false;
-      if (err.code !== 409) throw err;
+      const code = statusCodeOf(err);
+      if (code === 404) return false;
+      if (code !== 409) throw err;
       current = (await deps.client.find<KubeObject>(path)) as Repository | undefined;
     }
   }

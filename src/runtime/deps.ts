@@ -2,22 +2,19 @@
 // down explicitly (no module-level singletons), so tests can build their own.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import * as k8s from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import { systemClock, type Clock } from './clock.ts';
 import { KubeEventRecorder, type EventRecorder } from './events.ts';
 import { KubeClient } from './kube/client.ts';
+import type { KubeAccess } from './kube/config.ts';
 import { createLogger, type Logger, type LogLevel } from './logger.ts';
 import { RuntimeMetrics } from './metrics.ts';
 
 export interface Deps {
-  kubeConfig: k8s.KubeConfig;
-  /** JSON client for any resource (apply, status, lists as wire objects). */
+  /** Where the API server is and how to authenticate (src/runtime/kube/config.ts). */
+  kubeConfig: KubeAccess;
+  /** JSON client for any resource (apply, status, lists and watches as wire objects). */
   client: KubeClient;
-  /** Typed clients, for code that prefers them. */
-  core: k8s.CoreV1Api;
-  apps: k8s.AppsV1Api;
-  custom: k8s.CustomObjectsApi;
   clock: Clock;
   logger: Logger;
   /** The prom-client Registry that /metrics serves; controllers register their own metrics on it. */
@@ -29,7 +26,7 @@ export interface Deps {
 }
 
 export interface DepsOptions {
-  kubeConfig: k8s.KubeConfig;
+  kubeConfig: KubeAccess;
   logLevel?: LogLevel;
   logger?: Logger;
   clock?: Clock;
@@ -49,9 +46,6 @@ export function buildDeps(options: DepsOptions): Deps {
   return {
     kubeConfig: kc,
     client,
-    core: kc.makeApiClient(k8s.CoreV1Api),
-    apps: kc.makeApiClient(k8s.AppsV1Api),
-    custom: kc.makeApiClient(k8s.CustomObjectsApi),
     clock,
     logger,
     registry,

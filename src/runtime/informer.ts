@@ -1,22 +1,25 @@
-// An informer: a cache of one resource kept current by client-node's ListWatch, made robust.
+// An informer: a cache of one resource kept current by a list and then a watch, made robust.
 //
-// client-node's ListWatch relists by itself on 410 Gone and reconnects after a clean close, but it
-// stops for good on any other error (a refused connection while kube-apiserver restarts, a 5xx,
-// a failed list). Here every such stop is followed by a restart after a jittered exponential
-// backoff (0.8 s doubling to 30 s, as client-go's reflector), which resumes the watch from the last
-// resourceVersion; if that has expired meanwhile, the API server answers 410 and ListWatch relists.
-// List results and watch events are both plain JSON as the API server sends them (timestamps
-// are strings), so the cache never mixes typed models with wire objects.
+// A reflector lists the collection in pages (limit/continue), then watches from the list's
+// resourceVersion with bookmarks. A watch that ends cleanly is resumed from the last
+// resourceVersion seen; 410 Gone (expired) relists, and the relist is compared with the cache so
+// handlers see add/update/delete as for watch events. Any other failure (a refused connection
+// while kube-apiserver restarts, a 5xx, a failed list) is followed by a restart after a jittered
+// exponential backoff (0.8 s doubling to 30 s, as client-go's reflector).
+// Objects are plain JSON as the API server sends them (timestamps are strings). Before they are
+// cached, `managedFields` entries are dropped except berth's own Apply entries (which applyOwned
+// reads): on most objects they are the larger part.
 //
 // Objects in the cache are shared: never mutate them (structuredClone first).
-import * as k8s from '@kubernetes/client-node';
 import { Backoff } from './backoff.ts';
 import type { Clock, Timer } from './clock.ts';
 import { errorMessage, statusCodeOf } from './errors.ts';
-import type { KubeClient, KubeObject } from './kube/client.ts';
+import type { KubeAccess } from './kube/config.ts';
+import type { KubeClient, KubeList, KubeObject, WatchEvent } from './kube/client.ts';
 import { collectionPath, resourceName, type ResourceType } from './kube/resource.ts';
 import type { Logger } from './logger.ts';
 import type { RuntimeMetrics } from './metrics.ts';
+import { fieldManager } from './writes.ts';
 
 export type InformerEvent = 'add' | 'update' | 'delete' | 'resync';
 export type InformerHandler<T> = (event: InformerEvent, obj: T) => void;
@@ -40,7 +43,7 @@ export interface InformerOptions {
 }
 
 export interface InformerDeps {
-  kubeConfig: k8s.KubeConfig;
+  kubeConfig?: KubeAccess;
   client: KubeClient;
   clock: Clock;
   logger: Logger;
@@ -112,8 +115,8 @@ export class Informer<T extends KubeObject = KubeObject> implements Cache<T> {
   get(name: string, namespace?: string): T | undefined {
     for (const r of this.reflectors) {
       if (r.namespace !== undefined && r.namespace !== namespace) continue;
-      const found = r.cache.get(name, namespace);
-      if (found) return found as unknown as T;
+      const found = r.get(name, namespace);
+      if (found) return found;
     }
     return undefined;
   }
@@ -121,7 +124,7 @@ export class Informer<T extends KubeObject = KubeObject> implements Cache<T> {
   list(namespace?: string): T[] {
     return this.reflectors
       .filter((r) => namespace === undefined || r.namespace === undefined || r.namespace === namespace)
-      .flatMap((r) => r.cache.list(namespace) as unknown as T[]);
+      .flatMap((r) => r.list(namespace));
   }
 
   /** Called by a reflector after its first successful list. */
@@ -165,21 +168,39 @@ export class Informer<T extends KubeObject = KubeObject> implements Cache<T> {
   }
 }
 
-/** One ListWatch (one namespace or all), restarted with backoff whenever it stops on an error. */
+/** Drops other managers' managedFields (berth's own Apply entries stay: applyOwned reads them). */
+export function slim<T extends KubeObject>(obj: T): T {
+  const mf = obj.metadata?.managedFields;
+  if (mf) {
+    const kept = mf.filter((m) => m.manager === fieldManager && m.operation === 'Apply');
+    if (kept.length) obj.metadata!.managedFields = kept;
+    else delete obj.metadata!.managedFields;
+  }
+  return obj;
+}
+
+const pageSize = 500;
+
+/** One list-then-watch (one namespace or all), restarted with backoff whenever it stops on an error. */
 class Reflector<T extends KubeObject> {
   readonly namespace: string | undefined;
-  /** The ListWatch holds wire objects; `T` is the caller's view of them. */
-  readonly cache: k8s.ListWatch<k8s.KubernetesObject>;
   synced = false;
+  /** namespace ("" when cluster-scoped) → name → object */
+  private store = new Map<string, Map<string, T>>();
+  private size = 0;
   private readonly deps: InformerDeps;
   private readonly owner: Informer<T>;
   private readonly path: string;
+  private readonly emit: (event: InformerEvent, obj: T) => void;
   private readonly backoff = new Backoff({ initialMs: 800, maxMs: 30_000, factor: 2, jitter: 1 });
-  private restartTimer: Timer | undefined;
   private running = false;
+  private abort = new AbortController();
+  private loop: Promise<void> = Promise.resolve();
+  private resourceVersion: string | undefined;
   private lists = 0;
   private expired = false;
-  private connectedAt = 0;
+  private wake: (() => void) | undefined;
+  private sleepTimer: Timer | undefined;
 
   constructor(
     deps: InformerDeps,
@@ -192,100 +213,170 @@ class Reflector<T extends KubeObject> {
     this.owner = owner;
     this.path = path;
     this.namespace = namespace;
-    const { labelSelector, fieldSelector } = owner.options;
-    this.cache = new k8s.ListWatch<k8s.KubernetesObject>(
-      path,
-      this.instrumentedWatch(),
-      () => this.list(),
-      false,
-      labelSelector,
-      fieldSelector,
-    );
-    this.cache.on('add', (o) => emit('add', o as unknown as T));
-    this.cache.on('update', (o) => emit('update', o as unknown as T));
-    this.cache.on('delete', (o) => emit('delete', o as unknown as T));
-    this.cache.on('error', (err) => this.onError(err));
+    this.emit = emit;
+  }
+
+  get(name: string, namespace?: string): T | undefined {
+    return this.store.get(namespace ?? '')?.get(name);
+  }
+
+  list(namespace?: string): T[] {
+    if (namespace !== undefined) return [...(this.store.get(namespace)?.values() ?? [])];
+    const out: T[] = [];
+    for (const byName of this.store.values()) for (const o of byName.values()) out.push(o);
+    return out;
   }
 
   start(): void {
+    if (this.running) return;
     this.running = true;
-    this.run();
+    this.abort = new AbortController();
+    this.loop = this.run();
   }
 
   async stop(): Promise<void> {
     this.running = false;
-    this.restartTimer?.cancel();
-    await this.cache.stop();
-  }
-
-  private run(): void {
-    if (!this.running) return;
-    this.cache.start().catch((err: unknown) => this.onError(err));
+    this.abort.abort();
+    this.sleepTimer?.cancel();
+    this.wake?.();
+    await this.loop;
   }
 
   private log(): Record<string, unknown> {
     return { resource: this.owner.name, ...(this.namespace ? { namespace: this.namespace } : {}) };
   }
 
-  private onError(err: unknown): void {
-    if (!this.running) return;
-    const ranMs = this.deps.clock.now() - this.connectedAt;
-    if (this.connectedAt && ranMs > 30_000) this.backoff.reset();
-    const delay = this.backoff.next();
-    this.deps.metrics.informerRestarts.inc({ resource: this.owner.name });
-    this.deps.logger.warn('Stopped watching after an error; restarting', {
-      ...this.log(),
-      error: errorMessage(err),
-      code: statusCodeOf(err),
-      retryInMs: Math.round(delay),
-      attempt: this.backoff.attempts,
-    });
-    this.restartTimer?.cancel();
-    this.restartTimer = this.deps.clock.setTimeout(() => this.run(), delay);
+  private async run(): Promise<void> {
+    while (this.running) {
+      let connectedAt = 0;
+      try {
+        if (this.resourceVersion === undefined) await this.relist();
+        if (!this.synced) {
+          this.synced = true;
+          this.owner.noteSynced();
+        }
+        connectedAt = this.deps.clock.now();
+        const { labelSelector, fieldSelector } = this.owner.options;
+        await this.deps.client.watch(
+          this.path,
+          {
+            resourceVersion: this.resourceVersion,
+            allowWatchBookmarks: true,
+            // as client-go: a random 5 to 10 minutes, so watches do not all end together
+            timeoutSeconds: Math.floor(300 + Math.random() * 300),
+            labelSelector,
+            fieldSelector,
+          },
+          (event) => this.onEvent(event),
+          this.abort.signal,
+        );
+      } catch (err) {
+        if (!this.running) return;
+        if (statusCodeOf(err) === 410) {
+          this.expired = true;
+          this.resourceVersion = undefined;
+          this.deps.logger.info('Watch resource version expired; relisting', this.log());
+          continue;
+        }
+        if (connectedAt && this.deps.clock.now() - connectedAt > 30_000) this.backoff.reset();
+        const delay = this.backoff.next();
+        this.deps.metrics.informerRestarts.inc({ resource: this.owner.name });
+        this.deps.logger.warn('Stopped watching after an error; restarting', {
+          ...this.log(),
+          error: errorMessage(err),
+          code: statusCodeOf(err),
+          retryInMs: Math.round(delay),
+          attempt: this.backoff.attempts,
+        });
+        await this.sleep(delay);
+      }
+    }
   }
 
-  private async list(): Promise<k8s.KubernetesListObject<k8s.KubernetesObject>> {
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      this.sleepTimer = this.deps.clock.setTimeout(resolve, ms);
+    });
+  }
+
+  private onEvent(event: WatchEvent): void {
+    const obj = event.object as T;
+    const rv = obj.metadata?.resourceVersion;
+    if (event.type === 'BOOKMARK') {
+      if (rv) this.resourceVersion = rv;
+      return;
+    }
+    this.backoff.reset();
+    slim(obj);
+    if (rv) this.resourceVersion = rv;
+    if (event.type === 'DELETED') {
+      this.remove(obj);
+      this.emit('delete', obj);
+    } else {
+      const had = this.put(obj);
+      this.emit(had ? 'update' : 'add', obj);
+    }
+  }
+
+  /** Stores `obj`; true if an object of its name was there. */
+  private put(obj: T): boolean {
+    const ns = obj.metadata?.namespace ?? '';
+    let byName = this.store.get(ns);
+    if (!byName) this.store.set(ns, (byName = new Map()));
+    const name = obj.metadata?.name ?? '';
+    const had = byName.has(name);
+    byName.set(name, obj);
+    if (!had) this.size++;
+    return had;
+  }
+
+  private remove(obj: T): void {
+    const ns = obj.metadata?.namespace ?? '';
+    const byName = this.store.get(ns);
+    if (byName?.delete(obj.metadata?.name ?? '')) {
+      this.size--;
+      if (byName.size === 0) this.store.delete(ns);
+    }
+  }
+
+  /** Lists every page, swaps the cache, and tells handlers what changed since the last one. */
+  private async relist(): Promise<void> {
     const { labelSelector, fieldSelector } = this.owner.options;
-    const list = await this.deps.client.list<T>(this.path, { labelSelector, fieldSelector });
+    const previous = this.store;
+    this.store = new Map();
+    this.size = 0;
+    let cont: string | undefined;
+    let resourceVersion: string | undefined;
+    try {
+      do {
+        const page = await this.deps.client.request<KubeList<T>>('GET', this.path, {
+          query: { labelSelector, fieldSelector, limit: pageSize, continue: cont },
+        });
+        for (const item of page.items ?? []) this.put(slim(item));
+        cont = page.metadata?.continue || undefined;
+        resourceVersion = page.metadata?.resourceVersion;
+      } while (cont);
+    } catch (err) {
+      this.store = previous; // keep serving the last known state
+      this.size = [...previous.values()].reduce((n, m) => n + m.size, 0);
+      throw err;
+    }
     if (this.lists > 0) {
       const reason = this.expired ? 'expired' : 'restart';
       this.deps.metrics.informerRelists.inc({ resource: this.owner.name, reason });
-      this.deps.logger.info('Relisted objects', { ...this.log(), reason, objects: list.items.length });
+      this.deps.logger.info('Relisted objects', { ...this.log(), reason, objects: this.size });
     }
     this.lists++;
     this.expired = false;
-    const items = list.items as unknown as k8s.KubernetesObject[];
-    return { apiVersion: 'v1', kind: 'List', metadata: list.metadata ?? {}, items };
-  }
-
-  /** client-node's Watch, observed: first watch after a list means synced; 410s are noted. */
-  private instrumentedWatch(): k8s.Watch {
-    const watch = new k8s.Watch(this.deps.kubeConfig);
-    const original = watch.watch.bind(watch);
-    watch.watch = async (path, query, callback, done) => {
-      if (!this.synced && this.cache.latestResourceVersion() !== '') {
-        this.synced = true;
-        this.owner.noteSynced();
+    this.resourceVersion = resourceVersion ?? '';
+    for (const [ns, byName] of this.store)
+      for (const [name, obj] of byName) {
+        const old = previous.get(ns)?.get(name);
+        if (!old) this.emit('add', obj);
+        else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit('update', obj);
       }
-      this.connectedAt = this.deps.clock.now();
-      return original(
-        path,
-        query,
-        (phase: string, apiObj: unknown, watchObj?: unknown) => {
-          if (phase === 'ERROR' && statusCodeOf(apiObj) === 410) {
-            this.expired = true;
-            this.deps.logger.info('Watch resource version expired; relisting', this.log());
-          } else if (phase !== 'ERROR') {
-            this.backoff.reset();
-          }
-          callback(phase, apiObj, watchObj);
-        },
-        (err: unknown) => {
-          if (statusCodeOf(err) === 410) this.expired = true;
-          done(err);
-        },
-      );
-    };
-    return watch;
+    for (const [ns, byName] of previous)
+      for (const [name, obj] of byName) if (!this.store.get(ns)?.has(name)) this.emit('delete', obj);
   }
 }

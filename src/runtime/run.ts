@@ -1,11 +1,11 @@
 // Runs an operator process: Deps from the configuration, the health/metrics servers, the manager
 // with the registered controllers, and graceful shutdown on SIGTERM/SIGINT (stop taking work,
 // let in-flight reconciles finish within the deadline, release the Lease, exit 0).
-import * as k8s from '@kubernetes/client-node';
 import type { OperatorConfig } from '../config/config.ts';
 import { buildDeps, type Deps } from './deps.ts';
 import { errorMessage } from './errors.ts';
 import { KubeEventRecorder } from './events.ts';
+import { loadKubeAccess, type KubeAccess } from './kube/config.ts';
 import { Manager } from './manager.ts';
 import { startServers, type HttpRoute } from './server.ts';
 
@@ -21,11 +21,8 @@ export interface RunOptions {
   stopSignal?: Promise<string>;
 }
 
-export function loadKubeConfig(file: string | undefined): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  if (file) kc.loadFromFile(file);
-  else kc.loadFromDefault();
-  return kc;
+export function loadKubeConfig(file: string | undefined): KubeAccess {
+  return loadKubeAccess(file);
 }
 
 function signals(): Promise<string> {

@@ -1,12 +1,32 @@
 // A small JSON client over the KubeConfig's credentials, for what the typed clients do awkwardly:
 // any resource by group/version/plural, list pages and watch-consistent plain JSON (the typed
 // clients turn timestamps into Dates, the watch stream does not), server-side apply, and
-// subresources. Errors are client-node's ApiException, with `.code` the HTTP status.
+// subresources, and watches (streams of JSON lines). Errors are KubeApiError, with `.code` the HTTP
+// status. It loads nothing of @kubernetes/client-node (see ./config.ts).
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
-import * as k8s from '@kubernetes/client-node';
 import { FencedError, isWrite, type WriteGate } from '../fence.ts';
+import type { KubeAccess } from './config.ts';
+
+/** A failed API request: `code` is the HTTP status, `body` the response (a Status, as text). */
+export class KubeApiError extends Error {
+  override name = 'KubeApiError';
+  readonly code: number;
+  readonly body: string;
+
+  constructor(code: number, message: string, body: string) {
+    super(message);
+    this.code = code;
+    this.body = body;
+  }
+}
+
+/** One event of a watch stream. */
+export interface WatchEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: KubeObject;
+}
 
 export interface KubeObject {
   apiVersion?: string;
@@ -63,15 +83,17 @@ export interface RequestOptions {
 }
 
 export class KubeClient {
-  private readonly kc: k8s.KubeConfig;
+  private readonly kc: KubeAccess;
   private readonly server: URL;
   /** One keep-alive agent per client: a fresh TLS handshake per request costs more than the request. */
   private agent: https.Agent | undefined;
+  /** Watches hold their socket for minutes: an agent of their own, unbounded, so they never queue requests. */
+  private watchAgent: https.Agent | undefined;
   /** Sockets that finished connecting (and their TLS handshake): a write may go out on them at once. */
   private readonly connected = new WeakSet<Socket>();
   private gate: WriteGate | undefined;
 
-  constructor(kc: k8s.KubeConfig) {
+  constructor(kc: KubeAccess) {
     this.kc = kc;
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
@@ -95,26 +117,110 @@ export class KubeClient {
       : new FencedError(`${method} ${url.pathname}: not sent: ${reason}`);
   }
 
-  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+  private url(path: string, query: RequestOptions['query']): URL {
     const url = new URL(this.server.pathname.replace(/\/$/, '') + path, this.server);
-    for (const [k, v] of Object.entries(options.query ?? {}))
-      if (v !== undefined) url.searchParams.set(k, String(v));
-    const early = this.refusal(method, url, options);
-    if (early) throw early;
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    return url;
+  }
+
+  /** Request options with the credentials and the shared keep-alive agent. */
+  private async connection(method: string, url: URL, watch = false): Promise<https.RequestOptions> {
     const opts: https.RequestOptions = { method, headers: { accept: 'application/json' } };
     await this.kc.applyToHTTPSOptions(opts);
     if (url.protocol === 'https:') {
-      this.agent ??= new https.Agent({
-        keepAlive: true,
-        maxSockets: 64,
-        ca: opts.ca,
-        cert: opts.cert,
-        key: opts.key,
-        rejectUnauthorized: opts.rejectUnauthorized,
-        servername: opts.servername,
-      });
-      opts.agent = this.agent;
+      const agent = () =>
+        new https.Agent({
+          keepAlive: true,
+          maxSockets: watch ? Infinity : 64,
+          ca: opts.ca,
+          cert: opts.cert,
+          key: opts.key,
+          rejectUnauthorized: opts.rejectUnauthorized,
+          servername: opts.servername,
+        });
+      opts.agent = watch ? (this.watchAgent ??= agent()) : (this.agent ??= agent());
     }
+    return opts;
+  }
+
+  /**
+   * Watches a collection from `query.resourceVersion`: calls `onEvent` for every event until the
+   * server ends the stream (resolves) or the request fails (rejects; an ERROR event rejects with
+   * its Status's code, so 410 Gone means "relist"). `signal` ends it early (resolves).
+   */
+  async watch(
+    path: string,
+    query: RequestOptions['query'],
+    onEvent: (event: WatchEvent) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const url = this.url(path, { ...query, watch: 1 });
+    const opts = await this.connection('GET', url, true);
+    const transport = url.protocol === 'http:' ? http : https;
+    const idleMs = (Number(query?.timeoutSeconds ?? 300) + 60) * 1000;
+    await new Promise<void>((resolve, reject) => {
+      if (signal.aborted) return resolve();
+      const req = transport.request(url, { ...opts, timeout: idleMs }, (res) => {
+        res.setEncoding('utf8');
+        if ((res.statusCode ?? 0) !== 200) {
+          let text = '';
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => reject(apiError('GET', url, res.statusCode ?? 0, text)));
+          res.on('error', reject);
+          return;
+        }
+        let buffered = '';
+        let failed = false;
+        res.on('data', (chunk: string) => {
+          buffered += chunk;
+          let nl: number;
+          while (!failed && (nl = buffered.indexOf('\n')) >= 0) {
+            const line = buffered.slice(0, nl);
+            buffered = buffered.slice(nl + 1);
+            if (!line.trim()) continue;
+            const event = JSON.parse(line) as WatchEvent;
+            if (event.type === 'ERROR') {
+              failed = true;
+              const st = event.object as { code?: number; message?: string };
+              reject(
+                new KubeApiError(st.code ?? 500, `WATCH ${url.pathname}: ${st.code}: ${st.message}`, line),
+              );
+              req.destroy();
+              return;
+            }
+            try {
+              onEvent(event);
+            } catch (err) {
+              failed = true;
+              reject(err as Error);
+              req.destroy();
+              return;
+            }
+          }
+        });
+        res.on('end', () => resolve());
+        res.on('error', (err) => (signal.aborted ? resolve() : reject(err)));
+        res.on('aborted', () =>
+          signal.aborted ? resolve() : reject(new Error(`WATCH ${url.pathname}: aborted`)),
+        );
+      });
+      const onAbort = () => {
+        req.destroy();
+        resolve();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      req.on('close', () => signal.removeEventListener('abort', onAbort));
+      req.on('timeout', () => req.destroy(new Error(`WATCH ${url.pathname}: no data for ${idleMs} ms`)));
+      req.on('error', (err) => (signal.aborted ? resolve() : reject(err)));
+      req.end();
+    });
+  }
+
+  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const url = this.url(path, options.query);
+    const early = this.refusal(method, url, options);
+    if (early) throw early;
+    const opts = await this.connection(method, url);
     const body =
       options.body === undefined
         ? undefined
@@ -160,15 +266,7 @@ export class KubeClient {
         else socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', send);
       });
     });
-    if (status < 200 || status >= 300) {
-      let message = text;
-      try {
-        message = (JSON.parse(text) as { message?: string }).message ?? text;
-      } catch {
-        // not JSON
-      }
-      throw new k8s.ApiException(status, `${method} ${url.pathname}: ${status}: ${message}`, text, {});
-    }
+    if (status < 200 || status >= 300) throw apiError(method, url, status, text);
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
@@ -181,7 +279,7 @@ export class KubeClient {
     try {
       return await this.get<T>(path);
     } catch (err) {
-      if (err instanceof k8s.ApiException && err.code === 404) return undefined;
+      if (err instanceof KubeApiError && err.code === 404) return undefined;
       throw err;
     }
   }
@@ -240,7 +338,17 @@ export class KubeClient {
     try {
       await this.delete(path);
     } catch (err) {
-      if (!(err instanceof k8s.ApiException && err.code === 404)) throw err;
+      if (!(err instanceof KubeApiError && err.code === 404)) throw err;
     }
   }
+}
+
+function apiError(method: string, url: URL, status: number, text: string): KubeApiError {
+  let message = text;
+  try {
+    message = (JSON.parse(text) as { message?: string }).message ?? text;
+  } catch {
+    // not JSON
+  }
+  return new KubeApiError(status, `${method} ${url.pathname}: ${status}: ${message}`, text);
 }
