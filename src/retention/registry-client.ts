@@ -2,10 +2,13 @@
 // `Link` pagination, manifest HEAD/GET with every manifest media type accepted, delete by digest,
 // Docker/OCI token authentication (Bearer challenge → token from the realm with the basic
 // credential; or plain Basic), retries with backoff on 429, 5xx and connection errors, and a
-// concurrency limit on requests. The credential never appears in errors or logs.
+// concurrency limit on requests. A Retry-After (on 429 or 503) pauses every request of the client
+// until then, through one shared Throttle (throttle.ts), so concurrent workers back off together.
+// The credential never appears in errors or logs.
 import http from 'node:http';
 import https from 'node:https';
 import { createLimit, type Limit } from '../util/limit.ts';
+import { createThrottle, retryableStatus, retryAfterMs, retryDelay, type Throttle } from './throttle.ts';
 
 export const manifestAccept = [
   'application/vnd.oci.image.index.v1+json',
@@ -22,9 +25,12 @@ export const indexMediaTypes = new Set([
 export class RegistryError extends Error {
   override name = 'RegistryError';
   readonly status: number;
-  constructor(message: string, status: number) {
+  /** The wait the registry asked for (Retry-After), when it did. */
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, status: number, retryAfterMs?: number) {
     super(message);
     this.status = status;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 
@@ -39,7 +45,11 @@ export interface RegistryClientOptions {
   attempts?: number;
   /** First backoff delay (default 200 ms), doubled per attempt, with jitter. */
   backoffMs?: number;
+  /** Longest wait before a retry, whatever Retry-After asks (default 60 s). */
+  maxRetryWaitMs?: number;
   sleep?: (ms: number) => Promise<void>;
+  clock?: () => number;
+  random?: () => number;
 }
 
 interface Response {
@@ -82,8 +92,6 @@ export function parseChallenge(
   return { scheme: (m[1] ?? '').toLowerCase(), params };
 }
 
-const retryable = (status: number) => status === 429 || status >= 500;
-
 export class RegistryClient {
   readonly url: string;
   private readonly agent: http.Agent;
@@ -91,6 +99,9 @@ export class RegistryClient {
   private readonly options: RegistryClientOptions;
   private readonly tokens = new Map<string, { token: string; expires: number }>();
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly clock: () => number;
+  /** The pause every request of this client honours (set by a Retry-After). */
+  readonly throttle: Throttle;
   /** Requests sent (including retries and token fetches), for the report and the benchmark. */
   requests = 0;
 
@@ -107,6 +118,8 @@ export class RegistryClient {
         })
       : new http.Agent({ keepAlive: true, maxSockets: concurrency });
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.clock = options.clock ?? Date.now;
+    this.throttle = createThrottle({ clock: this.clock, sleep: this.sleep });
   }
 
   close(): void {
@@ -134,27 +147,40 @@ export class RegistryClient {
     });
   }
 
-  /** One request with retries on 429/5xx/connection errors (honouring Retry-After). */
-  private async withRetries(method: string, url: string, headers: Record<string, string>): Promise<Response> {
-    const attempts = this.options.attempts ?? 5;
-    const base = this.options.backoffMs ?? 200;
+  /**
+   * One request with retries on 429/5xx/connection errors. Every attempt first waits for the
+   * client's pause; a Retry-After sets that pause for all requests, and this one retries then.
+   */
+  private async withRetries(
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    attempts = this.options.attempts ?? 5,
+  ): Promise<Response> {
+    const delays = { baseMs: this.options.backoffMs ?? 200, maxMs: this.options.maxRetryWaitMs ?? 60_000 };
     let lastError: Error | undefined;
     for (let attempt = 1; attempt <= attempts; attempt++) {
+      await this.throttle.ready();
       let res: Response | undefined;
+      const now = (): number => this.clock();
+      let after: number | undefined;
       try {
         res = await this.raw(method, url, headers);
-        if (!retryable(res.status)) return res;
-        lastError = new RegistryError(`${method} ${new URL(url).pathname}: HTTP ${res.status}`, res.status);
+        if (!retryableStatus(res.status)) return res;
+        after = retryAfterMs(res.headers['retry-after'], now());
+        lastError = new RegistryError(
+          `${method} ${new URL(url).pathname}: HTTP ${res.status}`,
+          res.status,
+          after,
+        );
       } catch (err) {
         lastError = err as Error;
       }
+      const delay = retryDelay(attempt, after, delays, (this.options.random ?? Math.random)());
+      // The registry's word holds for every request of this client, even when this one gives up.
+      if (delay.source === 'retry-after') this.throttle.pauseUntil(now() + delay.ms);
       if (attempt === attempts) break;
-      const retryAfter = Number(res?.headers['retry-after']);
-      const delay =
-        Number.isFinite(retryAfter) && retryAfter > 0
-          ? retryAfter * 1000
-          : base * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
-      await this.sleep(Math.min(delay, 30_000));
+      if (delay.source === 'backoff') await this.sleep(delay.ms);
     }
     throw lastError ?? new Error(`${method} ${url}: failed`);
   }
@@ -192,18 +218,34 @@ export class RegistryClient {
     return token;
   }
 
-  /** A request to the registry API, authenticated on demand for `scope`. */
+  /** Resolves once no Retry-After pause is in force for this client. */
+  ready(): Promise<void> {
+    return this.throttle.ready();
+  }
+
+  /**
+   * A request to the registry API, authenticated on demand for `scope`. `once`: no retry when the
+   * registry is busy or unreachable (a RegistryError or the connection error is thrown, after any
+   * Retry-After has paused the client), for a caller that must check again before it repeats.
+   */
   async request(
     method: string,
     pathOrUrl: string,
     scope: string,
     headers: Record<string, string> = {},
+    { once = false }: { once?: boolean } = {},
   ): Promise<Response> {
     return this.limit(async () => {
       const url = pathOrUrl.startsWith('http') ? pathOrUrl : `${this.url}${pathOrUrl}`;
       let auth: string | undefined = this.authFor(scope);
+      const attempts = once ? 1 : undefined;
       for (let round = 0; round < 2; round++) {
-        const res = await this.withRetries(method, url, auth ? { ...headers, authorization: auth } : headers);
+        const res = await this.withRetries(
+          method,
+          url,
+          auth ? { ...headers, authorization: auth } : headers,
+          attempts,
+        );
         if (res.status !== 401) return res;
         const challenge = parseChallenge(res.headers['www-authenticate'] as string | undefined);
         if (challenge?.scheme === 'bearer' && challenge.params.realm) {
@@ -215,7 +257,7 @@ export class RegistryClient {
           auth = this.basic();
         } else return res;
       }
-      return this.withRetries(method, url, auth ? { ...headers, authorization: auth } : headers);
+      return this.withRetries(method, url, auth ? { ...headers, authorization: auth } : headers, attempts);
     });
   }
 
@@ -314,7 +356,11 @@ export class RegistryClient {
     return m;
   }
 
-  /** Deletes a manifest by digest; 'gone' when it was already deleted. */
+  /**
+   * Deletes a manifest by digest; 'gone' when it was already deleted. One attempt: when the
+   * registry is busy (429/5xx, a RegistryError with the status) or unreachable it throws, and the
+   * caller checks the tags again before it deletes again (execute.ts).
+   */
   async deleteManifest(repository: string, digest: string): Promise<'deleted' | 'gone'> {
     if (!/^sha256:[a-f0-9]{64}$/.test(digest))
       throw new RegistryError(`refusing to delete a non-digest reference "${digest}"`, 400);
@@ -322,6 +368,8 @@ export class RegistryClient {
       'DELETE',
       `/v2/${repository}/manifests/${digest}`,
       RegistryClient.repositoryScope(repository),
+      {},
+      { once: true },
     );
     if (res.status === 202 || res.status === 200) return 'deleted';
     if (res.status === 404) return 'gone';
