@@ -112,7 +112,11 @@ describe('executeDeletions', () => {
       tags.v1 = C;
       now += 5_000;
     });
-    const res = await executeDeletions(plan, known, registry, { clock: () => now, refreshMs: 2_000 });
+    const res = await executeDeletions(plan, known, registry, {
+      clock: () => now,
+      refreshMs: 2_000,
+      perRepository: 1,
+    });
     expect(res.outcomes.get(`app@${B}`)).toEqual({ status: 'deleted' });
     expect(res.outcomes.get(`app@${C}`)).toMatchObject({ status: 'skipped' });
     expect(registry.calls.deleted).toEqual([B]);

@@ -46,3 +46,26 @@ export function snapshot(
 ): Promise<RepositoryState[]> {
   return mapLimit(repositories, concurrency, (r) => snapshotRepository(r, client, storage));
 }
+
+/**
+ * Resolves a repository's tags for the checks before each delete: the tag list from the registry
+ * API, and each tag's digest from its link in the registry's storage (the file the registry itself
+ * reads to resolve the tag), `concurrency` reads at a time. A tag listed but without a link was
+ * deleted meanwhile, and is left out.
+ */
+export function storageTagResolver(
+  client: Pick<RegistryClient, 'tags'>,
+  storage: PushTimeSource,
+  concurrency = 16,
+): (repository: string) => Promise<Map<string, string>> {
+  return async (repository) => {
+    const names = await client.tags(repository);
+    const links = await mapLimit(names, concurrency, (tag) => storage.tag(repository, tag));
+    const out = new Map<string, string>();
+    names.forEach((tag, i) => {
+      const link = links[i];
+      if (link) out.set(tag, link.digest);
+    });
+    return out;
+  };
+}
