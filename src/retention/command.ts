@@ -21,7 +21,8 @@
 //   --report-namespace=<ns>         its namespace (default: the policy's)
 //   --mode=DryRun|Enforce           overrides the policy's mode, only if given
 //   --now=<RFC3339>                 the planner's clock (tests); default: the current time
-//   --concurrency=<n>               registry requests in flight (default 8)
+//   --concurrency=<n>               registry requests in flight, and deletions in flight per
+//                                   repository (default 8)
 //
 // It reads the RetentionPolicy, the Registry it references, the policy namespace's Repository
 // objects (scope) and, when protect.inUse, Pods and workloads across the cluster (in-use), through
@@ -49,13 +50,13 @@ import { KubeClient } from '../runtime/kube/client.ts';
 import { executeDeletions } from './execute.ts';
 import { collectInUse, listWorkloadImages, registryHosts } from './in-use.ts';
 import type { InUse } from './model.ts';
-import { planRetention } from './planner.ts';
+import { createPlanner } from './planner.ts';
 import { plannerPolicy, policyScope, registryOf, repositoryFilter } from './policy.ts';
 import { RegistryClient } from './registry-client.ts';
 import { applyOutcomes, reportData, writeReportConfigMaps, type Summary } from './report.ts';
-import { snapshot } from './snapshot.ts';
+import { snapshot, storageTagResolver } from './snapshot.ts';
 import { FilesystemPushTimes, type PushTimeSource } from './storage.ts';
-import { S3PushTimes, type S3StorageOptions } from './storage-s3.ts';
+import type { S3StorageOptions } from './storage-s3.ts';
 
 export const retentionRunUsage = `usage: berth retention-run [flags]
 
@@ -77,7 +78,8 @@ flags (each also read from the environment variable in brackets):
   --report-namespace=NS     its namespace                        [BERTH_RETENTION_REPORT_NAMESPACE]  default: the policy's
   --mode=DryRun|Enforce     override the policy's mode           [BERTH_RETENTION_MODE]
   --now=RFC3339             the planner's clock (tests)          [BERTH_RETENTION_NOW]
-  --concurrency=N           registry requests in flight          [BERTH_RETENTION_CONCURRENCY]       default 8`;
+  --concurrency=N           registry requests in flight, and     [BERTH_RETENTION_CONCURRENCY]       default 8
+                            deletions in flight per repository`;
 
 export { UsageError };
 
@@ -183,10 +185,16 @@ function storageConfig(get: (flag: Flag) => string | undefined): RetentionRunCon
   return s3;
 }
 
-/** The push-time source the configuration names. */
-export function pushTimeSource(storage: RetentionRunConfig['storage']): PushTimeSource & { close?(): void } {
+/**
+ * The push-time source the configuration names. The S3 one (and the AWS SDK, some 30 MiB) is
+ * loaded only for a Registry on S3.
+ */
+export async function pushTimeSource(
+  storage: RetentionRunConfig['storage'],
+): Promise<PushTimeSource & { close?(): void }> {
   if (storage.kind === 'filesystem') return new FilesystemPushTimes(storage.root);
   const { kind: _kind, ...options } = storage;
+  const { S3PushTimes } = await import('./storage-s3.ts');
   return new S3PushTimes(options);
 }
 
@@ -257,7 +265,7 @@ export async function runRetention(
 
     const host = new URL(config.registryUrl).host;
     const credential = credentialFor(readFileSync(config.dockerConfig, 'utf8'), host);
-    storage = pushTimeSource(config.storage);
+    storage = await pushTimeSource(config.storage);
     await storage.check();
     client = new RegistryClient({
       url: config.registryUrl,
@@ -279,14 +287,23 @@ export async function runRetention(
     const inUse: InUse = planner.protect.inUse
       ? collectInUse(await listWorkloadImages(kube), registryHosts(registry, [host]))
       : { digests: new Map(), tags: new Map() };
-    const plan = planRetention(state, planner, inUse, config.now ?? deps.clock());
+    // Each repository's snapshot goes as soon as it is planned: only the plan and the tag names
+    // (for the checks before each delete) stay.
+    const planning = createPlanner(planner, inUse, config.now ?? deps.clock());
+    const knownTags = new Map<string, Set<string>>();
+    for (let repo = state.shift(); repo; repo = state.shift()) {
+      planning.add(repo);
+      knownTags.set(repo.name, new Set(repo.tags.map((t) => t.tag)));
+    }
+    const plan = planning.finish();
 
     await deps.afterPlan?.();
     let execution;
-    if (mode === 'Enforce' && !plan.refused && plan.deletions.length > 0) {
-      const knownTags = new Map(state.map((r) => [r.name, new Set(r.tags.map((t) => t.tag))]));
-      execution = await executeDeletions(plan.deletions, knownTags, client);
-    }
+    if (mode === 'Enforce' && !plan.refused && plan.deletions.length > 0)
+      execution = await executeDeletions(plan.deletions, knownTags, client, {
+        perRepository: config.concurrency,
+        resolveTags: storageTagResolver(client, storage),
+      });
     const applied = applyOutcomes(plan, execution);
     const failures = [...(execution?.outcomes.values() ?? [])].filter((o) => o.status === 'failed');
     const skipped = [...(execution?.outcomes.values() ?? [])].filter((o) => o.status === 'skipped');

@@ -346,26 +346,54 @@ export function planRepository(
   return { entries, deletions: deletionOrder(repo.name, graph, deleted), protected: protectedCount };
 }
 
-/** Plans a whole run, then applies the circuit breaker. */
-export function planRetention(
-  repositories: RepositoryState[],
+/** One repository's part of a plan (planRepository's result), with the repository's name. */
+export interface RepositoryPlan {
+  name: string;
+  entries: PlanEntry[];
+  deletions: Deletion[];
+  protected: number;
+}
+
+/**
+ * Plans repositories one at a time, so a run can plan each as soon as its snapshot is read and let
+ * the snapshot go: `add` plans one, `finish` puts the parts in repository order and applies the
+ * circuit breaker. `planRetention` is the same over a list.
+ */
+export function createPlanner(
   policy: PlannerPolicy,
   inUse: InUse,
   now: number,
-): Plan {
+): { add(repo: RepositoryState): RepositoryPlan; finish(): Plan } {
   const rules = compileRules(policy.rules);
+  const parts: RepositoryPlan[] = [];
+  return {
+    add(repo) {
+      const part = { name: repo.name, ...planRepository(repo, policy, inUse, now, rules) };
+      parts.push(part);
+      return part;
+    },
+    finish() {
+      return assemblePlan(parts, policy);
+    },
+  };
+}
+
+/** The parts of a plan, in repository order, as one plan, with the circuit breaker applied. */
+function assemblePlan(parts: RepositoryPlan[], policy: PlannerPolicy): Plan {
+  const sorted = [...parts].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const entries: PlanEntry[] = [];
   const deletions: Deletion[] = [];
   let protectedCount = 0;
-  const sorted = [...repositories].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const repo of sorted) {
-    const r = planRepository(repo, policy, inUse, now, rules);
-    for (const e of r.entries) entries.push(e);
+  let wouldDelete = 0;
+  for (const r of sorted) {
+    for (const e of r.entries) {
+      entries.push(e);
+      if (e.decision === 'delete') wouldDelete++;
+    }
     for (const d of r.deletions) deletions.push(d);
     protectedCount += r.protected;
   }
   const evaluated = entries.length;
-  const wouldDelete = entries.filter((e) => e.decision === 'delete').length;
   const kept = evaluated - wouldDelete - protectedCount;
   const refusedReason = circuitBreaker(wouldDelete, evaluated, policy.protect.maxDeletions);
   const plan: Plan = {
@@ -377,6 +405,18 @@ export function planRetention(
   };
   if (refusedReason) plan.refusedReason = refusedReason;
   return plan;
+}
+
+/** Plans a whole run, then applies the circuit breaker. */
+export function planRetention(
+  repositories: RepositoryState[],
+  policy: PlannerPolicy,
+  inUse: InUse,
+  now: number,
+): Plan {
+  const planner = createPlanner(policy, inUse, now);
+  for (const repo of repositories) planner.add(repo);
+  return planner.finish();
 }
 
 /** The reason a run that would delete `wouldDelete` of `evaluated` entries is refused, if it is. */

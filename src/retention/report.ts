@@ -72,62 +72,126 @@ export interface ReportPart {
 /** The name of part `i` (0-based): `<report>`, `<report>-2`, `<report>-3`, ... */
 export const partName = (report: string, i: number) => (i === 0 ? report : `${report}-${i + 1}`);
 
-const jsonArray = (lines: string[], from: number, to: number) => `[${lines.slice(from, to).join(',')}]`;
+/** Most JSON text a gzipped part is made from at once, whatever the ratio learnt, to bound memory. */
+export const maxChunkText = 8 * 1024 * 1024;
 
 /**
- * The entries as consecutive gzipped JSON arrays of at most `limit` bytes each. Chunks are cut by
- * JSON size, aiming at `limit` after compression from the ratio seen so far; a chunk that compresses
- * worse than expected is halved until it fits.
+ * Gzips entries as they come into consecutive JSON arrays of at most `limit` bytes each, holding
+ * one chunk's JSON text at a time (never the whole report). Chunks are cut by JSON size, aiming at
+ * `limit` after compression from the ratio seen so far (and at most `maxChunkText`); a chunk that
+ * compresses worse than expected is halved until it fits.
  */
-export function gzipParts(entries: readonly PlanEntry[], limit = inlineReportLimit): Buffer[] {
-  const lines = entries.map((e) => JSON.stringify(e));
-  const sizes = lines.map((l) => Buffer.byteLength(l) + 1);
-  const out: Buffer[] = [];
-  let ratio = 4; // JSON bytes per gzipped byte, learnt from each chunk
-  const fit = (from: number, to: number): void => {
-    const gz = gzipSync(jsonArray(lines, from, to));
-    if (gz.length <= limit) {
-      out.push(gz);
-      let raw = 0;
-      for (let i = from; i < to; i++) raw += sizes[i] ?? 0;
-      ratio = raw / gz.length;
+export class GzipParts {
+  readonly parts: Buffer[] = [];
+  private readonly limit: number;
+  private lines: string[] = [];
+  private raw = 0;
+  private ratio = 4; // JSON bytes per gzipped byte, learnt from each chunk
+
+  constructor(limit = inlineReportLimit) {
+    this.limit = limit;
+  }
+
+  private target(): number {
+    return Math.min(maxChunkText, Math.max(64 * 1024, Math.floor(this.limit * 0.9 * this.ratio)));
+  }
+
+  /** Adds one entry's JSON text. */
+  addLine(line: string): void {
+    const size = Buffer.byteLength(line) + 1;
+    if (this.lines.length > 0 && this.raw + size > this.target()) this.flush();
+    this.lines.push(line);
+    this.raw += size;
+  }
+
+  add(entry: PlanEntry): void {
+    this.addLine(JSON.stringify(entry));
+  }
+
+  private fit(lines: string[], raw: number): void {
+    const gz = gzipSync(`[${lines.join(',')}]`);
+    if (gz.length <= this.limit) {
+      this.parts.push(gz);
+      this.ratio = raw / gz.length;
       return;
     }
-    if (to - from === 1) throw new ReportError(`one report entry is larger than ${limit} bytes gzipped`);
-    const mid = from + Math.floor((to - from) / 2);
-    fit(from, mid);
-    fit(mid, to);
-  };
-  let start = 0;
-  while (start < lines.length) {
-    const target = Math.max(64 * 1024, Math.floor(limit * 0.9 * ratio));
-    let end = start;
-    let raw = 0;
-    while (end < lines.length && (end === start || raw + (sizes[end] ?? 0) <= target))
-      raw += sizes[end++] ?? 0;
-    fit(start, end);
-    start = end;
+    if (lines.length === 1)
+      throw new ReportError(`one report entry is larger than ${this.limit} bytes gzipped`);
+    const mid = Math.floor(lines.length / 2);
+    const head = lines.slice(0, mid);
+    const tail = lines.slice(mid);
+    const headRaw = head.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+    this.fit(head, headRaw);
+    this.fit(tail, raw - headRaw);
   }
-  return out;
+
+  private flush(): void {
+    if (this.lines.length === 0) return;
+    const lines = this.lines;
+    const raw = this.raw;
+    this.lines = [];
+    this.raw = 0;
+    this.fit(lines, raw);
+  }
+
+  /** The parts, once every entry was added. */
+  finish(): Buffer[] {
+    this.flush();
+    return this.parts;
+  }
+}
+
+/** The entries as consecutive gzipped JSON arrays of at most `limit` bytes each (see GzipParts). */
+export function gzipParts(entries: Iterable<PlanEntry>, limit = inlineReportLimit): Buffer[] {
+  const out = new GzipParts(limit);
+  for (const e of entries) out.add(e);
+  return out.finish();
+}
+
+/**
+ * The entries encoded for the report, serialised one at a time: the JSON text itself when it is at
+ * most `limit` bytes, else gzipped parts. Holds at most `limit` bytes of text before it knows which,
+ * then one chunk at a time.
+ */
+export function encodeEntries(
+  entries: Iterable<PlanEntry>,
+  limit = inlineReportLimit,
+): { inline: string } | { gzipped: Buffer[] } {
+  let small: string[] | undefined = [];
+  let bytes = 1; // the opening bracket; each line brings its comma or the closing bracket
+  let gz: GzipParts | undefined;
+  for (const e of entries) {
+    const line = JSON.stringify(e);
+    if (small) {
+      small.push(line);
+      bytes += Buffer.byteLength(line) + 1;
+      if (bytes <= limit) continue;
+      gz = new GzipParts(limit);
+      for (const l of small) gz.addLine(l);
+      small = undefined;
+    } else gz?.addLine(line);
+  }
+  if (small) return { inline: `[${small.join(',')}]` };
+  return { gzipped: gz?.finish() ?? [] };
 }
 
 /** The report's ConfigMaps' contents: the first holds summary.json, with `reportParts` filled in. */
 export function reportData(
   report: string,
   summary: Omit<Summary, 'reportParts'>,
-  entries: readonly PlanEntry[],
+  entries: Iterable<PlanEntry>,
   limit = inlineReportLimit,
 ): ReportPart[] {
-  const text = JSON.stringify(entries);
   const summaryText = (parts: number) =>
     JSON.stringify(
       { ...summary, reportParts: Array.from({ length: parts }, (_, i) => partName(report, i)) },
       null,
       2,
     );
-  if (Buffer.byteLength(text) <= limit)
-    return [{ name: report, data: { 'summary.json': summaryText(1), 'report.json': text } }];
-  const gz = gzipParts(entries, limit);
+  const encoded = encodeEntries(entries, limit);
+  if ('inline' in encoded)
+    return [{ name: report, data: { 'summary.json': summaryText(1), 'report.json': encoded.inline } }];
+  const gz = encoded.gzipped;
   return gz.map((g, i) => ({
     name: partName(report, i),
     ...(i === 0 ? { data: { 'summary.json': summaryText(gz.length) } } : {}),
