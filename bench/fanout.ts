@@ -2,21 +2,40 @@
 // ServiceAccounts) it measures, in the same run:
 //  - berth: the time from creating a Registry with pullSecrets until every namespace is ready,
 //    the API requests berth sent (counted by the API server's audit log, not by berth), the writes
-//    it sent in a quiet period after convergence (must be zero), and the operator's peak memory;
+//    it sent in a quiet period after convergence (must be zero), and the operator's memory (peak
+//    and after convergence, from /proc);
+//  - the cost of one event: a ServiceAccount created in one namespace after convergence, with the
+//    requests berth sent for it (audit log) and the namespaces it looked at (its own metric);
 //  - the floor: a plain client creating the same Secrets and patching the same ServiceAccounts with
-//    the same concurrency (berth's default --concurrency is per controller; the floor gets 8).
-// Sizes: BENCH_FANOUT_SIZES (default "100,1000"), quiet period BENCH_FANOUT_QUIET_S (default 20).
-import { readFileSync } from 'node:fs';
+//    the same concurrency (8, as berth's namespaceConcurrency).
+// And once, on the empty cluster: the operator's memory at rest.
+//
+// The namespaces are built once, growing from one size to the next (1,000, then 4,000 more, ...),
+// because creating them is most of the API server's time on a small machine. Each size gets a
+// fresh operator (its memory is that size's), a fresh Registry and fresh Secret names; what the
+// previous size left (its Registry, its Secrets) is deleted before, so the operator holds only
+// this size's objects. ServiceAccounts keep the previous sizes' entries (others' entries, to berth).
+// Sizes: BENCH_FANOUT_SIZES (default "1000,5000,10000"), quiet period BENCH_FANOUT_QUIET_S (default 10).
+import { openSync, readSync, statSync, closeSync, readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import { startControlPlane } from '../test/harness/controlplane.ts';
 import { installCRDs } from '../test/harness/crds.ts';
-import { startOperator } from '../test/harness/operator.ts';
+import { startOperator, type RunningOperator } from '../test/harness/operator.ts';
 import { dockerConfigJson } from '../src/util/dockerconfig.ts';
+import { printTable, writeResults, type Row } from './lib/results.ts';
 
-const sizes = (process.env.BENCH_FANOUT_SIZES ?? '100,1000').split(',').map(Number);
-const quietSeconds = Number(process.env.BENCH_FANOUT_QUIET_S ?? 20);
+const sizes = (process.env.BENCH_FANOUT_SIZES ?? '1000,5000,10000')
+  .split(',')
+  .map(Number)
+  .sort((a, b) => a - b);
+const quietSeconds = Number(process.env.BENCH_FANOUT_QUIET_S ?? 10);
 const floorConcurrency = 8;
+const setupConcurrency = 16;
 const writeVerbs = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
+const operatorUser = 'berth-operator';
+const floorUser = 'berth-floor';
+const registries = { group: 'berth.dev', version: 'v1alpha1', plural: 'registries' };
+const regNs = 'registry-system';
 
 async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<unknown>): Promise<void> {
   let next = 0;
@@ -32,111 +51,205 @@ interface AuditEvent {
   verb: string;
   objectRef?: { resource?: string; namespace?: string; name?: string; subresource?: string };
   user: { username: string };
-  stage: string;
   requestReceivedTimestamp: string;
 }
 
-function audit(
-  file: string,
-  user: string,
-  from: number,
-  to = Infinity,
-): { requests: number; writes: number; written: string[] } {
-  const seen = new Map<string, AuditEvent>();
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line) continue;
-    const e = JSON.parse(line) as AuditEvent;
-    const t = Date.parse(e.requestReceivedTimestamp);
-    if (e.user.username !== user || t < from || t > to) continue;
-    seen.set(e.auditID, e);
+/** The audit log, read from where the last window began (it grows to hundreds of MB at 10,000). */
+class AuditLog {
+  private readonly file: string;
+  constructor(file: string) {
+    this.file = file;
   }
-  const events = [...seen.values()];
-  const writes = events.filter((e) => writeVerbs.has(e.verb));
-  const written = writes.map(
-    (e) =>
-      `${e.verb} ${e.objectRef?.resource}${e.objectRef?.subresource ? `/${e.objectRef.subresource}` : ''} ${e.objectRef?.namespace ?? ''}/${e.objectRef?.name ?? ''}`,
-  );
-  return { requests: events.length, writes: writes.length, written };
+  mark(): number {
+    return statSync(this.file).size;
+  }
+  /** berth's (or the floor's) requests received from byte `offset`, between `from` and `to`. */
+  window(offset: number, user: string, from: number, to = Infinity) {
+    const fd = openSync(this.file, 'r');
+    const seen = new Map<string, AuditEvent>();
+    try {
+      const chunk = Buffer.alloc(8 << 20);
+      let pos = offset;
+      let rest = '';
+      for (;;) {
+        const n = readSync(fd, chunk, 0, chunk.length, pos);
+        if (n === 0) break;
+        pos += n;
+        const lines = (rest + chunk.toString('utf8', 0, n)).split('\n');
+        rest = lines.pop() ?? '';
+        for (const line of lines) {
+          if (!line.includes(`"username":"${user}"`)) continue;
+          const e = JSON.parse(line) as AuditEvent;
+          const t = Date.parse(e.requestReceivedTimestamp);
+          if (e.user.username !== user || t < from || t > to) continue;
+          seen.set(e.auditID, e);
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
+    const events = [...seen.values()];
+    const describe = (e: AuditEvent) =>
+      `${e.verb} ${e.objectRef?.resource}${e.objectRef?.subresource ? `/${e.objectRef.subresource}` : ''} ${e.objectRef?.namespace ?? ''}/${e.objectRef?.name ?? ''}`;
+    const writes = events.filter((e) => writeVerbs.has(e.verb));
+    const reads = events.filter((e) => !writeVerbs.has(e.verb) && e.verb !== 'watch');
+    return {
+      requests: events.length,
+      writes: writes.length,
+      reads: reads.length,
+      written: writes.map(describe),
+      read: reads.map(describe),
+    };
+  }
 }
 
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  intervalMs = 250,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 
-async function runOnce(n: number) {
-  const cp = await startControlPlane({ nodes: 1, auditUsers: ['berth-operator', 'berth-floor'] });
-  try {
-    await installCRDs(cp.kubeconfig);
-    const kc = new k8s.KubeConfig();
-    kc.loadFromFile(cp.kubeconfig);
-    const core = kc.makeApiClient(k8s.CoreV1Api);
-    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    const names = Array.from({ length: n }, (_, i) => `fan-${i}`);
-    await core.createNamespace({ body: { metadata: { name: 'registry-system' } } });
-    await pool(names, 16, async (name) => {
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function memoryMiB(operator: RunningOperator): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${operator.process.child.pid}/status`, 'utf8');
+  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
+}
+
+async function namespacesLookedAt(operator: RunningOperator): Promise<number> {
+  const text = await (await fetch(operator.metricsUrl)).text();
+  return Number(/^berth_pullsecret_namespaces_reconciled_total (\d+)/m.exec(text)?.[1] ?? 0);
+}
+
+const cp = await startControlPlane({ nodes: 1, auditUsers: [operatorUser, floorUser] });
+const rows: Row[] = [];
+const events: Row[] = [];
+const figures: Record<string, unknown>[] = [];
+let atRest: { rss: number; peak: number } | undefined;
+try {
+  await installCRDs(cp.kubeconfig);
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(cp.kubeconfig);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const audit = new AuditLog(cp.auditLog ?? '');
+  const operatorKubeconfig = await cp.userKubeconfig(operatorUser, ['system:masters']);
+  const floorKc = new k8s.KubeConfig();
+  floorKc.loadFromFile(await cp.userKubeconfig(floorUser, ['system:masters']));
+  const floorCore = floorKc.makeApiClient(k8s.CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: regNs } } });
+
+  // At rest: the operator on a cluster with nothing to watch yet.
+  {
+    const operator = await startOperator({ kubeconfig: operatorKubeconfig, args: ['--log-level=warn'] });
+    await sleep(3000);
+    atRest = memoryMiB(operator);
+    await operator.stop();
+  }
+
+  let built = 0;
+  let previous: number | undefined;
+  for (const n of sizes) {
+    // grow the namespaces to n
+    const fresh = Array.from({ length: n - built }, (_, i) => `fan-${built + i}`);
+    const setupStart = Date.now();
+    await pool(fresh, setupConcurrency, async (name) => {
       await core.createNamespace({ body: { metadata: { name, labels: { 'berth.dev/pull': 'bench' } } } });
       await core.createNamespacedServiceAccount({ namespace: name, body: { metadata: { name: 'builder' } } });
     });
     await waitUntil(
-      'every namespace to have its default ServiceAccount',
-      async () =>
-        (await core.listServiceAccountForAllNamespaces({ labelSelector: '' })).items.filter(
-          (s) => s.metadata?.name === 'default' && s.metadata.namespace?.startsWith('fan-'),
-        ).length === n,
-      300_000,
+      `every namespace to have its default ServiceAccount`,
+      async () => {
+        let count = 0;
+        let cont: string | undefined;
+        do {
+          const page = await core.listServiceAccountForAllNamespaces({ limit: 5000, _continue: cont });
+          count += page.items.filter(
+            (s) => s.metadata?.name === 'default' && s.metadata.namespace?.startsWith('fan-'),
+          ).length;
+          cont = page.metadata?._continue || undefined;
+        } while (cont);
+        return count === n;
+      },
+      900_000,
+      2000,
     );
+    built = n;
+    const names = Array.from({ length: n }, (_, i) => `fan-${i}`);
+    const setupSeconds = (Date.now() - setupStart) / 1000;
+
+    // what the previous size left: its Registry (finalizer released by hand, its operator is
+    // gone) and its Secrets
+    if (previous !== undefined) {
+      const old = `main-${previous}`;
+      await custom
+        .patchNamespacedCustomObject(
+          { ...registries, namespace: regNs, name: old, body: { metadata: { finalizers: null } } },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+        )
+        .catch(() => undefined);
+      await custom
+        .deleteNamespacedCustomObject({ ...registries, namespace: regNs, name: old })
+        .catch(() => undefined);
+      await pool(names.slice(0, previous), setupConcurrency, (namespace) =>
+        core.deleteCollectionNamespacedSecret({
+          namespace,
+          labelSelector: `berth.dev/registry=${old}`,
+        }),
+      );
+      await core.deleteCollectionNamespacedSecret({ namespace: regNs }).catch(() => undefined);
+    }
 
     // The floor: the same Secrets and ServiceAccount patches from a plain client.
-    const floorKc = new k8s.KubeConfig();
-    floorKc.loadFromFile(await cp.userKubeconfig('berth-floor', ['system:masters']));
-    const floorCore = floorKc.makeApiClient(k8s.CoreV1Api);
     const config = dockerConfigJson(['main.registry-system.svc:443'], 'pull.x', 'x'.repeat(43));
+    const floorMark = audit.mark();
     const floorStart = Date.now();
     await pool(names, floorConcurrency, async (namespace) => {
       await floorCore.createNamespacedSecret({
         namespace,
         body: {
-          metadata: { name: 'floor-pull' },
+          metadata: { name: `floor-${n}` },
           type: 'kubernetes.io/dockerconfigjson',
           data: { '.dockerconfigjson': Buffer.from(config).toString('base64') },
         },
       });
       for (const sa of ['default', 'builder'])
         await floorCore.patchNamespacedServiceAccount(
-          { name: sa, namespace, body: { imagePullSecrets: [{ name: 'floor-pull' }] } },
+          { name: sa, namespace, body: { imagePullSecrets: [{ name: `floor-${n}` }] } },
           k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
         );
     });
     const floorSeconds = (Date.now() - floorStart) / 1000;
-    const floor = audit(cp.auditLog ?? '', 'berth-floor', floorStart);
+    const floor = audit.window(floorMark, floorUser, floorStart);
 
     // berth
-    const operator = await startOperator({
-      kubeconfig: await cp.userKubeconfig('berth-operator', ['system:masters']),
-      args: ['--log-level=warn'],
-      env: { BERTH_LOG_LEVEL: 'warn' },
-    });
+    const operator = await startOperator({ kubeconfig: operatorKubeconfig, args: ['--log-level=warn'] });
     try {
+      const registry = `main-${n}`;
+      const startMark = audit.mark();
       const start = Date.now();
       await custom.createNamespacedCustomObject({
-        group: 'berth.dev',
-        version: 'v1alpha1',
-        plural: 'registries',
-        namespace: 'registry-system',
+        ...registries,
+        namespace: regNs,
         body: {
           apiVersion: 'berth.dev/v1alpha1',
           kind: 'Registry',
-          metadata: { name: 'main' },
+          metadata: { name: registry },
           spec: {
             storage: { emptyDir: {} },
             pullSecrets: {
               namespaceSelector: { matchLabels: { 'berth.dev/pull': 'bench' } },
-              secretName: 'main-pull',
-              serviceAccounts: { names: ['default', 'builder'] },
+              secretName: `pull-${n}`,
+              // `late` exists nowhere yet: the one-event figure creates it in one namespace
+              serviceAccounts: { names: ['default', 'builder', 'late'] },
             },
           },
         },
@@ -145,11 +258,9 @@ async function runOnce(n: number) {
         `${n} ready namespaces`,
         async () => {
           const r = (await custom.getNamespacedCustomObject({
-            group: 'berth.dev',
-            version: 'v1alpha1',
-            plural: 'registries',
-            namespace: 'registry-system',
-            name: 'main',
+            ...registries,
+            namespace: regNs,
+            name: registry,
           })) as { status?: { pullSecrets?: { readyNamespaces?: number } } };
           return r.status?.pullSecrets?.readyNamespaces === n;
         },
@@ -157,46 +268,98 @@ async function runOnce(n: number) {
       );
       const berthSeconds = (Date.now() - start) / 1000;
       // let the follow-up work (the credential store, status) settle before the quiet period
-      await new Promise((r) => setTimeout(r, 5000));
-      const converged = audit(cp.auditLog ?? '', 'berth-operator', start);
+      await sleep(5000);
+      const converged = audit.window(startMark, operatorUser, start);
+      const quietMark = audit.mark();
       const quietStart = Date.now();
-      await new Promise((r) => setTimeout(r, quietSeconds * 1000));
-      const quiet = audit(cp.auditLog ?? '', 'berth-operator', quietStart);
-      const status = readFileSync(`/proc/${operator.process.child.pid}/status`, 'utf8');
-      const peakKiB = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      return { n, berthSeconds, floorSeconds, converged, floor, quiet, peakMiB: peakKiB / 1024 };
+      await sleep(quietSeconds * 1000);
+      const quiet = audit.window(quietMark, operatorUser, quietStart);
+      const memory = memoryMiB(operator);
+
+      // one event: a ServiceAccount created in one namespace
+      const lookedBefore = await namespacesLookedAt(operator);
+      const eventMark = audit.mark();
+      const eventStart = Date.now();
+      await core.createNamespacedServiceAccount({ namespace: 'fan-7', body: { metadata: { name: 'late' } } });
+      await waitUntil(
+        'the new ServiceAccount to get berth’s entry',
+        async () =>
+          (
+            (await core.readNamespacedServiceAccount({ name: 'late', namespace: 'fan-7' }))
+              .imagePullSecrets ?? []
+          ).some((e) => e.name === `pull-${n}`),
+        60_000,
+      );
+      await sleep(3000);
+      const event = audit.window(eventMark, operatorUser, eventStart);
+      const looked = (await namespacesLookedAt(operator)) - lookedBefore;
+      await core.deleteNamespacedServiceAccount({ name: 'late', namespace: 'fan-7' });
+
+      rows.push({
+        namespaces: n,
+        berth_s: Number(berthSeconds.toFixed(1)),
+        floor_s: Number(floorSeconds.toFixed(1)),
+        ratio: Number((berthSeconds / floorSeconds).toFixed(2)),
+        berth_requests: converged.requests,
+        berth_writes: converged.writes,
+        floor_requests: floor.requests,
+        quiet_writes: quiet.writes,
+        quiet_requests: quiet.requests,
+        peak_MiB: Math.round(memory.peak),
+        rss_MiB: Math.round(memory.rss),
+        setup_s: Number(setupSeconds.toFixed(1)),
+      });
+      events.push({
+        namespaces: n,
+        event: 'ServiceAccount created in 1 namespace',
+        writes: event.writes,
+        reads: event.reads,
+        namespaces_looked_at: looked,
+      });
+      figures.push({
+        namespaces: n,
+        berthSeconds,
+        floorSeconds,
+        converged: { requests: converged.requests, writes: converged.writes, reads: converged.reads },
+        floor: { requests: floor.requests, writes: floor.writes },
+        quiet: {
+          seconds: quietSeconds,
+          requests: quiet.requests,
+          writes: quiet.writes,
+          written: quiet.written,
+        },
+        memoryMiB: memory,
+        oneServiceAccount: { writes: event.written, reads: event.read, namespacesLookedAt: looked },
+        setupSeconds,
+      });
+      if (quiet.writes !== 0) {
+        console.log(`  writes in the quiet period at ${n}: ${quiet.written.join('; ')}`);
+        process.exitCode = 1; // a steady cluster must see zero writes from berth
+      }
     } finally {
       await operator.stop();
     }
-  } finally {
-    await cp.stop();
+    previous = n;
   }
+} finally {
+  await cp.stop();
 }
 
 console.log(
   `pull-secret fan-out: each namespace gets a Secret and 2 ServiceAccount entries; quiet period ${quietSeconds}s; floor concurrency ${floorConcurrency}`,
 );
-console.log(
-  'namespaces  berth_s  floor_s  ratio  berth_requests  berth_writes  floor_requests  quiet_writes  quiet_requests  operator_peak_MiB',
-);
-for (const n of sizes) {
-  const r = await runOnce(n);
+printTable('fan-out (time, requests by the audit log, operator memory from /proc)', rows);
+printTable('one event after convergence (audit log; namespaces looked at: berth’s metric)', events);
+if (rows.length > 1) {
+  const [first, last] = [rows[0]!, rows[rows.length - 1]!];
+  const perNs =
+    ((Number(last.peak_MiB) - Number(first.peak_MiB)) * 1024) /
+    (Number(last.namespaces) - Number(first.namespaces));
   console.log(
-    [
-      String(r.n).padStart(10),
-      r.berthSeconds.toFixed(1).padStart(8),
-      r.floorSeconds.toFixed(1).padStart(8),
-      (r.berthSeconds / r.floorSeconds).toFixed(2).padStart(6),
-      String(r.converged.requests).padStart(15),
-      String(r.converged.writes).padStart(13),
-      String(r.floor.requests).padStart(15),
-      String(r.quiet.writes).padStart(13),
-      String(r.quiet.requests).padStart(15),
-      r.peakMiB.toFixed(0).padStart(18),
-    ].join(' '),
+    `\npeak RSS grows by about ${perNs.toFixed(1)} KiB per namespace (${first.namespaces} → ${last.namespaces})`,
   );
-  if (r.quiet.writes !== 0) {
-    console.log(`  writes in the quiet period: ${r.quiet.written.join('; ')}`);
-    process.exitCode = 1; // a steady cluster must see zero writes from berth
-  }
 }
+console.log(
+  `operator at rest (nothing to watch): ${atRest?.rss.toFixed(0)} MiB RSS, peak ${atRest?.peak.toFixed(0)} MiB`,
+);
+writeResults('fanout', { quietSeconds, floorConcurrency, atRestMiB: atRest, sizes: figures });
