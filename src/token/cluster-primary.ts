@@ -44,6 +44,8 @@ export interface TokenClusterOptions {
   config: TokenServiceConfig;
   logLevel: string;
   workers: number;
+  /** Each worker's V8 old space (`--max-old-space-size`), when the process has a memory limit. */
+  workerHeapMiB?: number | undefined;
 }
 
 export interface TokenClusterDeps {
@@ -109,7 +111,10 @@ export async function startTokenCluster(
   cluster.setupPrimary({
     exec: workerEntry(),
     args: [],
-    execArgv: workerExecArgv(process.execArgv),
+    execArgv: [
+      ...workerExecArgv(process.execArgv),
+      ...(options.workerHeapMiB ? [`--max-old-space-size=${options.workerHeapMiB}`] : []),
+    ],
     serialization: 'json',
   });
 

@@ -9,7 +9,7 @@ import { startTokenCluster } from './cluster-primary.ts';
 import { createJsonLogger, endLogger } from './logger.ts';
 import type { ListenAddress } from './server.ts';
 import { startTokenService, type TokenServiceConfig } from './service.ts';
-import { defaultWorkerCount, readCpuLimit } from './worker-count.ts';
+import { defaultWorkerCount, readProcessLimits, workerHeapMiB } from './worker-count.ts';
 
 export { createJsonLogger };
 
@@ -37,7 +37,8 @@ flags (each also read from the environment variable in brackets):
   --store-poll=DURATION      re-read interval of the store [BERTH_TOKEN_STORE_POLL] default 5s
   --workers=N|auto           worker processes (node:cluster); 1 runs a single process
                                                           [BERTH_TOKEN_WORKERS]     default auto: one per
-                             CPU it may use (CPU affinity and the cgroup CPU limit, rounded down)
+                             CPU it may use (CPU affinity and the cgroup CPU limit, rounded down),
+                             as many as the cgroup memory limit holds (96 MiB each beside 88 MiB)
   --log-level=LEVEL          error, warn, info, debug     [BERTH_TOKEN_LOG_LEVEL]   default info`;
 
 export { UsageError };
@@ -125,9 +126,9 @@ function readSmallFile(file: string): string | undefined {
   }
 }
 
-/** The worker count for `auto`: this machine's CPUs under this process's cgroup CPU limit. */
+/** The worker count for `auto`: this machine's CPUs under this process's cgroup CPU and memory limits. */
 export function autoWorkerCount(): number {
-  return defaultWorkerCount(os.availableParallelism(), readCpuLimit(readSmallFile));
+  return defaultWorkerCount(os.availableParallelism(), readProcessLimits(readSmallFile));
 }
 
 /** Runs the token service until SIGTERM or SIGINT; resolves with the exit code. */
@@ -151,8 +152,17 @@ export async function tokenServiceCommand(argv: string[]): Promise<number> {
     stop =
       workers === 1
         ? (await startTokenService(parsed.config, { logger })).stop
-        : (await startTokenCluster({ config: parsed.config, logLevel: parsed.logLevel, workers }, { logger }))
-            .stop;
+        : (
+            await startTokenCluster(
+              {
+                config: parsed.config,
+                logLevel: parsed.logLevel,
+                workers,
+                workerHeapMiB: workerHeapMiB(readProcessLimits(readSmallFile).memoryBytes, workers),
+              },
+              { logger },
+            )
+          ).stop;
   } catch (err) {
     logger.error('token service failed to start', { event: 'service.failed', error: (err as Error).message });
     await endLogger(logger);
