@@ -1,17 +1,32 @@
-// Child process of bench/token.ts: berth's token service, started from a JSON configuration
-// (argv[2]), with its audit log formatted as in production but written to /dev/null. Reports
-// its URL over IPC and stops on SIGTERM.
-import { createWriteStream } from 'node:fs';
-import winston from 'winston';
+// Child process of bench/token.ts: berth's token service as `berth token-service` runs it, from
+// a JSON setup (argv[2]: the configuration and the worker count; 1 is a single process, more a
+// node:cluster primary with its workers). Its audit log is the production one (JSON lines on
+// stdout), and the bench points stdout at /dev/null. Reports its URL and process ids over IPC
+// and stops on SIGTERM.
+import { startTokenCluster } from '../../src/token/cluster-primary.ts';
+import { createJsonLogger } from '../../src/token/logger.ts';
 import { startTokenService, type TokenServiceConfig } from '../../src/token/service.ts';
 
-const config = JSON.parse(process.argv[2] ?? '{}') as TokenServiceConfig;
-const logger = winston.createLogger({
-  format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
-  transports: [new winston.transports.Stream({ stream: createWriteStream('/dev/null') })],
-});
-const service = await startTokenService(config, { logger });
-process.send?.({ url: service.server.url });
+export interface BenchServerSetup {
+  config: TokenServiceConfig;
+  workers: number;
+}
+
+const setup = JSON.parse(process.argv[2] ?? '{}') as BenchServerSetup;
+const logger = createJsonLogger('info');
+let stop: (graceMs: number) => Promise<void>;
+if (setup.workers === 1) {
+  const service = await startTokenService(setup.config, { logger });
+  process.send?.({ url: service.server.url, pids: [process.pid] });
+  stop = service.stop;
+} else {
+  const service = await startTokenCluster(
+    { config: setup.config, logLevel: 'info', workers: setup.workers },
+    { logger },
+  );
+  process.send?.({ url: service.url, pids: [process.pid, ...service.workerPids()] });
+  stop = service.stop;
+}
 process.once('SIGTERM', () => {
-  void service.stop().then(() => process.exit(0));
+  void stop(0).then(() => process.exit(0));
 });
