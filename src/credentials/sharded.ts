@@ -36,6 +36,7 @@ import {
   type CredentialStore,
   type Grant,
   type ParseResult,
+  type PreparedEntry,
   type SkippedEntry,
 } from './store.ts';
 import { usernamePattern } from './usernames.ts';
@@ -158,6 +159,8 @@ export interface ParsedShard {
   /** Set in the head (shard 0) only. */
   anonymousPull?: boolean;
   credentials: CredentialEntry[];
+  /** Each credential's decoded hash and times, in the same order (for compileEntries). */
+  prepared: PreparedEntry[];
   skipped: SkippedEntry[];
 }
 
@@ -168,11 +171,8 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 const base64urlHash = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/; // 32 bytes: the last digit's low bits are 0
 const maxTime = 8.64e15;
 
-function parseMillis(v: unknown, where: string): ParseResult<string | undefined> {
-  if (v === undefined) return { success: true, data: undefined };
-  if (typeof v !== 'number' || !Number.isInteger(v) || Math.abs(v) > maxTime)
-    return { success: false, error: `${where} must be milliseconds since the epoch` };
-  return { success: true, data: new Date(v).toISOString() };
+function validMillis(v: unknown): v is number | undefined {
+  return v === undefined || (typeof v === 'number' && Number.isInteger(v) && Math.abs(v) <= maxTime);
 }
 
 /** Validates one shard entry against its shard's grant sets (undefined: that set is invalid). */
@@ -180,7 +180,7 @@ function parseWireEntry(
   v: unknown,
   where: string,
   grants: (Grant[] | string)[],
-): ParseResult<CredentialEntry> {
+): ParseResult<{ entry: CredentialEntry; prepared: PreparedEntry }> {
   if (!isRecord(v)) return { success: false, error: `${where} must be an object` };
   const { u, h, g, c, b, e } = v;
   if (typeof u !== 'string' || !usernamePattern.test(u))
@@ -193,19 +193,23 @@ function parseWireEntry(
   if (typeof set === 'string') return { success: false, error: `${where}.g: ${set}` };
   if (c !== undefined && typeof c !== 'boolean')
     return { success: false, error: `${where}.c (catalog) must be a boolean` };
-  const notBefore = parseMillis(b, `${where}.b (notBefore)`);
-  if (!notBefore.success) return notBefore;
-  const notAfter = parseMillis(e, `${where}.e (notAfter)`);
-  if (!notAfter.success) return notAfter;
-  const entry: CredentialEntry = {
-    username: u,
-    secretHash: `sha256:${Buffer.from(h, 'base64url').toString('hex')}`,
-    grants: set,
-  };
+  if (!validMillis(b))
+    return { success: false, error: `${where}.b (notBefore) must be milliseconds since the epoch` };
+  if (!validMillis(e))
+    return { success: false, error: `${where}.e (notAfter) must be milliseconds since the epoch` };
+  const hash = Buffer.from(h, 'base64url');
+  const entry: CredentialEntry = { username: u, secretHash: `sha256:${hash.toString('hex')}`, grants: set };
+  const prepared: PreparedEntry = { hash };
   if (c === true) entry.catalog = true;
-  if (notBefore.data !== undefined) entry.notBefore = notBefore.data;
-  if (notAfter.data !== undefined) entry.notAfter = notAfter.data;
-  return { success: true, data: entry };
+  if (b !== undefined) {
+    entry.notBefore = new Date(b).toISOString();
+    prepared.notBefore = b;
+  }
+  if (e !== undefined) {
+    entry.notAfter = new Date(e).toISOString();
+    prepared.notAfter = e;
+  }
+  return { success: true, data: { entry, prepared } };
 }
 
 export type ShardParseResult = { success: true; data: ParsedShard } | { success: false; error: string };
@@ -247,11 +251,13 @@ export function parseShard(value: unknown, expect: { shard: number; shards?: num
     return parsed;
   });
   const credentials: CredentialEntry[] = [];
+  const prepared: PreparedEntry[] = [];
   const skipped: SkippedEntry[] = [];
   for (const [index, e] of (value.credentials as unknown[]).entries()) {
     const r = parseWireEntry(e, `credentials[${index}]`, grants);
     if (r.success) {
-      credentials.push(r.data);
+      credentials.push(r.data.entry);
+      prepared.push(r.data.prepared);
       continue;
     }
     const u = isRecord(e) ? e.u : undefined;
@@ -269,6 +275,7 @@ export function parseShard(value: unknown, expect: { shard: number; shards?: num
       shard: expect.shard,
       ...(anonymousPull === undefined ? {} : { anonymousPull }),
       credentials,
+      prepared,
       skipped,
     },
   };

@@ -251,20 +251,37 @@ export function compileGrants(grants: Grant[], cache?: Map<Grant[], CompiledGran
   return compiled;
 }
 
-/** Groups valid entries by username: patterns become matchers, hashes become bytes. */
+/** What a reader already decoded of an entry (a sharded store's), so compiling does not again. */
+export interface PreparedEntry {
+  hash: Buffer;
+  notBefore?: number;
+  notAfter?: number;
+}
+
+/**
+ * Groups valid entries by username: patterns become matchers, hashes become bytes. `prepared`,
+ * when given, holds each entry's decoded hash and times (same order as `entries`).
+ */
 export function compileEntries(
   entries: readonly CredentialEntry[],
   byUsername = new Map<string, CompiledEntry[]>(),
+  prepared?: readonly PreparedEntry[],
 ): Map<string, CompiledEntry[]> {
   const cache = new Map<Grant[], CompiledGrants>();
-  for (const entry of entries) {
+  for (const [i, entry] of entries.entries()) {
+    const ready = prepared?.[i];
     const compiled: CompiledEntry = {
       entry,
-      hash: Buffer.from(entry.secretHash.slice('sha256:'.length), 'hex'),
+      hash: ready?.hash ?? Buffer.from(entry.secretHash.slice('sha256:'.length), 'hex'),
       grants: compileGrants(entry.grants, cache),
     };
-    if (entry.notBefore !== undefined) compiled.notBefore = Date.parse(entry.notBefore);
-    if (entry.notAfter !== undefined) compiled.notAfter = Date.parse(entry.notAfter);
+    if (ready) {
+      if (ready.notBefore !== undefined) compiled.notBefore = ready.notBefore;
+      if (ready.notAfter !== undefined) compiled.notAfter = ready.notAfter;
+    } else {
+      if (entry.notBefore !== undefined) compiled.notBefore = Date.parse(entry.notBefore);
+      if (entry.notAfter !== undefined) compiled.notAfter = Date.parse(entry.notAfter);
+    }
     const list = byUsername.get(entry.username);
     if (list) list.push(compiled);
     else byUsername.set(entry.username, [compiled]);

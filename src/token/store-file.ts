@@ -256,7 +256,7 @@ export class CredentialStoreFile {
           error: parsed.error,
           kept: previous ? previous.byUsername.size : 0,
         });
-        const empty = { shards: count, shard: i, credentials: [], skipped: [] };
+        const empty = { shards: count, shard: i, credentials: [], prepared: [], skipped: [] };
         shards.push(previous ?? { shards: count, textHash, parsed: empty, byUsername: new Map() });
         continue;
       }
@@ -265,7 +265,7 @@ export class CredentialStoreFile {
         shards: count,
         textHash,
         parsed: parsed.data,
-        byUsername: compileEntries(parsed.data.credentials),
+        byUsername: compileEntries(parsed.data.credentials, undefined, parsed.data.prepared),
       });
     }
     return {
