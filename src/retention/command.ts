@@ -43,10 +43,10 @@
 // condition. No secret is ever logged or reported.
 import { readFlags, UsageError } from '../util/flags.ts';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import * as k8s from '@kubernetes/client-node';
 import winston from 'winston';
 import type { Registry, Repository, RetentionPolicy } from '../api/index.ts';
 import { KubeClient } from '../runtime/kube/client.ts';
+import { loadKubeAccess } from '../runtime/kube/config.ts';
 import { executeDeletions } from './execute.ts';
 import { collectInUse, listWorkloadImages, registryHosts } from './in-use.ts';
 import type { InUse } from './model.ts';
@@ -393,9 +393,11 @@ export async function retentionRunCommand(argv: string[]): Promise<number> {
   });
   let code = 1;
   try {
-    const kc = new k8s.KubeConfig();
-    kc.loadFromDefault();
-    const summary = await runRetention(config, { kube: new KubeClient(kc), logger, clock: Date.now });
+    const summary = await runRetention(config, {
+      kube: new KubeClient(loadKubeAccess()),
+      logger,
+      clock: Date.now,
+    });
     code = summary.result === 'Failed' ? 1 : 0;
     if (code) terminationMessage(summary.message);
   } catch (err) {

@@ -2,8 +2,8 @@
 // complete, whose `reportParts` names the ConfigMaps that hold the entries, in order:
 // - at most 900 KiB of JSON: `data["report.json"]` of `<report>` itself (reportParts = [<report>]);
 // - more: the entries split into consecutive parts, each a JSON array gzipped to at most 900 KiB in
-//   `binaryData["report.json.gz"]`: the first in `<report>`, the others in `<report>-2`, `<report>-3`,
-//   ... Those are owned by `<report>` (ownerReference), so deleting the report (the RetentionPolicy
+//   `binaryData["report.json.gz"]` (a series of gzip members, which gunzip reads as one): the first
+//   in `<report>`, the others in `<report>-2`, `<report>-3`, ... Those are owned by `<report>` (ownerReference), so deleting the report (the RetentionPolicy
 //   controller does, for old runs) deletes them too; the run needs no list or delete permission.
 //   A ConfigMap holds at most 1 MiB, so there is no limit on the number of entries.
 // `readReport` reassembles the entries: the concatenation of the parts' arrays.
@@ -72,34 +72,38 @@ export interface ReportPart {
 /** The name of part `i` (0-based): `<report>`, `<report>-2`, `<report>-3`, ... */
 export const partName = (report: string, i: number) => (i === 0 ? report : `${report}-${i + 1}`);
 
-/** Most JSON text a gzipped part is made from at once, whatever the ratio learnt, to bound memory. */
-export const maxChunkText = 8 * 1024 * 1024;
+/** Most JSON text compressed at once (one gzip member), to bound memory. */
+export const maxMemberText = 512 * 1024;
+
+/** The last member of every part: the array's closing bracket. */
+const closingMember = gzipSync(']');
 
 /**
  * Gzips entries as they come into consecutive JSON arrays of at most `limit` bytes each, holding
- * one chunk's JSON text at a time (never the whole report). Chunks are cut by JSON size, aiming at
- * `limit` after compression from the ratio seen so far (and at most `maxChunkText`); a chunk that
- * compresses worse than expected is halved until it fits.
+ * at most one member's JSON text (`maxMemberText`, or half the limit) at a time, never the whole
+ * report. A part is a series of gzip members (RFC 1952 allows several in one file; gunzip and
+ * zlib read them as one stream): `[` and the first entries, then `,` and the next ones, ..., then
+ * `]`. A member that does not fit in the part closes it and starts the next one; a member too large
+ * for an empty part is halved until it fits.
  */
 export class GzipParts {
   readonly parts: Buffer[] = [];
   private readonly limit: number;
+  private readonly memberText: number;
+  private members: Buffer[] = [];
+  private size = 0;
   private lines: string[] = [];
   private raw = 0;
-  private ratio = 4; // JSON bytes per gzipped byte, learnt from each chunk
 
   constructor(limit = inlineReportLimit) {
     this.limit = limit;
-  }
-
-  private target(): number {
-    return Math.min(maxChunkText, Math.max(64 * 1024, Math.floor(this.limit * 0.9 * this.ratio)));
+    this.memberText = Math.max(1024, Math.min(maxMemberText, Math.floor(limit / 2)));
   }
 
   /** Adds one entry's JSON text. */
   addLine(line: string): void {
     const size = Buffer.byteLength(line) + 1;
-    if (this.lines.length > 0 && this.raw + size > this.target()) this.flush();
+    if (this.lines.length > 0 && this.raw + size > this.memberText) this.flushMember();
     this.lines.push(line);
     this.raw += size;
   }
@@ -108,35 +112,42 @@ export class GzipParts {
     this.addLine(JSON.stringify(entry));
   }
 
-  private fit(lines: string[], raw: number): void {
-    const gz = gzipSync(`[${lines.join(',')}]`);
-    if (gz.length <= this.limit) {
-      this.parts.push(gz);
-      this.ratio = raw / gz.length;
-      return;
-    }
-    if (lines.length === 1)
-      throw new ReportError(`one report entry is larger than ${this.limit} bytes gzipped`);
-    const mid = Math.floor(lines.length / 2);
-    const head = lines.slice(0, mid);
-    const tail = lines.slice(mid);
-    const headRaw = head.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
-    this.fit(head, headRaw);
-    this.fit(tail, raw - headRaw);
-  }
-
-  private flush(): void {
+  private flushMember(): void {
     if (this.lines.length === 0) return;
     const lines = this.lines;
-    const raw = this.raw;
     this.lines = [];
     this.raw = 0;
-    this.fit(lines, raw);
+    this.addMember(lines);
+  }
+
+  private addMember(lines: string[]): void {
+    const gz = gzipSync(`${this.size === 0 ? '[' : ','}${lines.join(',')}`);
+    if (this.size + gz.length + closingMember.length <= this.limit) {
+      this.members.push(gz);
+      this.size += gz.length;
+    } else if (this.size > 0) {
+      this.closePart();
+      this.addMember(lines);
+    } else if (lines.length === 1) {
+      throw new ReportError(`one report entry is larger than ${this.limit} bytes gzipped`);
+    } else {
+      const mid = Math.floor(lines.length / 2);
+      this.addMember(lines.slice(0, mid));
+      this.addMember(lines.slice(mid));
+    }
+  }
+
+  private closePart(): void {
+    this.members.push(closingMember);
+    this.parts.push(Buffer.concat(this.members));
+    this.members = [];
+    this.size = 0;
   }
 
   /** The parts, once every entry was added. */
   finish(): Buffer[] {
-    this.flush();
+    this.flushMember();
+    if (this.size > 0) this.closePart();
     return this.parts;
   }
 }
