@@ -22,12 +22,22 @@ export interface LocalImages {
   archives: string[];
 }
 
-/** Builds the images when their inputs changed (hack/images.sh) and lists what it made. */
+/**
+ * Builds the images when their inputs changed (hack/images.sh) and lists what it made. With
+ * BERTH_IMAGES_REUSE=1 (for working on a test while src/ changes) the images already in
+ * bin/images are used as they are, however old.
+ */
 export async function buildImages(log: (line: string) => void = () => {}): Promise<LocalImages> {
   const started = Date.now();
-  await run('bash', [path.join(repoRoot, 'hack/images.sh')], { cwd: repoRoot, maxBuffer: 64 * 1024 * 1024 });
-  log(`images ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
   const dir = path.join(binDir, 'images');
+  if (process.env.BERTH_IMAGES_REUSE === '1' && existsSync(path.join(dir, 'berth.ref')))
+    log('images reused as they are (BERTH_IMAGES_REUSE=1)');
+  else
+    await run('bash', [path.join(repoRoot, 'hack/images.sh')], {
+      cwd: repoRoot,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+  log(`images ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
   const archives = existsSync(dir)
     ? readdirSync(dir)
         .filter((f) => f.endsWith('.tar'))
@@ -56,12 +66,14 @@ export interface NodeGroundOptions {
   /** Port of the cluster gateway on 127.0.0.1 (default: any free one). */
   gatewayPort?: number;
   volumes?: number;
+  /** kwok nodes beside the real one (default none), for suites that also count many nodes. */
+  kwokNodes?: number;
 }
 
 export async function startNodeGround(options: NodeGroundOptions = {}): Promise<NodeGround> {
   const log = options.log ?? (() => {});
   const images = await buildImages(log);
-  const cp = await startControlPlane({ nodes: 0, realNode: true, log });
+  const cp = await startControlPlane({ nodes: options.kwokNodes ?? 0, realNode: true, log });
   try {
     const node = cp.node!;
     let t = Date.now();

@@ -1,22 +1,30 @@
-// The node agent's DaemonSet against the real control plane, on kwok nodes (kwok plays the kubelet;
-// the agent really writing certs.d and /etc/hosts on a real node is test/e2e-node/pull.test.ts and
-// uninstall.test.ts; this suite covers many nodes, node churn and the controller's counts): it appears with spec.nodeAccess, its
-// ConfigMap carries the Service's cluster IP and berth's CA, NodesReady follows its pods (kwok runs
-// them), and turning nodeAccess off or deleting the Registry first switches the agents to cleanup
-// mode, then removes the DaemonSet, the ConfigMap and the finalizer.
+// The node agent's DaemonSet on a ground with one real node and one kwok node. On the real node
+// the agent is a real pod from berth's image (hack/images.sh), run by the kubelet and containerd,
+// and really writes certs.d and /etc/hosts, then really removes them; the test reads the node's
+// files. The kwok node (kwok plays its kubelet) stays so that the counts cover more than one node,
+// and a third node that nothing runs shows NodesReady=False. The suite checks: the DaemonSet
+// appears with spec.nodeAccess, its ConfigMap carries the Service's cluster IP and berth's CA,
+// NodesReady follows its pods, and turning nodeAccess off or deleting the Registry first switches
+// the agents to cleanup mode (the node's files go), then removes the DaemonSet, the ConfigMap and
+// the finalizer.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
-import { createTestNamespace, eventually, statusOf, testKubeConfig } from '../harness/kube.ts';
+import { installCRDs } from '../harness/crds.ts';
+import { createTestNamespace, eventually, statusOf } from '../harness/kube.ts';
+import { startNodeGround, type NodeGround } from '../harness/node-ground.ts';
 import { startOperator, type RunningOperator } from '../harness/operator.ts';
 import { parseNodeAccessConfig } from '../../src/nodeagent/config.ts';
 
-const kc = testKubeConfig();
-const core = kc.makeApiClient(k8s.CoreV1Api);
-const apps = kc.makeApiClient(k8s.AppsV1Api);
-const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+const log = process.env.BERTH_TEST_VERBOSE === '1' ? (l: string) => console.log(l) : () => {};
 const group = { group: 'berth.dev', version: 'v1alpha1', plural: 'registries' };
-const image = 'ghcr.io/berth-dev/berth:test';
+const certsDir = '/etc/containerd/certs.d';
 
+let ground: NodeGround;
+let kc: k8s.KubeConfig;
+let core: k8s.CoreV1Api;
+let apps: k8s.AppsV1Api;
+let custom: k8s.CustomObjectsApi;
+let image: string;
 let ns: string;
 let operator: RunningOperator;
 
@@ -55,10 +63,34 @@ const setNodeAccess = (name: string, enabled: boolean) =>
     k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
   );
 
+/** The host names a Registry's agent answers for on the node (one certs.d folder each). */
+const hostsOf = (name: string) => [
+  `${name}.${ns}.svc:443`,
+  `${name}.${ns}.svc.cluster.local:443`,
+  `${name}.${ns}.svc`,
+  `${name}.${ns}.svc.cluster.local`,
+];
+
+/** What the real node holds for a Registry: its certs.d host folders, and whether /etc/hosts names it. */
+async function onTheNode(name: string): Promise<{ certsD: string[]; hosts: boolean }> {
+  const entries = (await ground.node.listDir(certsDir)) ?? [];
+  return {
+    certsD: entries.filter((e) => e.startsWith(`${name}.${ns}.svc`)).sort(),
+    hosts: ((await ground.node.readFile('/etc/hosts')) ?? '').includes(`${name}.${ns}.svc`),
+  };
+}
+
 beforeAll(async () => {
+  ground = await startNodeGround({ log, kwokNodes: 1, volumes: 0 });
+  kc = ground.kc;
+  core = kc.makeApiClient(k8s.CoreV1Api);
+  apps = kc.makeApiClient(k8s.AppsV1Api);
+  custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  image = ground.images.berth;
+  await installCRDs(ground.cp.kubeconfig);
   ns = await createTestNamespace(kc, 'nodeagent');
   operator = await startOperator({
-    kubeconfig: process.env.BERTH_TEST_KUBECONFIG ?? '',
+    kubeconfig: ground.cp.kubeconfig,
     args: [`--watch-namespaces=${ns}`],
     env: { BERTH_IMAGE: image },
   });
@@ -72,15 +104,16 @@ beforeAll(async () => {
         metadata: { name },
         spec: {
           storage: { emptyDir: {} },
-          nodeAccess: { enabled: true, certsDir: '/etc/containerd/certs.d' },
+          nodeAccess: { enabled: true, certsDir },
         },
       },
     });
-});
+}, 600_000);
 
 afterAll(async () => {
   await operator?.stop();
-});
+  await ground?.stop();
+}, 120_000);
 
 describe('the node agent DaemonSet', () => {
   it('appears with nodeAccess, least privilege and berth’s configuration, and NodesReady follows its pods', async () => {
@@ -150,7 +183,23 @@ describe('the node agent DaemonSet', () => {
       namespace: ns,
       labelSelector: 'berth.dev/registry=main,app.kubernetes.io/component=node-agent',
     });
-    expect(pods.items.map((p) => p.spec?.nodeName).sort()).toEqual(['kwok-node-0', 'kwok-node-1']);
+    expect(pods.items.map((p) => p.spec?.nodeName).sort()).toEqual(['kwok-node-0', ground.node.name].sort());
+
+    // The real agent wrote the node's files: both host forms, with berth's CA, and the aliases.
+    // (Ready means this pass wrote them; /etc/hosts is shared with the other Registry's agent, so
+    // read until both have passed.)
+    const files = await eventually(
+      "the agent's files on the node",
+      () => onTheNode('main'),
+      (f) => f.hosts && f.certsD.length === 4,
+    );
+    expect(files.certsD).toEqual(hostsOf('main').sort());
+    const hostsToml = await ground.node.readFile(`${certsDir}/main.${ns}.svc/hosts.toml`);
+    expect(hostsToml).toContain(`server = "https://${svc.spec?.clusterIP}:443"`);
+    // (the node's file is read through a shell, which drops the final newline)
+    expect((await ground.node.readFile(`${certsDir}/main.${ns}.svc/ca.crt`))?.trim()).toBe(
+      ca.data?.['ca.crt']?.trim(),
+    );
   });
 
   it('turning nodeAccess off cleans the nodes first, then removes the DaemonSet, ConfigMap, finalizer and condition', async () => {
@@ -160,7 +209,7 @@ describe('the node agent DaemonSet', () => {
       () => readDaemonSet('main-node-agent'),
       (d) => !d || d.spec?.template.spec?.containers[0]?.args?.includes('--cleanup') === true,
     );
-    // (kwok makes the cleanup pods ready at once, so the DaemonSet may already be gone.)
+    // (The cleanup pods can be ready, and the DaemonSet gone, before the test looks.)
     if (cleaning)
       expect(cleaning.spec?.template.spec?.volumes?.map((v) => v.name)).toEqual(['certs-d', 'hosts']);
     await eventually(
@@ -179,6 +228,8 @@ describe('the node agent DaemonSet', () => {
       (r) => !r.metadata.finalizers?.includes('berth.dev/node-access') && !nodesReady(r),
     );
     expect(reg.status?.conditions?.find((c) => c.type === 'Ready')).toBeDefined();
+    // The real agent removed what it wrote before berth let its DaemonSet go.
+    expect(await onTheNode('main')).toEqual({ certsD: [], hosts: false });
 
     // On again: it all comes back.
     await setNodeAccess('main', true);
@@ -192,6 +243,11 @@ describe('the node agent DaemonSet', () => {
       () => getRegistry('main'),
       (r) => nodesReady(r)?.status === 'True',
     );
+    await eventually(
+      'the files back on the node',
+      () => onTheNode('main'),
+      (f) => f.certsD.length === 4 && f.hosts,
+    );
   });
 
   it('a deleted Registry waits for the cleanup, then goes with its DaemonSet and ConfigMap', async () => {
@@ -199,6 +255,11 @@ describe('the node agent DaemonSet', () => {
       'the other DaemonSet',
       () => readDaemonSet('other-node-agent'),
       (d) => !!d,
+    );
+    await eventually(
+      "the other Registry's files on the node",
+      () => onTheNode('other'),
+      (f) => f.certsD.length === 4 && f.hosts,
     );
     await custom.deleteNamespacedCustomObject({ ...group, namespace: ns, name: 'other' });
     await eventually(
@@ -208,12 +269,14 @@ describe('the node agent DaemonSet', () => {
     );
     expect(await readDaemonSet('other-node-agent')).toBeUndefined();
     expect(await readConfigMap('other-node-access')).toBeUndefined();
-    // The other Registry's agents are untouched.
+    expect(await onTheNode('other')).toEqual({ certsD: [], hosts: false });
+    // The other Registry's agents, and its files on the node, are untouched.
     expect(await readDaemonSet('main-node-agent')).toBeDefined();
+    expect(await onTheNode('main')).toEqual({ certsD: hostsOf('main').sort(), hosts: true });
   });
 
   it('NodesReady is False while a node has no ready agent, and says how many', async () => {
-    // A node no kubelet (and no kwok) runs: only the agent, which tolerates every taint, goes there.
+    // A node no kubelet (real or kwok) runs: only the agent, which tolerates every taint, goes there.
     const node = `nodeagent-unmanaged-${ns.slice(-5)}`;
     await core.createNode({
       body: {
@@ -250,8 +313,8 @@ describe('the node agent DaemonSet', () => {
       (r) => nodesReady(r)?.status === 'True',
       120_000,
     );
-    const nodes = (await core.listNode()).items.length; // the test ground's kwok nodes (2)
-    expect(nodes).toBeGreaterThan(0);
+    const nodes = (await core.listNode()).items.length; // the real node and the kwok node
+    expect(nodes).toBe(2);
     expect(nodesReady(reg)?.message).toMatch(
       new RegExp(`^${nodes}/${nodes} nodes trust and reach the registry`),
     );
