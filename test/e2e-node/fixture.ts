@@ -3,7 +3,6 @@
 // cluster gateway, and read what the kubelet reports about pods.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
@@ -32,7 +31,10 @@ export interface RegistryObject {
     caConfigMap?: string;
     adminSecret?: string;
     pullSecrets?: { lastRotationTime?: string; nextRotationTime?: string };
-    garbageCollection?: { lastRun?: { result?: string; bytesFreed?: number; blobsDeleted?: number } };
+    garbageCollection?: {
+      phase?: string;
+      lastRun?: { result?: string; bytesFreed?: number; blobsDeleted?: number; trigger?: string };
+    };
   };
 }
 
@@ -88,7 +90,8 @@ export async function craneFor(
   caConfigMap: string,
 ): Promise<Crane> {
   const core = ground.kc.makeApiClient(k8s.CoreV1Api);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-e2e-crane-'));
+  // Inside the ground's folder, so the copy of the credential goes when the ground stops.
+  const dir = mkdtempSync(path.join(ground.cp.dir, 'crane-'));
   const secret = await core.readNamespacedSecret({ namespace, name: secretName });
   const config = Buffer.from(secret.data?.['.dockerconfigjson'] ?? '', 'base64').toString('utf8');
   writeFileSync(path.join(dir, 'config.json'), config, { mode: 0o600 });

@@ -2,7 +2,11 @@
 // and garbage collection each run as real Jobs from berth's image on the node (with the
 // registry's claim), the images they keep still pull afterwards and the ones they delete no
 // longer do; and with two operator replicas, deleting the leader's pod while a Registry is being
-// changed leaves the other replica to finish it.
+// changed leaves the other replica to finish it. This suite is where the controllers' happy paths
+// run for real: the retention Job's contract (flags, identity, read-only claim, the registry
+// pod's node) and its report in status; every step of the GC procedure in status (probe, collect,
+// restart, verify) with the three Jobs it ran. test/gc and test/retention act as the Jobs only
+// for results a test must choose (a failed run, a push that is not refused, a run with no report).
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,11 +47,41 @@ let admin: Crane;
 let keepDigest: string;
 
 interface PolicyObject {
+  metadata: { generation?: number };
   status?: {
+    observedGeneration?: number;
     conditions?: { type: string; status: string; reason?: string; message?: string }[];
-    lastRun?: { mode?: string; deleted?: number; kept?: number; completionTime?: string; report?: string };
+    lastRun?: {
+      mode?: string;
+      result?: string;
+      evaluated?: number;
+      deleted?: number;
+      kept?: number;
+      completionTime?: string;
+      report?: string;
+    };
   };
 }
+
+const arg = (job: k8s.V1Job, flag: string) =>
+  job.spec?.template.spec?.containers[0]?.args
+    ?.find((a) => a.startsWith(`--${flag}=`))
+    ?.slice(flag.length + 3);
+
+/** The Jobs in the registry's namespace whose names start with a prefix. */
+async function jobsNamed(prefix: string): Promise<k8s.V1Job[]> {
+  const jobs = await ground.kc.makeApiClient(k8s.BatchV1Api).listNamespacedJob({ namespace: regNs });
+  return jobs.items.filter((j) => j.metadata?.name?.startsWith(prefix));
+}
+const complete = (j: k8s.V1Job) =>
+  j.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') === true;
+const registryPodNode = async () =>
+  (
+    await core.listNamespacedPod({
+      namespace: regNs,
+      labelSelector: `berth.dev/registry=${reg},app.kubernetes.io/component=registry`,
+    })
+  ).items.find((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)?.spec?.nodeName;
 
 /** A layer of random bytes, so the doomed image has blobs of its own for GC to free. */
 function randomLayer(dir: string, bytes: number): string {
@@ -141,7 +175,55 @@ describe('retention and garbage collection as real Jobs', () => {
       (p) => Boolean(p.status?.lastRun?.completionTime),
       300_000,
     );
-    expect(policy.status?.lastRun).toMatchObject({ mode: 'Enforce', deleted: 1 });
+    expect(policy.status?.lastRun).toMatchObject({ mode: 'Enforce', result: 'Succeeded', deleted: 1 });
+    expect(policy.status?.lastRun?.evaluated).toBe(2);
+    expect(policy.status?.observedGeneration).toBe(policy.metadata.generation);
+    expect(policy.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'True',
+      reason: 'Scheduled',
+    });
+    // The Job of the retention-run contract: berth's image, the flags, the admin credential and
+    // CA, the claim read-only, on the registry pod's node, with its own ServiceAccount.
+    const [job] = (await jobsNamed('retention-drop-old-')).filter(complete);
+    expect(job).toBeDefined();
+    const spec = job!.spec!.template.spec!;
+    expect(spec.containers[0]!.image).toBe(ground.images.berth);
+    expect(spec.containers[0]!.args?.[0]).toBe('retention-run');
+    expect([
+      arg(job!, 'policy'),
+      arg(job!, 'registry-url'),
+      arg(job!, 'mode'),
+      arg(job!, 'report-namespace'),
+      arg(job!, 'ca-file'),
+      arg(job!, 'docker-config'),
+      arg(job!, 'storage-root'),
+    ]).toEqual([
+      `${app}/drop-old`,
+      `https://${reg}.${regNs}.svc`,
+      'Enforce',
+      app,
+      '/etc/berth/ca/ca.crt',
+      '/etc/berth/admin/config.json',
+      '/var/lib/registry',
+    ]);
+    expect(spec.serviceAccountName).toBe('berth-retention');
+    expect(spec.volumes?.find((v) => v.name === 'data')?.persistentVolumeClaim).toEqual({
+      claimName: `${reg}-data`,
+      readOnly: true,
+    });
+    expect(
+      spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms?.[0]
+        ?.matchFields?.[0]?.values,
+    ).toEqual([await registryPodNode()]);
+    // The report the real run wrote, in the team's namespace, named in status.
+    const report = arg(job!, 'report-configmap')!;
+    expect(policy.status?.lastRun?.report).toBe(report);
+    const cm = await core.readNamespacedConfigMap({ namespace: app, name: report });
+    expect(Object.keys({ ...cm.data, ...cm.binaryData }).length).toBeGreaterThan(0);
+    const events = await ground.kc.makeApiClient(k8s.EventsV1Api).listNamespacedEvent({ namespace: app });
+    expect(events.items.some((e) => e.reason === 'RunSucceeded' && e.regarding?.name === 'drop-old')).toBe(
+      true,
+    );
     // It ran as a Job whose pod ran berth's image on the real node.
     const pods = await core.listNamespacedPod({ namespace: regNs });
     const runPods = pods.items.filter((p) => p.metadata?.labels?.['job-name']?.includes('drop-old'));
@@ -177,6 +259,17 @@ describe('retention and garbage collection as real Jobs', () => {
     }
     const scratch = await admin.run(['digest', `${endpoint}/app/web:scratch`]);
     await admin.run(['delete', `${endpoint}/app/web@${scratch}`]);
+    // Every step of the procedure shows in status: record the phases as they pass.
+    const phases: string[] = [];
+    let recording = true;
+    const recorder = (async () => {
+      while (recording) {
+        const phase = (await readRegistry(ground.kc, regNs, reg).catch(() => undefined))?.status
+          ?.garbageCollection?.phase;
+        if (phase && phases.at(-1) !== phase) phases.push(phase);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
     const requestedAt = new Date().toISOString();
     await patchRegistry(ground.kc, regNs, reg, {
       metadata: { annotations: { 'berth.dev/gc-requested-at': requestedAt } },
@@ -191,9 +284,54 @@ describe('retention and garbage collection as real Jobs', () => {
       },
       420_000,
     );
+    recording = false;
+    await recorder;
+    const finalPhase = done.status?.garbageCollection?.phase;
+    if (finalPhase && phases.at(-1) !== finalPhase) phases.push(finalPhase);
     const lastRun = done.status!.garbageCollection!.lastRun!;
     expect(lastRun.result).toBe('Succeeded');
     expect(lastRun.bytesFreed).toBeGreaterThan(2 * 1024 * 1024);
+    expect(lastRun).toMatchObject({ trigger: 'OnDemand' });
+    // The phases it went through, in the order of the procedure (a short one may pass unseen).
+    const order = ['Pending', 'ReadOnly', 'Collecting', 'Restarting', 'ReadWrite', 'Verifying', 'Succeeded'];
+    const ranks = phases.map((p) => order.indexOf(p));
+    console.log(`[e2e-node] garbage collection phases seen: ${phases.join(' → ')}`);
+    expect(ranks.every((r, i) => r >= 0 && (i === 0 || r > ranks[i - 1]!))).toBe(true);
+    expect(phases).toEqual(expect.arrayContaining(['ReadOnly', 'Collecting']));
+    expect(phases.at(-1)).toBe('Succeeded');
+    // The three Jobs really ran: the read-only probe and the verification from berth's image, the
+    // collection from the registry's image with its config and claim, beside the registry pod.
+    const [probe] = (await jobsNamed(`${reg}-gcp-`)).filter(complete);
+    const [collect] = (await jobsNamed(`${reg}-gc-`)).filter(complete);
+    const [verify] = (await jobsNamed(`${reg}-gcv-`)).filter(complete);
+    for (const [job, args0] of [
+      [probe, ['gc-run', 'probe']],
+      [verify, ['gc-run', 'verify']],
+    ] as const) {
+      const c = job?.spec?.template.spec?.containers[0];
+      expect(c?.image).toBe(ground.images.berth);
+      expect(c?.args).toEqual([
+        ...args0,
+        `--registry-url=https://${reg}.${regNs}.svc`,
+        '--docker-config=/etc/berth/admin/config.json',
+        '--ca-file=/etc/berth/ca/ca.crt',
+      ]);
+    }
+    const gcPod = collect!.spec!.template.spec!;
+    expect(gcPod.containers[0]!.image).toBe('registry:3.1.1');
+    expect(gcPod.containers[0]!.command?.join(' ')).toMatch(/garbage-collect --delete-untagged/);
+    expect(gcPod.volumes?.find((v) => v.name === 'data')?.persistentVolumeClaim?.claimName).toBe(
+      `${reg}-data`,
+    );
+    expect(gcPod.automountServiceAccountToken).toBe(false);
+    const events = await ground.kc.makeApiClient(k8s.EventsV1Api).listNamespacedEvent({ namespace: regNs });
+    expect(
+      events.items.some(
+        (e) =>
+          e.reason === 'GarbageCollectionSucceeded' &&
+          e.note?.includes(`${lastRun.blobsDeleted} blobs deleted`),
+      ),
+    ).toBe(true);
     console.log(`[e2e-node] garbage collection: ${JSON.stringify(lastRun)}`);
     const pods = await core.listNamespacedPod({ namespace: regNs });
     const gcPods = pods.items.filter((p) => /gc/.test(p.metadata?.labels?.['job-name'] ?? ''));

@@ -1,12 +1,14 @@
 // The garbage collection controller against the real control plane, with the test acting as the
-// Jobs (kwok runs pods but executes nothing; the real Jobs on the real node are
-// test/e2e-node/lifecycle.test.ts): on demand and on schedule, each step of the procedure
-// observed in status, the read-only configuration rolled out, no collection before every old pod is
-// gone (terminating ones included) and a push was tried and refused (the probe Job; a push accepted
-// fails the run and collects nothing), the GC Job on the registry pod's node
-// with the registry's image, config and claim, the restart, the verification Job, the figures in
-// status.garbageCollection.lastRun; a failed Job leaves the registry read-only and Degraded, and a
-// retry recovers; the lock against retention runs in both directions.
+// Jobs so that it chooses their results (kwok runs pods but executes nothing). The procedure with
+// real Jobs from berth's and the registry's images, every phase seen in status and the bytes the
+// real collection freed, runs on the real node in test/e2e-node/lifecycle.test.ts. Here: on demand
+// and on schedule, each step of the procedure observed in status, the read-only configuration
+// rolled out, no collection before every old pod is gone (terminating ones included) and a push
+// was tried and refused (the probe Job; a push accepted fails the run and collects nothing), the GC
+// Job on the registry pod's node with the registry's image, config and claim, the restart, the
+// verification Job, the figures in status.garbageCollection.lastRun; a failed Job leaves the
+// registry read-only and Degraded, and a retry recovers; the lock against retention runs in both
+// directions.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { parse } from 'yaml';
@@ -160,7 +162,7 @@ describe('garbage collection, on demand', () => {
     expect([undefined, 'Succeeded', 'Failed']).toContain(gcOf(r).phase);
   });
 
-  it('runs the whole procedure and reports the figures', async () => {
+  it('runs the whole procedure and reports the figures the Job chose to print', async () => {
     const requested = await requestGC();
     // First a push must be refused: the probe Job, once every pod runs the read-only configuration.
     const probing = await eventually(

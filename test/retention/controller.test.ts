@@ -1,7 +1,8 @@
 // The RetentionPolicy controller against the real control plane, with the test acting as the
-// retention run (kwok executes nothing; the real run as a Job on the real node is
-// test/e2e-node/lifecycle.test.ts): the run writes its report ConfigMap and exits, the real Job
-// controller marks the Job, and the controller must report it. On demand and on schedule, the Job's
+// retention run so that it chooses the report (kwok executes nothing): the run writes its report
+// ConfigMap and exits, the real Job controller marks the Job, and the controller must report it.
+// The real run, a Job from berth's image on the real node that deletes a tag, its contract and its
+// report in status, is test/e2e-node/lifecycle.test.ts. On demand and on schedule, the Job's
 // shape (flags of the retention-run contract, admin credential, CA, claim read-only, the registry
 // pod's node, its ServiceAccount and bindings), no two runs of a policy at once, a failing and a
 // refused run, bounded history, a missing Registry, a Registry on emptyDir refused up front, and a
@@ -128,7 +129,7 @@ afterAll(async () => {
 });
 
 describe('RetentionPolicy runs', () => {
-  it('on demand: a Job of the retention-run contract, and its report lands in status', async () => {
+  it('on demand: a Job of the retention-run contract, and every figure of a chosen report lands in status', async () => {
     const requested = new Date().toISOString();
     await createPolicy(
       'ci',
