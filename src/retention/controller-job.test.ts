@@ -22,7 +22,7 @@ describe('retentionJob storage', () => {
     const c = container({ persistentVolumeClaim: { size: '1Gi' } });
     expect(c?.args).toContain('--storage-root=/var/lib/registry');
     expect(c?.volumeMounts).toContainEqual({ name: 'data', mountPath: '/var/lib/registry', readOnly: true });
-    expect(c?.env).toBeUndefined();
+    expect(c?.env).toEqual([{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=2' }]);
   });
 
   it('reads push times from S3 with the Registry’s credentials, taken from its Secret', () => {
@@ -47,6 +47,7 @@ describe('retentionJob storage', () => {
     );
     expect(c?.args?.some((a) => a.startsWith('--storage-root'))).toBe(false);
     expect(c?.env).toEqual([
+      { name: 'NODE_OPTIONS', value: '--max-semi-space-size=2' },
       { name: 'AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: 's3-creds', key: 'accessKeyID' } } },
       {
         name: 'AWS_SECRET_ACCESS_KEY',

@@ -16,6 +16,7 @@ import {
 import { managedByLabels, names, type RegistryRef } from '../registry/names.ts';
 
 export const retentionServiceAccount = 'berth-retention';
+export const retentionNodeOptions = '--max-semi-space-size=2';
 export const reportAnnotation = 'berth.dev/report-configmap';
 /** The ClusterRoles a default install ships (the chart prefixes them with its release name). */
 export const clusterRoles = { cluster: 'berth-retention', report: 'berth-retention-report' } as const;
@@ -105,7 +106,9 @@ export function retentionJob(input: RunJobInput): k8s.V1Job {
     mounts.push({ name: 'data', mountPath: registryPaths.storage, readOnly: true });
     args.push(`--storage-root=${registryPaths.storage}`);
   }
-  const env: k8s.V1EnvVar[] = [];
+  // V8 sizes its young generation from the machine's memory; a small one halves the run's peak
+  // RSS (bench/retention: 378 -> 206 MiB at 100,000 tags) for a few percent of plan time.
+  const env: k8s.V1EnvVar[] = [{ name: 'NODE_OPTIONS', value: retentionNodeOptions }];
   if (storage.s3) {
     // Push times from the objects' LastModified, with the Registry's own S3 credentials.
     const s3 = storage.s3;
@@ -132,7 +135,7 @@ export function retentionJob(input: RunJobInput): k8s.V1Job {
         name: 'retention',
         image: input.image,
         args,
-        ...(env.length ? { env } : {}),
+        env,
         volumeMounts: mounts,
         terminationMessagePolicy: 'FallbackToLogsOnError',
         securityContext: restrictedContainerSecurity,
