@@ -126,23 +126,25 @@ export class TokenSigner {
     const iat = Math.floor(claims.issuedAt.getTime() / 1000);
     const exp = iat + Math.max(1, Math.floor(claims.ttlMs / 1000));
     const jti = randomBytes(16).toString('base64url');
-    // The claims in the order jose wrote them, so tokens look exactly as before.
-    const payload = base64url(
-      JSON.stringify({
-        access: claims.access,
-        iss: claims.issuer,
-        sub: claims.subject,
-        aud: claims.audience,
-        iat,
-        nbf: iat,
-        exp,
-        jti,
-      }),
-    );
+    const payload = base64url(claimsJSON(claims, iat, exp, jti));
     const input = `${this.header}.${payload}`;
     const signature = derToJoseSignature(sign(this.hash, Buffer.from(input), this.key), this.size);
     return { token: `${input}.${signature.toString('base64url')}`, jti, expiresAt: new Date(exp * 1000) };
   }
+}
+
+/** The token's claims as JSON, in the order jose wrote them, so tokens look exactly as before. */
+export function claimsJSON(claims: TokenClaims, iat: number, exp: number, jti: string): string {
+  return JSON.stringify({
+    access: claims.access,
+    iss: claims.issuer,
+    sub: claims.subject,
+    aud: claims.audience,
+    iat,
+    nbf: iat,
+    exp,
+    jti,
+  });
 }
 
 function base64url(text: string): string {

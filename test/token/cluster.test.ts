@@ -5,15 +5,15 @@
 // flight finish, then every process exits.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { connect } from 'node:tls';
-import { createCA, issueCertificate, type KeyPair } from '../../src/pki/certificates.ts';
+import type { KeyPair } from '../../src/pki/certificates.ts';
 import { waitFor } from '../harness/net.ts';
 import { repoRoot } from '../harness/processes.ts';
-import { mint, SecretVolume, storeText } from './fixture.ts';
+import { mint, SecretVolume, storeText, writeKeyMaterial } from './fixture.ts';
 
 const commandModule = path.join(repoRoot, 'src/token/command.ts');
 const grants = [{ repositories: ['team-a/web'], actions: ['pull' as const] }];
@@ -84,23 +84,7 @@ function alive(pid: number): boolean {
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'berth-token-cluster-'));
-  const notBefore = new Date(Date.now() - 60_000);
-  const notAfter = new Date(Date.now() + 3600_000);
-  ca = await createCA({ commonName: 'ca', notBefore, notAfter });
-  const serving = await issueCertificate(ca, {
-    commonName: 't',
-    ipAddresses: ['127.0.0.1'],
-    notBefore,
-    notAfter,
-    usage: 'server',
-  });
-  const signing = await createCA({ commonName: 'signer', notBefore, notAfter });
-  for (const [name, text] of Object.entries({
-    'tls.crt': serving.certPem,
-    'tls.key': serving.keyPem,
-    'signer.key': signing.keyPem,
-  }))
-    writeFileSync(path.join(dir, name), text);
+  ca = await writeKeyMaterial(dir);
   store = new SecretVolume(path.join(dir, 'credentials'), { 'store.json': storeText([first]) });
   child = spawn(
     process.execPath,

@@ -6,10 +6,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { createCA, issueCertificate, type KeyPair } from '../../src/pki/certificates.ts';
+import type { KeyPair } from '../../src/pki/certificates.ts';
 import { repoRoot } from '../harness/processes.ts';
 import { waitFor } from '../harness/net.ts';
-import { mint, storeText } from './fixture.ts';
+import { mint, storeText, writeKeyMaterial } from './fixture.ts';
 
 const commandModule = path.join(repoRoot, 'src/token/command.ts');
 const pusher = mint({
@@ -58,25 +58,8 @@ async function plainGet(url: string): Promise<{ status: number; body: string }> 
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'berth-token-cmd-'));
-  const notBefore = new Date(Date.now() - 60_000);
-  const notAfter = new Date(Date.now() + 3600_000);
-  ca = await createCA({ commonName: 'ca', notBefore, notAfter });
-  const serving = await issueCertificate(ca, {
-    commonName: 't',
-    ipAddresses: ['127.0.0.1'],
-    notBefore,
-    notAfter,
-    usage: 'server',
-  });
-  const signing = await createCA({ commonName: 'signer', notBefore, notAfter });
-  const files: Record<string, string> = {
-    'tls.crt': serving.certPem,
-    'tls.key': serving.keyPem,
-    'signer.crt': signing.certPem,
-    'signer.key': signing.keyPem,
-    'store.json': storeText([pusher]),
-  };
-  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
+  ca = await writeKeyMaterial(dir);
+  writeFileSync(path.join(dir, 'store.json'), storeText([pusher]));
   args = [
     '--listen=127.0.0.1:0',
     '--health-listen=127.0.0.1:0',

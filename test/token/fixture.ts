@@ -18,6 +18,33 @@ export const issuer = 'berth/registry-system/main';
 export const service = 'main.registry-system';
 
 /** A folder updated the way the kubelet updates a mounted Secret: a `..data` symlink swap. */
+/**
+ * Writes what `berth token-service` is started with into `dir`: a CA (returned, for clients),
+ * a serving certificate for 127.0.0.1 (tls.crt, tls.key) and a token signing key with its
+ * certificate (signer.key, signer.crt).
+ */
+export async function writeKeyMaterial(dir: string): Promise<KeyPair> {
+  const notBefore = new Date(Date.now() - 60_000);
+  const notAfter = new Date(Date.now() + 3600_000);
+  const ca = await createCA({ commonName: 'ca', notBefore, notAfter });
+  const serving = await issueCertificate(ca, {
+    commonName: 't',
+    ipAddresses: ['127.0.0.1'],
+    notBefore,
+    notAfter,
+    usage: 'server',
+  });
+  const signing = await createCA({ commonName: 'signer', notBefore, notAfter });
+  const files = {
+    'tls.crt': serving.certPem,
+    'tls.key': serving.keyPem,
+    'signer.crt': signing.certPem,
+    'signer.key': signing.keyPem,
+  };
+  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
+  return ca;
+}
+
 export class SecretVolume {
   readonly dir: string;
   private generation = 0;
