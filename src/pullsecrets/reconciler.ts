@@ -382,16 +382,7 @@ export class PullSecretReconciler {
 
   private async writeStatus(
     registry: Registry,
-    summary:
-      | {
-          selected: number;
-          ready: number;
-          failures: Failure[];
-          lastRotation?: number;
-          nextRotation?: number;
-          overdue: boolean;
-        }
-      | undefined,
+    summary: ReturnType<typeof summarize> | undefined,
   ): Promise<void> {
     const now = this.deps.clock.now();
     const status = { ...(registry.status ?? {}) } as Record<string, unknown>;

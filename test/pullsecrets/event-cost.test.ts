@@ -9,6 +9,7 @@ import * as k8s from '@kubernetes/client-node';
 import { startControlPlane, type ControlPlane } from '../harness/controlplane.ts';
 import { installCRDs } from '../harness/crds.ts';
 import { eventually } from '../harness/kube.ts';
+import { createRegistry } from '../harness/objects.ts';
 import { startOperator, type RunningOperator } from '../harness/operator.ts';
 import { readAuditLog, type AuditEvent } from '../runtime/audit-terms.ts';
 
@@ -81,23 +82,12 @@ beforeAll(async () => {
     kubeconfig: await cp.userKubeconfig(user, ['system:masters']),
     args: ['--log-level=info'],
   });
-  await custom.createNamespacedCustomObject({
-    group: 'berth.dev',
-    version: 'v1alpha1',
-    plural: 'registries',
-    namespace: 'cost-reg',
-    body: {
-      apiVersion: 'berth.dev/v1alpha1',
-      kind: 'Registry',
-      metadata: { name: 'main' },
-      spec: {
-        storage: { emptyDir: {} },
-        pullSecrets: {
-          namespaceSelector: { matchLabels: label },
-          secretName: 'main-pull',
-          serviceAccounts: { names: ['default', 'builder'] },
-        },
-      },
+  await createRegistry(kc, 'cost-reg', 'main', {
+    storage: { emptyDir: {} },
+    pullSecrets: {
+      namespaceSelector: { matchLabels: label },
+      secretName: 'main-pull',
+      serviceAccounts: { names: ['default', 'builder'] },
     },
   });
   await eventually(

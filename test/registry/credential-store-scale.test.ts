@@ -98,7 +98,9 @@ describe(`the credential store of ${namespaces} namespaces mid-rotation`, () => 
       .then(() => undefined)
       .catch((e: unknown) => e);
     expect((err as { code?: number } | undefined)?.code).toBe(422);
-    expect(String((err as { body?: unknown }).body)).toMatch(/data: Too long: may not be more than 1048576 bytes/);
+    expect(String((err as { body?: unknown }).body)).toMatch(
+      /data: Too long: may not be more than 1048576 bytes/,
+    );
   });
 
   it('is accepted as berth writes it: every Secret within the limits', async () => {
