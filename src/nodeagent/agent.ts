@@ -47,8 +47,10 @@ export class NodeAgent {
   private last: SyncResult | undefined;
   private running: Promise<SyncResult> | undefined;
   private again = false;
+  private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private watcher: FSWatcher | undefined;
+  private hostsWatcher: FSWatcher | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private readonly syncs: client.Counter<'result'>;
   private readonly changes: client.Counter<'change'>;
@@ -183,22 +185,50 @@ export class NodeAgent {
     this.timer = setInterval(() => void this.sync(), this.options.intervalMs);
     if (!this.options.cleanup && this.options.configDir) {
       try {
-        this.watcher = watch(this.options.configDir, () => {
-          clearTimeout(this.debounce);
-          this.debounce = setTimeout(() => void this.sync(), 200);
-        });
+        this.watcher = watch(this.options.configDir, () => this.syncSoon());
       } catch (err) {
         this.logger.warn('cannot watch the configuration folder; relying on the interval', {
           error: (err as Error).message,
         });
       }
     }
+    if (!this.options.cleanup) this.watchHostsFile();
+  }
+
+  private syncSoon(): void {
+    clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => void this.sync(), 200);
+  }
+
+  /**
+   * The hosts file is shared: the agents of other Registries and other tools rewrite it in place,
+   * and a rewrite made from an older read drops this agent's block. Watching it puts the block
+   * back within a moment instead of at the next interval. A file replaced by a rename is watched
+   * again under its new inode.
+   */
+  private watchHostsFile(): void {
+    const file = this.options.hostsFile;
+    if (!file || this.stopped) return;
+    try {
+      this.hostsWatcher = watch(file, (event) => {
+        this.syncSoon();
+        if (event === 'rename') {
+          this.hostsWatcher?.close();
+          setTimeout(() => this.watchHostsFile(), 250).unref();
+        }
+      });
+    } catch {
+      // not there yet (the next sync writes it) or not watchable: the interval still repairs it
+      setTimeout(() => this.watchHostsFile(), this.options.intervalMs).unref();
+    }
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
     clearTimeout(this.debounce);
     this.watcher?.close();
+    this.hostsWatcher?.close();
     await this.running;
   }
 

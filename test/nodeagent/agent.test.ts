@@ -1,8 +1,8 @@
 // The node agent run as a process against a temporary root: it writes exactly the expected files,
-// rewrites them on CA rotation and a Service change, removes them in cleanup mode, and never
-// touches a file it did not write.
+// rewrites them on CA rotation and a Service change, removes them in cleanup mode, never touches
+// a file it did not write, and puts its hosts-file block back when another writer drops it.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { eventually } from '../harness/kube.ts';
@@ -195,6 +195,41 @@ describe('the node agent on a node', () => {
     );
     expect(tree(certsDir)['main.registry-system.svc:443/ca.crt']).toBe(`${caA}\n`);
     expect(await agent.metrics()).toMatch(/berth_node_agent_conflicts 1/);
+    await agent.proc.stop();
+  });
+
+  it('puts its block back at once when another writer drops it from the shared hosts file', async () => {
+    // No interval within the test's reach: only the watch of the hosts file can repair it.
+    rmSync(path.join(certsDir, 'main.registry-system.svc'), { recursive: true, force: true });
+    writeFileSync(hostsFile, originalHosts);
+    const args = agentArgs().map((a) => (a.startsWith('--interval=') ? '--interval=1h' : a));
+    const agent = await startAgent(group, 'hosts-watch', args);
+    await eventually('the agent to be ready', agent.readyz, (r) => r.status === 200);
+    const withBlock = originalHosts + block('10.96.0.20');
+    expect(readFileSync(hostsFile, 'utf8')).toBe(withBlock);
+
+    // Another agent's rewrite, made from a read before this block was there: in place.
+    writeFileSync(hostsFile, `${originalHosts}10.9.9.9 other.example\n`);
+    await eventually(
+      'the block back after an in-place rewrite',
+      async () => readFileSync(hostsFile, 'utf8'),
+      (t) => t === `${originalHosts}10.9.9.9 other.example\n${block('10.96.0.20')}`,
+    );
+    // A tool that replaces the file (rename): the new file is watched too.
+    writeFileSync(`${hostsFile}.new`, originalHosts);
+    renameSync(`${hostsFile}.new`, hostsFile);
+    await eventually(
+      'the block back after a replace',
+      async () => readFileSync(hostsFile, 'utf8'),
+      (t) => t === withBlock,
+    );
+    await new Promise((r) => setTimeout(r, 500)); // the watch of the new file is armed after 250 ms
+    writeFileSync(hostsFile, originalHosts);
+    await eventually(
+      'the block back after an in-place rewrite of the new file',
+      async () => readFileSync(hostsFile, 'utf8'),
+      (t) => t === withBlock,
+    );
     await agent.proc.stop();
   });
 });
