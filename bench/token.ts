@@ -30,10 +30,10 @@ import YAML from 'yaml';
 import type { ResourceActions } from '../src/credentials/scope.ts';
 import { mintCredential } from '../src/credentials/secret.ts';
 import { serializeCredentialStore } from '../src/credentials/store.ts';
-import { createCA, issueCertificate } from '../src/pki/certificates.ts';
 import { renderRegistryConfig } from '../src/registry/config.ts';
 import type { TokenServiceConfig } from '../src/token/service.ts';
 import { RegistryClient, startRegistry, type RunningRegistry } from '../test/harness/registry.ts';
+import { writeKeyMaterial } from '../test/token/fixture.ts';
 import { printTable, writeResults, type Row } from './lib/results.ts';
 import type { BenchServerSetup } from './lib/token-server.ts';
 import { percentile, runLoad, type LoadResult, type LoadTarget } from './lib/token-load.ts';
@@ -272,18 +272,7 @@ async function pullFigures(
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-token-'));
-  const notBefore = new Date(Date.now() - 60_000);
-  const notAfter = new Date(Date.now() + 3600_000);
-  const ca = await createCA({ commonName: 'bench CA', notBefore, notAfter });
-  const serving = await issueCertificate(ca, {
-    commonName: 'token',
-    dnsNames: ['localhost'],
-    ipAddresses: ['127.0.0.1'],
-    notBefore,
-    notAfter,
-    usage: 'server',
-  });
-  const signing = await createCA({ commonName: 'bench token signer', notBefore, notAfter });
+  const { ca, signing, files: keys } = await writeKeyMaterial(dir);
   // A store of realistic size: one credential per namespace for 500 namespaces, plus ours.
   const ours = mintCredential({
     username,
@@ -295,17 +284,7 @@ async function main(): Promise<void> {
       mintCredential({ username: `ns-${i}`, grants: [{ repositories: [`ns-${i}/**`], actions: ['pull'] }] })
         .entry,
   );
-  const files = {
-    tlsCert: path.join(dir, 'tls.crt'),
-    tlsKey: path.join(dir, 'tls.key'),
-    signingCert: path.join(dir, 'signer.crt'),
-    signingKey: path.join(dir, 'signer.key'),
-    store: path.join(dir, 'store.json'),
-  };
-  writeFileSync(files.tlsCert, serving.certPem);
-  writeFileSync(files.tlsKey, serving.keyPem);
-  writeFileSync(files.signingCert, signing.certPem);
-  writeFileSync(files.signingKey, signing.keyPem);
+  const files = { ...keys, store: path.join(dir, 'store.json') };
   writeFileSync(
     files.store,
     serializeCredentialStore({ version: 1, anonymousPull: false, credentials: [...others, ours.entry] }),

@@ -84,7 +84,7 @@ function alive(pid: number): boolean {
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'berth-token-cluster-'));
-  ca = await writeKeyMaterial(dir);
+  ({ ca } = await writeKeyMaterial(dir));
   store = new SecretVolume(path.join(dir, 'credentials'), { 'store.json': storeText([first]) });
   child = spawn(
     process.execPath,

@@ -58,7 +58,7 @@ async function plainGet(url: string): Promise<{ status: number; body: string }> 
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'berth-token-cmd-'));
-  ca = await writeKeyMaterial(dir);
+  ({ ca } = await writeKeyMaterial(dir));
   writeFileSync(path.join(dir, 'store.json'), storeText([pusher]));
   args = [
     '--listen=127.0.0.1:0',

@@ -17,34 +17,49 @@ import { RegistryClient, startRegistry, type RunningRegistry } from '../harness/
 export const issuer = 'berth/registry-system/main';
 export const service = 'main.registry-system';
 
-/** A folder updated the way the kubelet updates a mounted Secret: a `..data` symlink swap. */
+/** The key material files `berth token-service` is started with. */
+export interface KeyMaterialFiles {
+  tlsCert: string;
+  tlsKey: string;
+  signingCert: string;
+  signingKey: string;
+}
+
 /**
- * Writes what `berth token-service` is started with into `dir`: a CA (returned, for clients),
- * a serving certificate for 127.0.0.1 (tls.crt, tls.key) and a token signing key with its
- * certificate (signer.key, signer.crt).
+ * Writes what `berth token-service` is started with into `dir`: a CA (returned, for clients), a
+ * serving certificate for localhost and 127.0.0.1 (tls.crt, tls.key) and, as the operator makes
+ * it, a self-signed token signing certificate, the registry's root bundle (signer.crt, signer.key).
  */
-export async function writeKeyMaterial(dir: string): Promise<KeyPair> {
+export async function writeKeyMaterial(
+  dir: string,
+  validMs = 3600_000,
+): Promise<{ ca: KeyPair; signing: KeyPair; files: KeyMaterialFiles }> {
   const notBefore = new Date(Date.now() - 60_000);
-  const notAfter = new Date(Date.now() + 3600_000);
-  const ca = await createCA({ commonName: 'ca', notBefore, notAfter });
+  const notAfter = new Date(Date.now() + validMs);
+  const ca = await createCA({ commonName: 'berth test CA', notBefore, notAfter });
   const serving = await issueCertificate(ca, {
-    commonName: 't',
+    commonName: 'token',
+    dnsNames: ['localhost'],
     ipAddresses: ['127.0.0.1'],
     notBefore,
     notAfter,
     usage: 'server',
   });
-  const signing = await createCA({ commonName: 'signer', notBefore, notAfter });
-  const files = {
-    'tls.crt': serving.certPem,
-    'tls.key': serving.keyPem,
-    'signer.crt': signing.certPem,
-    'signer.key': signing.keyPem,
+  const signing = await createCA({ commonName: 'berth token signer', notBefore, notAfter });
+  const files: KeyMaterialFiles = {
+    tlsCert: path.join(dir, 'tls.crt'),
+    tlsKey: path.join(dir, 'tls.key'),
+    signingCert: path.join(dir, 'signer.crt'),
+    signingKey: path.join(dir, 'signer.key'),
   };
-  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
-  return ca;
+  writeFileSync(files.tlsCert, serving.certPem);
+  writeFileSync(files.tlsKey, serving.keyPem);
+  writeFileSync(files.signingCert, signing.certPem);
+  writeFileSync(files.signingKey, signing.keyPem);
+  return { ca, signing, files };
 }
 
+/** A folder updated the way the kubelet updates a mounted Secret: a `..data` symlink swap. */
 export class SecretVolume {
   readonly dir: string;
   private generation = 0;
@@ -115,29 +130,7 @@ export async function startTokenGround(options: {
   ttlMs?: number;
 }): Promise<TokenGround> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-token-'));
-  const notBefore = new Date(Date.now() - 60_000);
-  const notAfter = new Date(Date.now() + 24 * 3600_000);
-  const ca = await createCA({ commonName: 'berth test CA', notBefore, notAfter });
-  const serving = await issueCertificate(ca, {
-    commonName: 'registry',
-    dnsNames: ['localhost'],
-    ipAddresses: ['127.0.0.1'],
-    notBefore,
-    notAfter,
-    usage: 'server',
-  });
-  // As the operator makes it: a self-signed signing certificate, the registry's root bundle.
-  const signing = await createCA({ commonName: 'berth token signer', notBefore, notAfter });
-  const files = {
-    tlsCert: path.join(dir, 'tls.crt'),
-    tlsKey: path.join(dir, 'tls.key'),
-    signingCert: path.join(dir, 'token-signer.crt'),
-    signingKey: path.join(dir, 'token-signer.key'),
-  };
-  writeFileSync(files.tlsCert, serving.certPem);
-  writeFileSync(files.tlsKey, serving.keyPem);
-  writeFileSync(files.signingCert, signing.certPem);
-  writeFileSync(files.signingKey, signing.keyPem);
+  const { ca, signing, files } = await writeKeyMaterial(dir, 24 * 3600_000);
   const store = new SecretVolume(path.join(dir, 'credentials'), {
     'store.json': storeText(options.credentials, options.anonymousPull),
   });
