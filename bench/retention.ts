@@ -21,7 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { executeDeletions, resolveTagsByHead } from '../src/retention/execute.ts';
 import type { Deletion, PlannerPolicy, RepositoryState } from '../src/retention/model.ts';
-import { RegistryClient } from '../src/retention/registry-client.ts';
+import { RegistryClient } from '../src/distribution/client.ts';
 import { storageTagResolver } from '../src/retention/snapshot.ts';
 import { FilesystemPushTimes } from '../src/retention/storage.ts';
 import { mapLimit } from '../src/util/limit.ts';

@@ -7,13 +7,14 @@ import { parseDockerConfig } from '../util/dockerconfig.ts';
 import { probeReadOnly } from './probe.ts';
 import { verifyRegistry, type RegistryAccess } from './verify.ts';
 
-const usage = `usage: berth gc-run verify|probe --registry-url=https://<host:port> [--ca-file=<path>] [--docker-config=<path>] [--termination-log=<path>]
+const usage = `usage: berth gc-run verify|probe --registry-url=https://<host:port> [--ca-file=<path>] [--docker-config=<path>] [--termination-log=<path>] [--attempts=N]
 
 verify: checks that every tag of every repository resolves and that every blob its manifests
 reference exists. Exit 0 when everything resolves, 1 when something is missing.
 probe: tries a push (a blob upload, cancelled at once if accepted) and checks that the registry
 refuses it. Exit 0 when refused, 1 when accepted or when the check cannot conclude.
-Exit 2 on bad flags.`;
+Both retry connection errors, 429 and 5xx answers with backoff: --attempts per request (default 8,
+about a minute). Exit 2 on bad flags.`;
 
 function flags(argv: string[]): Map<string, string> {
   const out = new Map<string, string>();
@@ -35,11 +36,17 @@ export async function gcRunCommand(argv: string[]): Promise<number> {
   let terminationLog: string | undefined;
   try {
     const f = flags(rest);
-    const known = new Set(['registry-url', 'ca-file', 'docker-config', 'termination-log']);
+    const known = new Set(['registry-url', 'ca-file', 'docker-config', 'termination-log', 'attempts']);
     for (const k of f.keys()) if (!known.has(k)) throw new Error(`unknown flag --${k}`);
     const url = f.get('registry-url');
     if (!url || !/^https?:\/\//.test(url)) throw new Error('--registry-url=https://<host:port> is required');
     access = { url };
+    const attempts = f.get('attempts');
+    if (attempts !== undefined) {
+      if (!/^[1-9]\d{0,2}$/.test(attempts))
+        throw new Error(`--attempts=${attempts}: a whole number from 1 to 999`);
+      access.attempts = Number(attempts);
+    }
     const ca = f.get('ca-file');
     if (ca) access.caPem = readFileSync(ca, 'utf8');
     const dc = f.get('docker-config');

@@ -5,8 +5,12 @@
 // body; test/gc/probe.test.ts checks it against the real binary). A registry
 // that accepts it (202 Accepted, with the upload's Location) is writable: the upload is cancelled
 // at once (DELETE of its Location, so nothing is stored) and the collection must not run. Anything
-// else (the credential refused, a server error) proves nothing, and does not count as refused.
-import { RegistryHttp, type RegistryAccess } from './verify.ts';
+// else (the credential refused) proves nothing, and does not count as refused. Connection errors,
+// 429 and 5xx are retried with backoff by berth's registry client first (verify.ts, jobClient): the
+// read-only pods have just replaced the writable ones, and the Service may point at a gone pod for
+// a moment; only when the retries are spent does the check give up.
+import { RegistryClient } from '../distribution/client.ts';
+import { jobClient, type RegistryAccess } from './verify.ts';
 
 /** The repository the probe tries to push to; nothing is ever stored in it. */
 export const probeRepository = 'berth-gc-probe/readonly';
@@ -36,9 +40,18 @@ export async function probeReadOnly(
   access: RegistryAccess,
   repository: string = probeRepository,
 ): Promise<ProbeResult> {
-  const client = new RegistryHttp(access);
+  const client = jobClient(access, 'push,pull');
+  try {
+    return await probe(client, repository);
+  } finally {
+    client.close();
+  }
+}
+
+async function probe(client: RegistryClient, repository: string): Promise<ProbeResult> {
+  const scope = RegistryClient.repositoryScope(repository, 'push,pull');
   const path = `/v2/${repository}/blobs/uploads/`;
-  const res = await client.request('POST', path);
+  const res = await client.request('POST', path, scope, { 'content-length': '0' });
   const location = res.headers.location;
   const v = uploadVerdict(res.status, typeof location === 'string' ? location : undefined);
   if (v.verdict === 'refused') return { verdict: 'refused', status: res.status };
@@ -46,7 +59,8 @@ export async function probeReadOnly(
     return { verdict: 'inconclusive', status: res.status, detail: `POST ${path}: ${v.detail}` };
   let cancelled = false;
   if (v.location) {
-    const del = await client.request('DELETE', v.location);
+    const target = new URL(v.location, client.url).toString();
+    const del = await client.request('DELETE', target, scope, { 'content-length': '0' });
     cancelled = del.status === 204 || del.status === 202 || del.status === 200 || del.status === 404;
   }
   return {

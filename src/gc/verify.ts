@@ -1,8 +1,11 @@
 // Verification after a garbage collection: every tag of every repository must still resolve, and
 // every blob its manifests reference (config and layers, through multi-arch indexes) must exist.
-// It speaks the OCI distribution API with Docker token authentication, as any client does.
-import http from 'node:http';
-import https from 'node:https';
+// It speaks the OCI distribution API with Docker token authentication through berth's registry
+// client (src/distribution/client.ts), which retries 429, 5xx and connection errors with backoff:
+// the Job starts while the registry's Service may still point at a pod that has just gone (the
+// writable configuration was rolled out a moment before), and a moment of that must not fail a
+// collection, which would leave the registry read-only.
+import { manifestAccept, RegistryClient, RegistryError } from '../distribution/client.ts';
 
 export interface RegistryAccess {
   /** `https://host:port` */
@@ -11,133 +14,26 @@ export interface RegistryAccess {
   caPem?: string;
   username?: string;
   password?: string;
+  /** Attempts per request before a check gives up (default 8: about a minute of backoff). */
+  attempts?: number;
+  /** First backoff delay in ms, doubled per attempt (default 500). */
+  backoffMs?: number;
 }
 
-interface Response {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-const manifestTypes = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
-
-export class RegistryHttpError extends Error {
-  override name = 'RegistryHttpError';
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.status = status;
-  }
-}
-
-/** A minimal OCI distribution client: token auth, GET/HEAD, and POST/DELETE for the read-only probe. */
-export class RegistryHttp {
-  private readonly access: RegistryAccess;
-  private readonly tokens = new Map<string, string>();
-
-  constructor(access: RegistryAccess) {
-    this.access = access;
-  }
-
-  private raw(method: string, url: URL, headers: Record<string, string>): Promise<Response> {
-    const mod = url.protocol === 'https:' ? https : http;
-    return new Promise((resolve, reject) => {
-      const req = mod.request(
-        url,
-        {
-          method,
-          headers,
-          ...(this.access.caPem && url.protocol === 'https:' ? { ca: this.access.caPem } : {}),
-          timeout: 60_000,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () =>
-            resolve({
-              status: res.statusCode ?? 0,
-              headers: res.headers,
-              body: Buffer.concat(chunks).toString('utf8'),
-            }),
-          );
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`${method} ${url.pathname}: timed out`)));
-      req.on('error', reject);
-      req.end();
-    });
-  }
-
-  private basic(): string | undefined {
-    const { username, password } = this.access;
-    return username && password
-      ? `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
-      : undefined;
-  }
-
-  private async token(challenge: string): Promise<string | undefined> {
-    const params = Object.fromEntries(
-      [...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!.toLowerCase(), m[2]!]),
-    );
-    if (!params.realm) return undefined;
-    const key = `${params.service ?? ''} ${params.scope ?? ''}`;
-    const cached = this.tokens.get(key);
-    if (cached) return cached;
-    const url = new URL(params.realm);
-    if (params.service) url.searchParams.set('service', params.service);
-    if (params.scope) url.searchParams.set('scope', params.scope);
-    const basic = this.basic();
-    const res = await this.raw('GET', url, basic ? { Authorization: basic } : {});
-    if (res.status !== 200) throw new RegistryHttpError(res.status, `token endpoint answered ${res.status}`);
-    const body = JSON.parse(res.body) as { token?: string; access_token?: string };
-    const token = body.token ?? body.access_token;
-    if (token) this.tokens.set(key, token);
-    return token;
-  }
-
-  /** A request to the registry, authenticating when challenged. */
-  async request(
-    method: 'GET' | 'HEAD' | 'POST' | 'DELETE',
-    path: string,
-    accept?: string,
-  ): Promise<Response> {
-    const url = new URL(path, this.access.url);
-    const headers: Record<string, string> = accept ? { Accept: accept } : {};
-    if (method === 'POST' || method === 'DELETE') headers['Content-Length'] = '0';
-    let res = await this.raw(method, url, headers);
-    if (res.status === 401) {
-      const challenge = String(res.headers['www-authenticate'] ?? '');
-      let auth: string | undefined;
-      if (/^bearer/i.test(challenge)) {
-        const token = await this.token(challenge);
-        auth = token ? `Bearer ${token}` : undefined;
-      } else auth = this.basic();
-      if (auth) res = await this.raw(method, url, { ...headers, Authorization: auth });
-    }
-    return res;
-  }
-
-  /** Follows `Link: <...>; rel="next"` pages. */
-  async pages<T>(path: string, pick: (body: unknown) => T[], missingIsEmpty = false): Promise<T[]> {
-    const out: T[] = [];
-    let next: string | undefined = path;
-    while (next) {
-      const res = await this.request('GET', next);
-      if (res.status === 404 && missingIsEmpty) return out;
-      if (res.status !== 200)
-        throw new RegistryHttpError(res.status, `GET ${next.split('?')[0]}: ${res.status}`);
-      out.push(...pick(JSON.parse(res.body)));
-      const link = String(res.headers.link ?? '');
-      next = /<([^>]+)>;\s*rel="?next"?/.exec(link)?.[1];
-    }
-    return out;
-  }
+/** The client the Jobs use: patient retries, the admin credential, the registry's CA. */
+export function jobClient(access: RegistryAccess, repositoryActions: string): RegistryClient {
+  return new RegistryClient({
+    url: access.url,
+    ...(access.caPem ? { caPem: access.caPem } : {}),
+    ...(access.username && access.password
+      ? { credential: { username: access.username, password: access.password } }
+      : {}),
+    concurrency: 4,
+    attempts: access.attempts ?? 8,
+    backoffMs: access.backoffMs ?? 500,
+    maxRetryWaitMs: 30_000,
+    repositoryActions,
+  });
 }
 
 export interface VerifyReport {
@@ -160,27 +56,40 @@ interface ManifestBody {
   layers?: Descriptor[];
 }
 
-/** Walks every repository and tag; problems are collected, not thrown (unreachable registry throws). */
+/** What a status that is neither found nor missing means for a check (after the retries). */
+const unanswered = (err: unknown): string =>
+  err instanceof RegistryError ? `HTTP ${err.status}` : (err as Error).message;
+
+/** Walks every repository and tag; problems are collected, not thrown (an unreachable registry throws). */
 export async function verifyRegistry(access: RegistryAccess): Promise<VerifyReport> {
-  const client = new RegistryHttp(access);
+  const client = jobClient(access, 'pull');
+  try {
+    return await walk(client);
+  } finally {
+    client.close();
+  }
+}
+
+async function walk(client: RegistryClient): Promise<VerifyReport> {
   const report: VerifyReport = { repositories: 0, tags: 0, manifests: 0, blobs: 0, problems: [] };
-  const repos = await client.pages(
-    '/v2/_catalog?n=1000',
-    (b) => (b as { repositories?: string[] }).repositories ?? [],
-  );
+  const repos = await client.catalog();
   for (const repo of repos) {
     report.repositories++;
-    const tags = await client.pages(
-      `/v2/${repo}/tags/list?n=1000`,
-      (b) => (b as { tags?: string[] | null }).tags ?? [],
-      true, // a repository whose tags were all deleted has none to verify
-    );
+    const scope = RegistryClient.repositoryScope(repo, 'pull');
+    // A repository whose tags were all deleted has none to verify (the client reads 404 as none).
+    const tags = await client.tags(repo);
     const seenManifests = new Set<string>();
     const seenBlobs = new Set<string>();
     const manifest = async (ref: string, where: string): Promise<void> => {
       if (seenManifests.has(ref)) return;
       seenManifests.add(ref);
-      const res = await client.request('GET', `/v2/${repo}/manifests/${ref}`, manifestTypes);
+      let res;
+      try {
+        res = await client.request('GET', `/v2/${repo}/manifests/${ref}`, scope, { accept: manifestAccept });
+      } catch (err) {
+        report.problems.push(`${where}: manifest ${ref} could not be checked (${unanswered(err)})`);
+        return;
+      }
       if (res.status !== 200) {
         report.problems.push(`${where}: manifest ${ref} does not resolve (${res.status})`);
         return;
@@ -188,7 +97,7 @@ export async function verifyRegistry(access: RegistryAccess): Promise<VerifyRepo
       report.manifests++;
       let body: ManifestBody;
       try {
-        body = JSON.parse(res.body) as ManifestBody;
+        body = JSON.parse(res.body.toString('utf8')) as ManifestBody;
       } catch {
         report.problems.push(`${where}: manifest ${ref} is not JSON`);
         return;
@@ -198,9 +107,16 @@ export async function verifyRegistry(access: RegistryAccess): Promise<VerifyRepo
       for (const blob of [body.config, ...(body.layers ?? [])]) {
         if (!blob?.digest || seenBlobs.has(blob.digest)) continue;
         seenBlobs.add(blob.digest);
-        const head = await client.request('HEAD', `/v2/${repo}/blobs/${blob.digest}`);
-        if (head.status === 200 || (head.status >= 300 && head.status < 400)) report.blobs++;
-        else report.problems.push(`${where}: blob ${blob.digest} is missing (${head.status})`);
+        let status: number;
+        try {
+          status = (await client.request('HEAD', `/v2/${repo}/blobs/${blob.digest}`, scope)).status;
+        } catch (err) {
+          report.problems.push(`${where}: blob ${blob.digest} could not be checked (${unanswered(err)})`);
+          continue;
+        }
+        // A redirect is a blob served from elsewhere (S3 with redirects on): it exists.
+        if (status === 200 || (status >= 300 && status < 400)) report.blobs++;
+        else report.problems.push(`${where}: blob ${blob.digest} is missing (${status})`);
       }
     };
     for (const tag of tags) {

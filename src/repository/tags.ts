@@ -4,7 +4,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from '../api/index.ts';
 import { names } from '../registry/names.ts';
 import { resources } from '../registry/resources.ts';
-import { RegistryClient } from '../retention/registry-client.ts';
+import { RegistryClient } from '../distribution/client.ts';
 import type { KubeClient, KubeObject } from '../runtime/kube/client.ts';
 import { objectPath } from '../runtime/kube/resource.ts';
 import { parseDockerConfig } from '../util/dockerconfig.ts';

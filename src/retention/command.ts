@@ -52,7 +52,7 @@ import { collectInUse, listWorkloadImages, registryHosts } from './in-use.ts';
 import type { InUse } from './model.ts';
 import { createPlanner } from './planner.ts';
 import { plannerPolicy, policyScope, registryOf, repositoryFilter } from './policy.ts';
-import { RegistryClient } from './registry-client.ts';
+import { RegistryClient } from '../distribution/client.ts';
 import { applyOutcomes, reportData, writeReportConfigMaps, type Summary } from './report.ts';
 import { snapshot, storageTagResolver } from './snapshot.ts';
 import { FilesystemPushTimes, type PushTimeSource } from './storage.ts';

@@ -5,7 +5,6 @@ import type { Registry } from '../api/index.ts';
 import { credentialFor, parseRetentionRunArgs, UsageError } from './command.ts';
 import { collectInUse, imagesOf, normaliseImage, registryHosts } from './in-use.ts';
 import { createLimit } from '../util/limit.ts';
-import { nextLink, parseChallenge } from './registry-client.ts';
 import { applyOutcomes, gzipParts, reportData, type ReportPart, type Summary } from './report.ts';
 import { s3BasePrefix } from './storage-s3.ts';
 import { planRetention } from './planner.ts';
@@ -182,25 +181,6 @@ describe('credentialFor', () => {
     } catch (err) {
       expect((err as Error).message).not.toMatch(/s3cret/);
     }
-  });
-});
-
-describe('registry protocol helpers', () => {
-  test('nextLink', () => {
-    expect(nextLink('</v2/_catalog?last=b&n=2>; rel="next"', 'https://r:5000/v2/_catalog?n=2')).toBe(
-      'https://r:5000/v2/_catalog?last=b&n=2',
-    );
-    expect(nextLink(undefined, 'https://r')).toBeUndefined();
-    expect(nextLink('<https://x/a>; rel="prev"', 'https://r')).toBeUndefined();
-  });
-  test('parseChallenge', () => {
-    expect(parseChallenge('Bearer realm="https://r/token",service="main",scope="repository:a:pull"')).toEqual(
-      {
-        scheme: 'bearer',
-        params: { realm: 'https://r/token', service: 'main', scope: 'repository:a:pull' },
-      },
-    );
-    expect(parseChallenge('Basic realm="registry"')?.scheme).toBe('basic');
   });
 });
 

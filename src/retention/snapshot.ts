@@ -3,7 +3,7 @@
 // stored manifest (revision links) and what each manifest points to (GET with every media type).
 import { mapLimit } from '../util/limit.ts';
 import type { ManifestState, RepositoryState, TagState } from './model.ts';
-import type { RegistryClient } from './registry-client.ts';
+import type { RegistryClient } from '../distribution/client.ts';
 import { StorageError, type PushTimeSource } from './storage.ts';
 
 export async function snapshotRepository(

@@ -2,13 +2,18 @@
 // throw-away upload is accepted and cancelled (nothing is left of it) and the check fails; in
 // read-only maintenance mode (the configuration the procedure rolls out) the push is refused and
 // the check passes. `berth gc-run probe` as the Job runs it: exit code and termination message.
+// A registry that refuses connections for a moment (its Service still pointing at a pod that has
+// just gone) is retried, not taken for an answer: a small TCP forwarder in front of the real
+// registry resets the first connections, then passes the rest through (TLS end to end).
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { RegistryClient } from '../../src/distribution/client.ts';
 import { probeReadOnly, probeRepository } from '../../src/gc/probe.ts';
-import { RegistryHttp, type RegistryAccess } from '../../src/gc/verify.ts';
+import type { RegistryAccess } from '../../src/gc/verify.ts';
 import { mint, startTokenGround, type TokenGround } from '../token/fixture.ts';
 
 const exec = promisify(execFile);
@@ -24,6 +29,7 @@ let files: { dockerConfig: string; ca: string };
 async function probeCommand(
   name: string,
   url = ground.registry.url,
+  extra: string[] = [],
 ): Promise<{ code: number; message: string }> {
   const terminationLog = path.join(ground.dir, `${name}.termination-log`);
   writeFileSync(terminationLog, '');
@@ -39,8 +45,9 @@ async function probeCommand(
         `--ca-file=${files.ca}`,
         `--docker-config=${files.dockerConfig}`,
         `--termination-log=${terminationLog}`,
+        ...extra,
       ],
-      { timeout: 60_000 },
+      { timeout: 90_000 },
     );
   } catch (err) {
     code = (err as { code?: number }).code ?? -1;
@@ -74,11 +81,16 @@ describe('the read-only probe against the real registry', () => {
     const result = await probeReadOnly(access);
     expect(result).toMatchObject({ verdict: 'accepted', status: 202, cancelled: true });
     // Nothing is left of the upload: no repository, and no upload in progress.
-    const client = new RegistryHttp(access);
-    const catalog = JSON.parse((await client.request('GET', '/v2/_catalog')).body) as {
-      repositories: string[];
-    };
-    expect(catalog.repositories).not.toContain(probeRepository);
+    const client = new RegistryClient({
+      url: access.url,
+      caPem: access.caPem!,
+      credential: { username: 'admin', password: admin.secret },
+    });
+    try {
+      expect(await client.catalog()).not.toContain(probeRepository);
+    } finally {
+      client.close();
+    }
 
     const cmd = await probeCommand('writable');
     expect(cmd.code).toBe(1);
@@ -105,9 +117,77 @@ describe('the read-only probe against the real registry', () => {
     expect(cmd).toEqual({ code: 0, message: '' });
   });
 
-  test('an unreachable registry: the check cannot run, exit 1', async () => {
-    const cmd = await probeCommand('unreachable', 'https://127.0.0.1:1');
+  test('an unreachable registry: the check cannot run once its attempts are spent, exit 1', async () => {
+    const cmd = await probeCommand('unreachable', 'https://127.0.0.1:1', ['--attempts=2']);
     expect(cmd.code).toBe(1);
-    expect(cmd.message).toMatch(/^the read-only check could not run: /);
+    expect(cmd.message).toMatch(/^the read-only check could not run: .*ECONNREFUSED/);
   });
+
+  test('connections reset for a moment: the check retries and concludes', async () => {
+    await ground.reconfigure({ readOnly: true });
+    const forwarder = await resettingForwarder(new URL(ground.registry.url), 3);
+    try {
+      const url = `https://${new URL(ground.registry.url).hostname}:${forwarder.port}`;
+      const cmd = await probeCommand('reset', url);
+      expect(cmd).toEqual({ code: 0, message: '' });
+      expect(forwarder.reset).toBe(3);
+      expect(forwarder.passed).toBeGreaterThan(0);
+      // With a single attempt, the first reset is the end of it.
+      const once = await resettingForwarder(new URL(ground.registry.url), 1);
+      try {
+        const url1 = `https://${new URL(ground.registry.url).hostname}:${once.port}`;
+        const failed = await probeCommand('reset-once', url1, ['--attempts=1']);
+        expect(failed.code).toBe(1);
+        expect(failed.message).toMatch(/^the read-only check could not run: /);
+      } finally {
+        await once.close();
+      }
+    } finally {
+      await forwarder.close();
+    }
+  }, 120_000);
 });
+
+/** A TCP forwarder to `target` that resets its first `resets` connections. */
+async function resettingForwarder(
+  target: URL,
+  resets: number,
+): Promise<{ port: number; reset: number; passed: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const state = { reset: 0, passed: 0 };
+  const server = net.createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    if (state.reset < resets) {
+      state.reset++;
+      client.resetAndDestroy();
+      return;
+    }
+    state.passed++;
+    const upstream = net.connect(Number(target.port), target.hostname);
+    sockets.add(upstream);
+    upstream.on('close', () => sockets.delete(upstream));
+    client.pipe(upstream).pipe(client);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end);
+    upstream.on('error', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    get reset() {
+      return state.reset;
+    },
+    get passed() {
+      return state.passed;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { executeDeletions } from '../../src/retention/execute.ts';
 import type { Deletion } from '../../src/retention/model.ts';
-import { RegistryClient } from '../../src/retention/registry-client.ts';
+import { RegistryClient } from '../../src/distribution/client.ts';
 import { storageTagResolver } from '../../src/retention/snapshot.ts';
 import { FilesystemPushTimes } from '../../src/retention/storage.ts';
 import { RegistryClient as Crane, startRegistry, type RunningRegistry } from '../harness/registry.ts';

@@ -1,10 +1,11 @@
-// The retention run's client of the Distribution registry API: catalog and tag lists following
-// `Link` pagination, manifest HEAD/GET with every manifest media type accepted, delete by digest,
-// Docker/OCI token authentication (Bearer challenge → token from the realm with the basic
-// credential; or plain Basic), retries with backoff on 429, 5xx and connection errors, and a
-// concurrency limit on requests. A Retry-After (on 429 or 503) pauses every request of the client
-// until then, through one shared Throttle (throttle.ts), so concurrent workers back off together.
-// The credential never appears in errors or logs.
+// berth's one client of the Distribution registry API, used by the retention run, the Repository
+// controller's tag count and the garbage collection's read-only probe and verification: catalog
+// and tag lists following `Link` pagination, manifest HEAD/GET with every manifest media type
+// accepted, delete by digest, Docker/OCI token authentication (Bearer challenge → token from the
+// realm with the basic credential; or plain Basic), retries with backoff on 429, 5xx and
+// connection errors, and a concurrency limit on requests. A Retry-After (on 429 or 503) pauses
+// every request of the client until then, through one shared Throttle (throttle.ts), so concurrent
+// workers back off together. The credential never appears in errors or logs.
 import http from 'node:http';
 import https from 'node:https';
 import { createLimit, type Limit } from '../util/limit.ts';
@@ -43,6 +44,8 @@ export interface RegistryClientOptions {
   concurrency?: number;
   /** Attempts per request (default 5). */
   attempts?: number;
+  /** The actions a repository token asks for (default `pull,delete`, what a retention run needs). */
+  repositoryActions?: string;
   /** First backoff delay (default 200 ms), doubled per attempt, with jitter. */
   backoffMs?: number;
   /** Longest wait before a retry, whatever Retry-After asks (default 60 s). */
@@ -287,8 +290,12 @@ export class RegistryClient {
     return out;
   }
 
-  static repositoryScope(repository: string): string {
-    return `repository:${repository}:pull,delete`;
+  static repositoryScope(repository: string, actions = 'pull,delete'): string {
+    return `repository:${repository}:${actions}`;
+  }
+
+  private scopeOf(repository: string): string {
+    return RegistryClient.repositoryScope(repository, this.options.repositoryActions);
   }
 
   /** Every repository, following pagination. */
@@ -298,11 +305,7 @@ export class RegistryClient {
 
   /** Every tag of a repository (none when the repository does not exist). */
   tags(repository: string, pageSize = 1000): Promise<string[]> {
-    return this.paged<string>(
-      `/v2/${repository}/tags/list?n=${pageSize}`,
-      RegistryClient.repositoryScope(repository),
-      'tags',
-    );
+    return this.paged<string>(`/v2/${repository}/tags/list?n=${pageSize}`, this.scopeOf(repository), 'tags');
   }
 
   /** Resolves a tag or digest; undefined when it does not exist. */
@@ -310,7 +313,7 @@ export class RegistryClient {
     const res = await this.request(
       'HEAD',
       `/v2/${repository}/manifests/${reference}`,
-      RegistryClient.repositoryScope(repository),
+      this.scopeOf(repository),
       {
         accept: manifestAccept,
       },
@@ -329,7 +332,7 @@ export class RegistryClient {
     const res = await this.request(
       'GET',
       `/v2/${repository}/manifests/${reference}`,
-      RegistryClient.repositoryScope(repository),
+      this.scopeOf(repository),
       {
         accept: manifestAccept,
       },
@@ -367,7 +370,7 @@ export class RegistryClient {
     const res = await this.request(
       'DELETE',
       `/v2/${repository}/manifests/${digest}`,
-      RegistryClient.repositoryScope(repository),
+      this.scopeOf(repository),
       {},
       { once: true },
     );

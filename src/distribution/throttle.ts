@@ -1,4 +1,4 @@
-// How the retention run backs off when the registry (or a proxy in front of it) says it is busy:
+// How berth's registry client backs off when the registry (or a proxy in front of it) says it is busy:
 // - `retryAfterMs` reads a Retry-After header (delta-seconds or an HTTP date) against a clock;
 // - `retryDelay` decides the wait before the next attempt: what Retry-After says (capped), or an
 //   exponential backoff with jitter when the answer gave none;
