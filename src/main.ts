@@ -24,7 +24,7 @@ const commands: Record<string, Command> = {
         return 2;
       }
       const [{ runOperator }, { registerControllers }] = await Promise.all([
-        import('./runtime/run.ts'),
+        import('./run-operator.ts'),
         import('./controllers.ts'),
       ]);
       return runOperator(parsed.config, registerControllers);

@@ -4,8 +4,8 @@
 import { parseDuration } from '../util/duration.ts';
 import { logLevels, type LogLevel } from '../runtime/logger.ts';
 import { parseAddress } from '../runtime/server.ts';
-import { parseAllowedDirs } from '../nodeagent/dirs.ts';
-import { parseHostPatterns } from '../registry/hosts.ts';
+import { parseAllowedDirs } from '../model/node-dirs.ts';
+import { parseHostPatterns } from '../model/hosts.ts';
 
 export interface OperatorConfig {
   /** Namespaces to watch; empty: all. */

@@ -1,12 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import {
-  decideAccess,
-  grantedActions,
-  isRepositoryName,
-  parseScope,
-  parseScopes,
-  type Principal,
-} from './scope.ts';
+import { decideAccess, grantedActions, parseScope, parseScopes, type Principal } from './scope.ts';
+import { isRepositoryName } from './repository-name.ts';
 import { compileCredentialStore, type CredentialEntry } from './store.ts';
 
 const hash = `sha256:${'0'.repeat(64)}`;

@@ -2,6 +2,7 @@
 // what a credential is granted of it. The grant is the intersection of the request with the
 // credential's grants; what is not granted is simply left out (the Docker token specification),
 // and the registry then refuses the operation.
+import { isRepositoryName } from './repository-name.ts';
 import type { CompiledEntry, RepositoryAction } from './store.ts';
 
 export interface Scope {
@@ -17,15 +18,6 @@ export interface ResourceActions {
   class?: string;
   name: string;
   actions: string[];
-}
-
-// Distribution's repository name grammar (distribution/reference): lowercase path components
-// separated by `/`, each `[a-z0-9]+` joined by `.`, `_`, `__` or dashes; at most 255 characters.
-const component = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
-const repositoryName = new RegExp(`^${component}(?:/${component})*$`);
-
-export function isRepositoryName(name: string): boolean {
-  return name.length <= 255 && repositoryName.test(name);
 }
 
 const scopePattern = /^([a-z0-9]+)(?:\(([a-z0-9]+)\))?:(.+):([a-z*]+(?:,[a-z*]+)*)$/;

@@ -100,7 +100,7 @@ const hexHash = /^sha256:([0-9a-f]{64})$/;
 /**
  * The shard documents of `store` (index = shard). Entries keep their order within a shard;
  * grant sets are shared by content. Throws on an entry that is not valid (the writer checks
- * every entry first, src/registry/store.ts).
+ * every entry first, src/model/store.ts).
  */
 export function serializeShardedStore(store: CredentialStore, shards = storeShards): string[] {
   const docs: WireShard[] = [];

@@ -23,7 +23,7 @@
 // reason, never secret material), and keeps every other entry. Only a document that is not a
 // store at all (not JSON, another version, no credentials list) is refused as a whole.
 import picomatch from 'picomatch';
-import { isRepositoryName } from './scope.ts';
+import { isRepositoryName } from './repository-name.ts';
 import { usernamePattern } from './usernames.ts';
 
 export const credentialStoreVersion = 1;

@@ -7,11 +7,11 @@ import type * as k8s from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import type { Registry } from '../api/index.ts';
 import type { OperatorConfig } from '../config/config.ts';
-import { names, selectorLabels, type RegistryRef } from '../registry/names.ts';
-import { refOf } from '../registry/desired/context.ts';
-import { mapToRegistry } from '../registry/controller.ts';
-import { resources } from '../registry/resources.ts';
-import { rolloutOf } from '../registry/status.ts';
+import { names, selectorLabels, type RegistryRef } from '../model/names.ts';
+import { refOf } from '../model/registry.ts';
+import { mapToRegistry } from '../model/registry-keys.ts';
+import { resources, jobs } from '../model/resources.ts';
+import { rolloutOf } from '../model/status.ts';
 import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
 import { errorMessage, isStatus } from '../runtime/errors.ts';
@@ -22,25 +22,23 @@ import type { Manager } from '../runtime/manager.ts';
 import { managedBySelector } from '../runtime/objects.ts';
 import { updateStatus } from '../runtime/writes.ts';
 import { checksum, secretText } from '../util/secrets.ts';
-import { scheduleDecision, ScheduleError } from './cron.ts';
+import { scheduleDecision, ScheduleError } from '../jobs/cron.ts';
 import { collectJob, probeJob, verifyJob } from './jobs.ts';
 import { configChecksumAnnotation, stalePods } from './stale-pods.ts';
-import { isFinished, jobState, terminationMessage } from './job-state.ts';
-import { retentionJobSelector } from './lock.ts';
-import { needsSameNode, registryNode, unsupported } from './placement.ts';
-import { gcRequestAnnotation, restartAnnotation } from './maintenance.ts';
+import { isFinished, jobState, terminationMessage, type JobState } from '../jobs/state.ts';
+import { retentionJobSelector } from '../jobs/lock.ts';
+import { needsSameNode, registryNode, unsupported } from '../jobs/placement.ts';
+import { gcRequestAnnotation, restartAnnotation } from '../model/maintenance.ts';
 import {
   defaultSettings,
   step,
   type Effect,
   type GCStatus,
-  type JobState,
   type Observed,
   type Settings,
   type WorkloadView,
 } from './procedure.ts';
 
-export const jobs: ResourceType = { group: 'batch', version: 'v1', plural: 'jobs', kind: 'Job' };
 const pods: ResourceType = { group: '', version: 'v1', plural: 'pods', kind: 'Pod' };
 /** Field manager of the restart stamp, apart from `berth` so the Registry controller's apply leaves it. */
 export const restartFieldManager = 'berth-gc';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Registry } from '../api/index.ts';
-import { collectJob, collectScript, probeJob, registryURL, verifyJob } from './jobs.ts';
-import { needsSameNode, unsupported } from './placement.ts';
+import { collectJob, collectScript, probeJob, verifyJob } from './jobs.ts';
+import { registryURL } from '../model/hosts.ts';
+import { needsSameNode, unsupported } from '../jobs/placement.ts';
 
 const ref = { name: 'main', namespace: 'registry-system' };
 const registry = (spec: Partial<Registry['spec']>): Registry =>

@@ -9,12 +9,9 @@
 // - probe: the same, running `berth gc-run probe`: before collecting, a push must be refused.
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from '../api/index.ts';
-import {
-  restrictedContainerSecurity,
-  restrictedPodSecurity,
-  registryPaths,
-} from '../registry/desired/workload.ts';
-import { names, registryLabels, serviceHostNames, type RegistryRef } from '../registry/names.ts';
+import { restrictedContainerSecurity, restrictedPodSecurity, registryPaths } from '../model/workload.ts';
+import { names, registryLabels, type RegistryRef } from '../model/names.ts';
+import { registryURL } from '../model/hosts.ts';
 
 export const gcLabels = {
   step: 'berth.dev/gc-step',
@@ -180,14 +177,6 @@ export function collectJob(
     ],
     volumes,
   });
-}
-
-/** The URL the verify Job reaches the registry at: its Service, by the in-cluster name. */
-export function registryURL(ref: RegistryRef, registry: Registry): string {
-  const tls = registry.spec.tls?.mode !== 'Disabled';
-  const port = registry.spec.expose?.service?.port ?? 443;
-  const host = serviceHostNames(ref)[0]!;
-  return `${tls ? 'https' : 'http'}://${host}${port === (tls ? 443 : 80) ? '' : `:${port}`}`;
 }
 
 export function verifyJob(

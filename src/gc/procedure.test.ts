@@ -1,7 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import {
   defaultSettings,
-  isReadOnly,
   jobName,
   parseCollectOutput,
   step,
@@ -9,6 +8,7 @@ import {
   type Observed,
   type WorkloadView,
 } from './procedure.ts';
+import { isReadOnly } from '../model/gc-phase.ts';
 
 const T0 = '2030-01-01T03:00:00.000Z';
 const at = (sec: number) => new Date(Date.parse(T0) + sec * 1000);

@@ -14,31 +14,11 @@ import type {
   RegistryStatusGarbageCollectionLastRun as LastRun,
   RegistryStatusGarbageCollectionRun as Run,
 } from '../api/generated/registry.ts';
+import type { JobState } from '../jobs/state.ts';
+import { isActive, type Phase } from '../model/gc-phase.ts';
 
 export type { GCStatus };
-export type Phase = NonNullable<GCStatus['phase']>;
 export type Trigger = NonNullable<Run['trigger']>;
-
-/** Phases in which the registry runs with the read-only configuration. */
-export const readOnlyPhases: readonly Phase[] = ['ReadOnly', 'Collecting', 'Restarting', 'Failed'];
-/** Phases of a collection in progress. */
-export const activePhases: readonly Phase[] = [
-  'Pending',
-  'ReadOnly',
-  'Collecting',
-  'Restarting',
-  'ReadWrite',
-  'Verifying',
-];
-
-export const isActive = (phase: Phase | undefined): boolean => !!phase && activePhases.includes(phase);
-export const isReadOnly = (phase: Phase | undefined): boolean => !!phase && readOnlyPhases.includes(phase);
-
-export type JobState =
-  | { state: 'Absent' }
-  | { state: 'Running' }
-  | { state: 'Succeeded'; output?: string }
-  | { state: 'Failed'; message: string };
 
 /** The registry workload as the controller sees it. */
 export interface WorkloadView {

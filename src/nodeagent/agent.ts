@@ -8,7 +8,7 @@ import type http from 'node:http';
 import path from 'node:path';
 import client from 'prom-client';
 import type winston from 'winston';
-import { configKeys, parseNodeAccessConfig, type NodeAccessConfig } from './config.ts';
+import { configKeys, parseNodeAccessConfig, type NodeAccessConfig } from '../model/node-access-config.ts';
 import { applyPlan, readNodeState } from './node-fs.ts';
 import { planNode, type Desired } from './plan.ts';
 

@@ -3,8 +3,7 @@
 import { readFlags, UsageError } from '../util/flags.ts';
 import http from 'node:http';
 import winston from 'winston';
-import { parseListenAddress } from '../token/command.ts';
-import type { ListenAddress } from '../token/server.ts';
+import { parseListenAddress, type ListenAddress } from '../util/listen.ts';
 import { parseDuration } from '../util/duration.ts';
 import { NodeAgent, type AgentOptions } from './agent.ts';
 

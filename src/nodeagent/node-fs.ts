@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs, type Dirent } from 'node:fs';
 import path from 'node:path';
-import { isHostName } from './config.ts';
+import { isHostName } from '../model/node-access-config.ts';
 import {
   caFile,
   hostsTomlFile,

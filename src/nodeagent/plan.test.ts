@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { NodeAccessConfig } from './config.ts';
+import type { NodeAccessConfig } from '../model/node-access-config.ts';
 import { mergeHostsFile, planNode, renderMarker, type Desired, type NodeState } from './plan.ts';
 
 const registry = 'ns/main';

@@ -5,7 +5,7 @@
 // Registry and the files the agent wrote there. A folder without that marker, or with another
 // Registry's, is someone else's: the agent reports a conflict and leaves it alone. In the hosts
 // file the agent owns exactly the lines between its BEGIN and END lines.
-import type { NodeAccessConfig } from './config.ts';
+import type { NodeAccessConfig } from '../model/node-access-config.ts';
 
 export const markerFile = '.berth-node-agent';
 export const hostsTomlFile = 'hosts.toml';

@@ -5,14 +5,14 @@
 // ServiceAccount created costs reads from the caches of one namespace and at most one write.
 import { Counter } from 'prom-client';
 import type { OperatorConfig } from '../config/config.ts';
-import { resources } from '../registry/resources.ts';
+import { resources } from '../model/resources.ts';
 import type { Deps } from '../runtime/deps.ts';
 import type { InformerEvent } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
 import { keyOf } from '../runtime/kube/resource.ts';
 import type { Manager } from '../runtime/manager.ts';
 import { managedBySelector } from '../runtime/objects.ts';
-import { labels } from './credential-secret.ts';
+import { labels } from '../model/credential-secret.ts';
 import { PullSecretReconciler } from './reconciler.ts';
 import { FanoutWork } from './work.ts';
 

@@ -4,8 +4,8 @@
 // selected (or a Registry that goes) loses the Secret and only berth's ServiceAccount entries.
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from '../api/index.ts';
-import { clientHosts } from '../registry/reconciler.ts';
-import { pullUsername } from '../registry/store.ts';
+import { clientHosts } from '../model/hosts.ts';
+import { pullUsername } from '../model/store.ts';
 import { readConditions, setCondition, type Condition } from '../runtime/conditions.ts';
 import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
@@ -17,7 +17,7 @@ import { addFinalizer, applyOwned, removeFinalizer, updateStatus } from '../runt
 import { parseDuration } from '../util/duration.ts';
 import { mapLimit } from '../util/limit.ts';
 import { randomSecret } from '../util/secrets.ts';
-import { resources } from '../registry/resources.ts';
+import { resources } from '../model/resources.ts';
 import {
   credentialSecret,
   isOwnCredential,
@@ -25,10 +25,10 @@ import {
   stepCredential,
   type RegistryKey,
   type RotationPolicy,
-} from './credential-secret.ts';
-import { rotationOverdue } from './rotation.ts';
+} from '../model/credential-secret.ts';
+import { rotationOverdue } from '../model/rotation.ts';
 import { FanoutWork, type NamespaceOutcome } from './work.ts';
-import { matchesSelector } from './selector.ts';
+import { matchesSelector } from '../model/selector.ts';
 import {
   addPullSecret,
   orphanedEntries,

@@ -3,6 +3,7 @@
 // access controller (registry/auth/token/accesscontroller.go: realm, service, issuer and at least
 // one of rootcertbundle/jwks; signingalgorithms optional).
 import { stringify } from 'yaml';
+import { blobMediaTypes } from '../model/media-types.ts';
 
 export class RegistryConfigError extends Error {
   override name = 'RegistryConfigError';
@@ -192,19 +193,6 @@ function authSection(auth: RegistryTokenAuth): Record<string, unknown> {
     },
   };
 }
-
-/** Media types of blobs (layers and configs): their pushes say nothing about a tag. */
-export const blobMediaTypes = [
-  'application/octet-stream',
-  'application/vnd.oci.image.layer.v1.tar',
-  'application/vnd.oci.image.layer.v1.tar+gzip',
-  'application/vnd.oci.image.layer.v1.tar+zstd',
-  'application/vnd.oci.image.config.v1+json',
-  'application/vnd.oci.empty.v1+json',
-  'application/vnd.docker.image.rootfs.diff.tar.gzip',
-  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
-  'application/vnd.docker.container.image.v1+json',
-] as const;
 
 function notificationsSection(n: { url: string; token: string }): Record<string, unknown> {
   let url: URL;

@@ -5,22 +5,12 @@ import type { KubeObject } from '../runtime/kube/client.ts';
 import type { Manager } from '../runtime/manager.ts';
 import { managedBySelector } from '../runtime/objects.ts';
 import { RegistryReconciler, type RegistrySettings } from './reconciler.ts';
-import { resources } from './resources.ts';
-import { daemonSets } from '../nodeagent/registry-step.ts';
+import { resources } from '../model/resources.ts';
+import { daemonSets } from './node-access-step.ts';
 import type { Repository } from '../api/index.ts';
-import { registryKeyOf } from '../repository/claims.ts';
-import { hostClaimants } from './hosts.ts';
-
-/**
- * Children carry the label `berth.dev/registry: <name>`; those outside the Registry's namespace
- * (pull and push secrets) also `berth.dev/registry-namespace`.
- */
-export function mapToRegistry(obj: KubeObject): string[] {
-  const labels = obj.metadata?.labels ?? {};
-  const name = labels['berth.dev/registry'];
-  const ns = labels['berth.dev/registry-namespace'] ?? obj.metadata?.namespace;
-  return name && ns ? [`${ns}/${name}`] : [];
-}
+import { registryKeyOf } from '../model/claims.ts';
+import { hostClaimants } from '../model/hosts.ts';
+import { mapToRegistry } from '../model/registry-keys.ts';
 
 export function registryController(deps: Deps, manager: Manager, settings: RegistrySettings): void {
   const owned = { labelSelector: managedBySelector };
@@ -49,7 +39,7 @@ export function registryController(deps: Deps, manager: Manager, settings: Regis
       // the credential store grants pulls by Repository and by namespace label
       { informer: repositories, map: (obj: KubeObject) => [registryKeyOf(obj as Repository)] },
       { informer: namespaces, map: allRegistries },
-      // Ingress host claims (src/registry/hosts.ts): a change of one Registry can take a host from,
+      // Ingress host claims (src/model/hosts.ts): a change of one Registry can take a host from,
       // or give it back to, another; those are the ones with that host and the ones in HostConflict.
       { informer: registries, map: (obj: KubeObject) => hostClaimants(registries.list(), obj) },
     ],

@@ -7,7 +7,7 @@ import { parseDuration } from '../util/duration.ts';
 import { parseDockerConfig } from '../util/dockerconfig.ts';
 import { randomSecret, secretText } from '../util/secrets.ts';
 import type { Registry } from '../api/index.ts';
-import { serviceHostNames, type RegistryRef } from './names.ts';
+import { serviceHostNames, type RegistryRef } from '../model/names.ts';
 import { caLifetimeMs, decideCA, decideServing, type CertFacts } from './tls-policy.ts';
 
 export interface ExistingMaterial {

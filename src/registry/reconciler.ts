@@ -6,15 +6,14 @@
 // credentials), the configuration, the claim, and the workloads whose pod templates carry checksums
 // of what they load, so a change of configuration, certificate or key rolls them.
 import type * as k8s from '@kubernetes/client-node';
-import type { Registry } from '../api/index.ts';
-import { maintenanceOf } from '../gc/maintenance.ts';
+import type { Registry, Repository } from '../api/index.ts';
+import { maintenanceOf } from '../model/maintenance.ts';
 import { layoutCredentialStore, StoreTooLargeError, type StoreLayout } from '../credentials/layout.ts';
 import { storeShards } from '../credentials/sharded.ts';
 import type { CredentialStore } from '../credentials/store.ts';
-import type { Repository } from '../api/index.ts';
-import { isOwnCredential } from '../pullsecrets/credential-secret.ts';
-import { registryKeyOf, resolveClaims } from '../repository/claims.ts';
-import { buildCredentialStore, type CredentialHashCache } from './store.ts';
+import { isOwnCredential } from '../model/credential-secret.ts';
+import { registryKeyOf, resolveClaims } from '../model/claims.ts';
+import { buildCredentialStore, type CredentialHashCache } from '../model/store.ts';
 import { setCondition, readConditions, type Condition } from '../runtime/conditions.ts';
 import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
@@ -25,7 +24,8 @@ import { objectPath, type ResourceType } from '../runtime/kube/resource.ts';
 import { applyCached, applyOwned, updateStatus } from '../runtime/writes.ts';
 import { checksum, secretText } from '../util/secrets.ts';
 import { renderRegistryConfig, type RegistryStorage } from './config.ts';
-import { endpoint, refOf, servicePort, type BuildContext } from './desired/context.ts';
+import { type BuildContext } from './desired/context.ts';
+import { endpoint, refOf } from '../model/registry.ts';
 import { registryIngress, registryNetworkPolicy, registryPDB, registryService } from './desired/network.ts';
 import {
   adminSecret,
@@ -41,7 +41,8 @@ import {
 } from './desired/secrets.ts';
 import { registryPVC } from './desired/storage.ts';
 import { tokenDeployment, tokenIdentity } from './desired/token-service.ts';
-import { registryDeployment, registryPaths } from './desired/workload.ts';
+import { registryDeployment } from './desired/workload.ts';
+import { registryPaths } from '../model/workload.ts';
 import {
   adminPassword,
   eventsToken,
@@ -50,12 +51,18 @@ import {
   servingNames,
   tokenSigningKey,
 } from './material.ts';
-import { names, ports, registryEventsUrl, serviceHostNames, type RegistryRef } from './names.ts';
-import { resources } from './resources.ts';
-import { NodeAccessStep, type NodeAccessCaches } from '../nodeagent/registry-step.ts';
-import { defaultAllowedDirs } from '../nodeagent/dirs.ts';
-import { decideIngressHost, defaultHostPolicy, registryHosts, type IngressHostVerdict } from './hosts.ts';
-import { registryConditions, type Check, type Observed } from './status.ts';
+import { names, ports, registryEventsUrl, serviceHostNames, type RegistryRef } from '../model/names.ts';
+import { resources } from '../model/resources.ts';
+import { NodeAccessStep, type NodeAccessCaches } from './node-access-step.ts';
+import { defaultAllowedDirs } from '../model/node-dirs.ts';
+import {
+  decideIngressHost,
+  defaultHostPolicy,
+  registryHosts,
+  clientHosts,
+  type IngressHostVerdict,
+} from '../model/hosts.ts';
+import { registryConditions, type Check, type Observed } from '../model/status.ts';
 
 export interface RegistryCaches extends Pick<NodeAccessCaches, 'daemonSets'> {
   registries: Cache<KubeObject>;
@@ -96,7 +103,7 @@ export class RegistryReconciler {
   private readonly caches: RegistryCaches;
   private readonly settings: RegistrySettings;
   private readonly nodeAccess: NodeAccessStep;
-  /** Credential hashes by Secret object, between reconciles (src/registry/store.ts). */
+  /** Credential hashes by Secret object, between reconciles (src/model/store.ts). */
   private readonly hashCache: CredentialHashCache = new WeakMap();
 
   constructor(deps: RegistryDeps, caches: RegistryCaches, settings: RegistrySettings) {
@@ -181,14 +188,14 @@ export class RegistryReconciler {
     }
     if (caPem) await this.apply(resources.configMaps, caConfigMap(ctx0, caPem), this.caches.configMaps);
 
-    // The Ingress host: this Registry's own, or claimed by an older one (src/registry/hosts.ts).
+    // The Ingress host: this Registry's own, or claimed by an older one (src/model/hosts.ts).
     const host = this.ingressHost(registry);
     if (host.kind === 'conflict') {
       observed.hosts = { ok: false, reason: host.reason, message: host.message };
       this.deps.events.event(registry as KubeObject, 'Warning', host.reason, 'Reconcile', host.message);
     }
 
-    // Node access: the node agents' ConfigMap and DaemonSet (src/nodeagent/registry-step.ts).
+    // Node access: the node agents' ConfigMap and DaemonSet (src/registry/node-access-step.ts).
     const nodes = await this.nodeAccess.reconcile({
       registry,
       ref,
@@ -528,18 +535,6 @@ export class RegistryReconciler {
     else delete status.caConfigMap;
     await updateStatus(this.deps.client, resources.registries, registry as KubeObject, status);
   }
-}
-
-/** The hosts that clients name the registry by: what the admin and pull Secrets carry. */
-export function clientHosts(ref: RegistryRef, registry: Registry): string[] {
-  const port = servicePort(registry);
-  const hosts = serviceHostNames(ref)
-    .slice(0, 2)
-    .map((h) => `${h}:${port}`);
-  if (port === 443) hosts.push(...serviceHostNames(ref).slice(0, 2));
-  const ingress = registry.spec.expose?.ingress?.host;
-  if (ingress) hosts.push(ingress);
-  return hosts;
 }
 
 /** The token endpoint, on the registry's own host name: the Ingress host, or the Service. */

@@ -1,13 +1,13 @@
 // The Repository controller: keyed by Repository; a change of any Repository of the same Registry
 // (a claim released) or of the Registry itself requeues the Repositories that refer to it.
 import type { Repository } from '../api/index.ts';
-import { resources } from '../registry/resources.ts';
+import { resources } from '../model/resources.ts';
 import type { Deps } from '../runtime/deps.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
 import type { Manager } from '../runtime/manager.ts';
 import { managedBySelector } from '../runtime/objects.ts';
-import { labels } from '../pullsecrets/credential-secret.ts';
-import { registryKeyOf, repositoryKey } from './claims.ts';
+import { labels } from '../model/credential-secret.ts';
+import { registryKeyOf, repositoryKey } from '../model/claims.ts';
 import { RepositoryReconciler } from './reconciler.ts';
 import { registryTagReader } from './tags.ts';
 

@@ -10,15 +10,15 @@ import express from 'express';
 import { Counter } from 'prom-client';
 import type * as k8sTypes from '@kubernetes/client-node';
 import type { Repository } from '../api/index.ts';
-import { names } from '../registry/names.ts';
-import { resources } from '../registry/resources.ts';
+import { names } from '../model/names.ts';
+import { resources } from '../model/resources.ts';
 import type { Deps } from '../runtime/deps.ts';
 import { errorMessage, statusCodeOf } from '../runtime/errors.ts';
 import type { Cache } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
 import { objectPath } from '../runtime/kube/resource.ts';
 import { secretText } from '../util/secrets.ts';
-import { registryKeyOf, resolveClaims } from './claims.ts';
+import { registryKeyOf, resolveClaims } from '../model/claims.ts';
 import { parseEnvelope, pushTimeUpdates, type PushTimeUpdate } from './push-events.ts';
 
 export interface PushEventCaches {

@@ -1,7 +1,7 @@
 // Wiring of the push-event listener: the shared informers it reads, the leader check, and the
 // route the operator serves on --events-bind-address. Nothing listens when the address is "0".
 import type { OperatorConfig } from '../config/config.ts';
-import { resources } from '../registry/resources.ts';
+import { resources } from '../model/resources.ts';
 import type { Deps } from '../runtime/deps.ts';
 import type { Manager } from '../runtime/manager.ts';
 import { managedBySelector } from '../runtime/objects.ts';

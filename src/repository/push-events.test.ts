@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Repository } from '../api/index.ts';
-import { resolveClaims } from './claims.ts';
+import { resolveClaims } from '../model/claims.ts';
 import {
   EnvelopeError,
   parseEnvelope,

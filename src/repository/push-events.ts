@@ -5,7 +5,7 @@
 // nothing. Distribution delivers events at least once and in no guaranteed order, so the result
 // only ever moves forward.
 import type { Repository } from '../api/index.ts';
-import { blobMediaTypes } from '../registry/config.ts';
+import { blobMediaTypes } from '../model/media-types.ts';
 
 /** One event of the envelope, as Distribution v3 sends it (only the fields berth reads). */
 export interface RegistryEvent {
@@ -67,7 +67,7 @@ function timeOf(value: string | undefined): number | undefined {
 
 /**
  * The updates an envelope calls for. `winners` maps a repository path to the Repository that owns
- * it in this Registry (src/repository/claims.ts `resolveClaims(...).winners`). At most one update
+ * it in this Registry (src/model/claims.ts `resolveClaims(...).winners`). At most one update
  * per Repository, with the newest timestamp, and only when it is newer than its status says.
  */
 export function pushTimeUpdates(envelope: EventEnvelope, winners: Map<string, Repository>): PushTimeUpdate[] {

@@ -10,11 +10,11 @@ import {
   labels,
   readCredentialState,
   repositoryLabelValue,
-} from '../pullsecrets/credential-secret.ts';
-import { clientHosts } from '../registry/reconciler.ts';
-import { endpoint } from '../registry/desired/context.ts';
-import { resources } from '../registry/resources.ts';
-import { pushUsername } from '../registry/store.ts';
+} from '../model/credential-secret.ts';
+import { clientHosts } from '../model/hosts.ts';
+import { endpoint } from '../model/registry.ts';
+import { resources } from '../model/resources.ts';
+import { pushUsername } from '../model/store.ts';
 import { readConditions, setCondition } from '../runtime/conditions.ts';
 import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
@@ -31,7 +31,7 @@ import {
   repositoryPath,
   resolveClaims,
   validPath,
-} from './claims.ts';
+} from '../model/claims.ts';
 import type { TagReader } from './tags.ts';
 
 /** How often a Repository's tag count is read again from its registry. */

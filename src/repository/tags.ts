@@ -2,8 +2,8 @@
 // the Registry's CA. The operator reaches the registry through its Service (status.endpoint).
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from '../api/index.ts';
-import { names } from '../registry/names.ts';
-import { resources } from '../registry/resources.ts';
+import { names } from '../model/names.ts';
+import { resources } from '../model/resources.ts';
 import { RegistryClient } from '../distribution/client.ts';
 import type { KubeClient, KubeObject } from '../runtime/kube/client.ts';
 import { objectPath } from '../runtime/kube/resource.ts';

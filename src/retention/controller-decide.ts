@@ -6,10 +6,10 @@ import type {
   RetentionPolicy,
   RetentionPolicyStatusLastRun as LastRun,
 } from '../api/generated/retentionpolicy.ts';
-import type { ConditionInput } from '../registry/status.ts';
+import type { ConditionInput } from '../model/status.ts';
 import { readConditions } from '../runtime/conditions.ts';
-import { scheduleDecision, ScheduleError } from '../gc/cron.ts';
-import type { JobState } from '../gc/procedure.ts';
+import { scheduleDecision, ScheduleError } from '../jobs/cron.ts';
+import type { JobState } from '../jobs/state.ts';
 
 /** On demand: a value (RFC 3339, by convention the current time) newer than the last run's start. */
 export const runRequestAnnotation = 'berth.dev/run-requested-at';

@@ -5,15 +5,11 @@
 // cluster-wide, berth-retention-report in the policy's namespace only).
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from '../api/index.ts';
-import { registryURL } from '../gc/jobs.ts';
-import { retentionLabels } from '../gc/lock.ts';
-import { needsSameNode } from '../gc/placement.ts';
-import {
-  registryPaths,
-  restrictedContainerSecurity,
-  restrictedPodSecurity,
-} from '../registry/desired/workload.ts';
-import { managedByLabels, names, type RegistryRef } from '../registry/names.ts';
+import { registryURL } from '../model/hosts.ts';
+import { retentionLabels } from '../jobs/lock.ts';
+import { needsSameNode } from '../jobs/placement.ts';
+import { restrictedContainerSecurity, restrictedPodSecurity, registryPaths } from '../model/workload.ts';
+import { managedByLabels, names, type RegistryRef } from '../model/names.ts';
 
 export const retentionServiceAccount = 'berth-retention';
 export const retentionNodeOptions = '--max-semi-space-size=2';

@@ -6,12 +6,11 @@ import type * as k8s from '@kubernetes/client-node';
 import type { RetentionPolicy } from '../api/generated/retentionpolicy.ts';
 import type { Registry } from '../api/index.ts';
 import type { OperatorConfig } from '../config/config.ts';
-import { jobs } from '../gc/controller.ts';
-import { jobState, terminationMessage } from '../gc/job-state.ts';
-import { retentionBlockedBy, retentionLabels } from '../gc/lock.ts';
-import { registryNode } from '../gc/placement.ts';
-import { refOf } from '../registry/desired/context.ts';
-import { resources } from '../registry/resources.ts';
+import { jobs, resources } from '../model/resources.ts';
+import { jobState, terminationMessage } from '../jobs/state.ts';
+import { retentionBlockedBy, retentionLabels } from '../jobs/lock.ts';
+import { registryNode } from '../jobs/placement.ts';
+import { refOf } from '../model/registry.ts';
 import { readConditions, setCondition } from '../runtime/conditions.ts';
 import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
@@ -195,7 +194,7 @@ export class RetentionReconciler {
     rctx: ReconcileContext,
   ): Promise<boolean> {
     const ref = refOf(cachedRegistry);
-    // The lock (src/gc/lock.ts): read the Registry from the API server right before creating.
+    // The lock (src/jobs/lock.ts): read the Registry from the API server right before creating.
     const fresh = await this.deps.client.get<KubeObject>(
       objectPath(resources.registries, ref.name, ref.namespace),
     );

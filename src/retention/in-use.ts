@@ -3,7 +3,7 @@
 // paths by host (the Service DNS names, the Ingress host, the endpoint, with and without port);
 // Pods' `status.containerStatuses[].imageID` (and init/ephemeral) add the digests actually run.
 import type { Registry } from '../api/index.ts';
-import { serviceHostNames } from '../registry/names.ts';
+import { serviceHostNames } from '../model/names.ts';
 import type { KubeClient, KubeObject } from '../runtime/kube/client.ts';
 import type { InUse } from './model.ts';
 

@@ -9,8 +9,7 @@
 // `readReport` reassembles the entries: the concatenation of the parts' arrays.
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { KubeClient, KubeObject, OwnerReference } from '../runtime/kube/client.ts';
-import type { ExecutionResult } from './execute.ts';
-import { deletionKey } from './execute.ts';
+import { deletionKey, type ExecutionResult } from './execute.ts';
 import type { Plan, PlanEntry } from './model.ts';
 
 export type RunResult = 'Succeeded' | 'Refused' | 'Failed';

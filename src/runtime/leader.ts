@@ -11,8 +11,7 @@
 // renew deadline has passed since the last successful renewal started, so a replica that was
 // frozen or cut off stops writing before another can take the Lease. The elector's own Lease
 // requests are the only unfenced ones.
-import type { Clock } from './clock.ts';
-import { sleep } from './clock.ts';
+import { sleep, type Clock } from './clock.ts';
 import { errorMessage, isConflict, isNotFound } from './errors.ts';
 import { writeRefusal } from './fence.ts';
 import type { KubeClient, KubeObject } from './kube/client.ts';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseListenAddress, parseTokenServiceArgs, UsageError } from './command.ts';
+import { parseTokenServiceArgs, UsageError } from './command.ts';
+import { parseListenAddress } from '../util/listen.ts';
 
 const required = ['--signing-key=/k/tls.key', '--store=/s/store.json', '--issuer=iss', '--service=svc'];
 

@@ -7,7 +7,7 @@ import { readFlags, UsageError } from '../util/flags.ts';
 import { parseDuration } from '../util/duration.ts';
 import { startTokenCluster } from './cluster-primary.ts';
 import { createJsonLogger, endLogger } from './logger.ts';
-import type { ListenAddress } from './server.ts';
+import { parseListenAddress } from '../util/listen.ts';
 import { startTokenService, type TokenServiceConfig } from './service.ts';
 import { defaultWorkerCount, readProcessLimits, workerHeapMiB } from './worker-count.ts';
 
@@ -58,13 +58,6 @@ const flags = {
   workers: 'BERTH_TOKEN_WORKERS',
   'log-level': 'BERTH_TOKEN_LOG_LEVEL',
 } as const;
-
-export function parseListenAddress(text: string, flag: string): ListenAddress {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
-  const port = Number(m?.[3]);
-  if (!m || port > 65535) throw new UsageError(`--${flag} must be HOST:PORT, got "${text}"`);
-  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
-}
 
 function duration(text: string, flag: string): number {
   try {

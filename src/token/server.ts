@@ -12,11 +12,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { handleTokenRequest, type TokenDeps, type TokenSettings } from './handler.ts';
 import type { CredentialStoreFile } from './store-file.ts';
-
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
+import type { ListenAddress } from '../util/listen.ts';
 
 export interface TokenServerOptions {
   listen: ListenAddress;

@@ -3,7 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'winston';
 import { createTokenMetrics, type TokenMetrics } from './metrics.ts';
-import { startTokenServer, type ListenAddress, type MetricsText, type RunningTokenServer } from './server.ts';
+import { startTokenServer, type MetricsText, type RunningTokenServer } from './server.ts';
+import { type ListenAddress } from '../util/listen.ts';
 import { TokenSigner } from './signer.ts';
 import { CredentialStoreFile } from './store-file.ts';
 

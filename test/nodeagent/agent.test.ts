@@ -9,7 +9,7 @@ import { eventually } from '../harness/kube.ts';
 import { ProcessGroup } from '../harness/processes.ts';
 import { SecretVolume } from '../token/fixture.ts';
 import { createCA } from '../../src/pki/certificates.ts';
-import { renderNodeAccessConfig, type NodeAccessConfig } from '../../src/nodeagent/config.ts';
+import { renderNodeAccessConfig, type NodeAccessConfig } from '../../src/model/node-access-config.ts';
 import { mtimeOf, startAgent, tree } from './fixture.ts';
 
 const registry = 'registry-system/main';

@@ -13,7 +13,7 @@ import { installCRDs } from '../harness/crds.ts';
 import { createTestNamespace, eventually, statusOf } from '../harness/kube.ts';
 import { startNodeGround, type NodeGround } from '../harness/node-ground.ts';
 import { startOperator, type RunningOperator } from '../harness/operator.ts';
-import { parseNodeAccessConfig } from '../../src/nodeagent/config.ts';
+import { parseNodeAccessConfig } from '../../src/model/node-access-config.ts';
 
 const log = process.env.BERTH_TEST_VERBOSE === '1' ? (l: string) => console.log(l) : () => {};
 const group = { group: 'berth.dev', version: 'v1alpha1', plural: 'registries' };

@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry, Repository } from '../../src/api/index.ts';
 import { hashSecret } from '../../src/credentials/secret.ts';
-import { credentialSecret, labels } from '../../src/pullsecrets/credential-secret.ts';
-import { pullUsername, pushUsername, type StoreInput } from '../../src/registry/store.ts';
+import { credentialSecret, labels } from '../../src/model/credential-secret.ts';
+import { pullUsername, pushUsername, type StoreInput } from '../../src/model/store.ts';
 
 export const registryRef = { name: 'main', namespace: 'registry-system' };
 export const adminPassword = 'admin-password-of-the-scale-fixture';

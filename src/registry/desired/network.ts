@@ -2,8 +2,9 @@
 // service, under one host name), an optional Ingress, a NetworkPolicy and a PodDisruptionBudget.
 import type * as k8s from '@kubernetes/client-node';
 import type { KubeObject } from '../../runtime/kube/client.ts';
-import { names, ports, registryLabels } from '../names.ts';
-import { hasSharedStorage, ownerReference, servicePort, type BuildContext } from './context.ts';
+import { names, ports, registryLabels } from '../../model/names.ts';
+import { type BuildContext } from './context.ts';
+import { servicePort, hasSharedStorage, ownerReference } from '../../model/registry.ts';
 
 /**
  * One Service for both components: each port names its target port, and a pod that lacks the

@@ -7,9 +7,9 @@
 // delete the DaemonSet first) could not wait for that.
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from '../../api/index.ts';
-import { configKeys, renderNodeAccessConfig, type NodeAccessConfig } from '../../nodeagent/config.ts';
-import { registryLabels, selectorLabels, serviceHostNames, type RegistryRef } from '../names.ts';
-import { servicePort } from './context.ts';
+import { configKeys, renderNodeAccessConfig, type NodeAccessConfig } from '../../model/node-access-config.ts';
+import { registryLabels, selectorLabels, serviceHostNames, type RegistryRef } from '../../model/names.ts';
+import { servicePort } from '../../model/registry.ts';
 
 export const nodeAccessFinalizer = 'berth.dev/node-access';
 export const nodeAgentModeAnnotation = 'berth.dev/node-agent-mode';
@@ -35,7 +35,7 @@ export function certsDirOf(registry: Registry): string {
 
 /**
  * The registry host names containerd looks up: the Service names (always the Registry's own) and
- * the Ingress host. `ingressOnNodes` is the decision of src/registry/hosts.ts: false leaves the
+ * the Ingress host. `ingressOnNodes` is the decision of src/model/hosts.ts: false leaves the
  * Ingress host out (claimed by an older Registry, a public registry, or not allowed by the install).
  */
 export function nodeAccessHosts(ref: RegistryRef, registry: Registry, ingressOnNodes = true): string[] {
@@ -102,7 +102,7 @@ export function nodeAgentArgs(ref: RegistryRef, certsDir: string, mode: NodeAgen
 
 /**
  * The agents' DaemonSet. `certsDir` is the host folder it mounts read-write: the Registry's
- * certsDir once the install allows it (src/nodeagent/dirs.ts), and in cleanup mode the folder the
+ * certsDir once the install allows it (src/model/node-dirs.ts), and in cleanup mode the folder the
  * running DaemonSet already mounts (`mountedCertsDir`), so a cleanup never mounts a new folder.
  */
 export function nodeAgentDaemonSet(

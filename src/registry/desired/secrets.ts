@@ -5,8 +5,9 @@ import { shardFileName } from '../../credentials/sharded.ts';
 import type { KeyPair } from '../../pki/certificates.ts';
 import { secretData } from '../../util/secrets.ts';
 import { dockerConfigJson } from '../../util/dockerconfig.ts';
-import { names, registryLabels } from '../names.ts';
-import { ownerReference, type BuildContext } from './context.ts';
+import { names, registryLabels } from '../../model/names.ts';
+import { type BuildContext } from './context.ts';
+import { ownerReference } from '../../model/registry.ts';
 
 type Ctx = Pick<BuildContext, 'registry' | 'ref'>;
 

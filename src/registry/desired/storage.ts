@@ -1,8 +1,9 @@
 // The registry's claim. It is owned by the Registry (and so deleted with it) only with
 // `deletionPolicy: Delete`; with `Retain` (the default) it has no owner and outlives the Registry.
 import type * as k8s from '@kubernetes/client-node';
-import { names, registryLabels } from '../names.ts';
-import { ownerReference, type BuildContext } from './context.ts';
+import { names, registryLabels } from '../../model/names.ts';
+import { type BuildContext } from './context.ts';
+import { ownerReference } from '../../model/registry.ts';
 
 export function registryPVC(ctx: BuildContext): k8s.V1PersistentVolumeClaim | undefined {
   const { registry, ref } = ctx;

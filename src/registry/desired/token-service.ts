@@ -3,11 +3,12 @@
 // signing key and credential store arrive as mounted Secrets (the store is reloaded in place, so a
 // credential change does not roll the pods; a new certificate or key does).
 import type * as k8s from '@kubernetes/client-node';
-import { names, ports, registryLabels, selectorLabels } from '../names.ts';
+import { names, ports, registryLabels, selectorLabels } from '../../model/names.ts';
 import { storeShards } from '../../credentials/sharded.ts';
 import { credentialStoreSecretName } from './secrets.ts';
-import { hasSharedStorage, ownerReference, type BuildContext } from './context.ts';
-import { restrictedContainerSecurity, restrictedPodSecurity } from './workload.ts';
+import { type BuildContext } from './context.ts';
+import { hasSharedStorage, ownerReference } from '../../model/registry.ts';
+import { restrictedContainerSecurity, restrictedPodSecurity } from '../../model/workload.ts';
 
 export const tokenPaths = {
   tlsDir: '/etc/berth/tls',

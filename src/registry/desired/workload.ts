@@ -2,30 +2,10 @@
 // emptyDir), it runs one pod and updates with Recreate, so a rollout never starts a second writer.
 // With shared storage it runs `replicas` pods and rolls without losing capacity.
 import type * as k8s from '@kubernetes/client-node';
-import { names, ports, registryLabels, selectorLabels } from '../names.ts';
-import { hasSharedStorage, ownerReference, type BuildContext } from './context.ts';
-
-export const registryPaths = {
-  configDir: '/etc/distribution',
-  tlsDir: '/etc/distribution/tls',
-  tokenDir: '/etc/distribution/token',
-  storage: '/var/lib/registry',
-} as const;
-
-export const restrictedPodSecurity: k8s.V1PodSecurityContext = {
-  runAsNonRoot: true,
-  runAsUser: 65532,
-  runAsGroup: 65532,
-  fsGroup: 65532,
-  seccompProfile: { type: 'RuntimeDefault' },
-};
-
-export const restrictedContainerSecurity: k8s.V1SecurityContext = {
-  allowPrivilegeEscalation: false,
-  readOnlyRootFilesystem: true,
-  runAsNonRoot: true,
-  capabilities: { drop: ['ALL'] },
-};
+import { names, ports, registryLabels, selectorLabels } from '../../model/names.ts';
+import { type BuildContext } from './context.ts';
+import { hasSharedStorage, ownerReference } from '../../model/registry.ts';
+import { registryPaths, restrictedContainerSecurity, restrictedPodSecurity } from '../../model/workload.ts';
 
 export function registryDeployment(ctx: BuildContext): k8s.V1Deployment {
   const { registry, ref } = ctx;

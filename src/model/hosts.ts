@@ -18,7 +18,8 @@
 // takes nothing from anyone (nodes trust that CA per host folder, for the hosts above only), so
 // dnsNames are not claims, and many Registries may name `localhost`.
 import type { Registry } from '../api/index.ts';
-import { serviceHostNames } from './names.ts';
+import { serviceHostNames, type RegistryRef } from './names.ts';
+import { servicePort } from './registry.ts';
 
 /** Registries that clusters pull their system and public images from: never redirected on nodes. */
 export const publicRegistryHosts: readonly string[] = [
@@ -190,4 +191,24 @@ export function hostClaimants(registries: readonly RegistryLike[], changed: Regi
     if ((ingress && claimed.has(ingress)) || waiting) out.push(k);
   }
   return out;
+}
+
+/** The hosts that clients name the registry by: what the admin and pull Secrets carry. */
+export function clientHosts(ref: RegistryRef, registry: Registry): string[] {
+  const port = servicePort(registry);
+  const hosts = serviceHostNames(ref)
+    .slice(0, 2)
+    .map((h) => `${h}:${port}`);
+  if (port === 443) hosts.push(...serviceHostNames(ref).slice(0, 2));
+  const ingress = registry.spec.expose?.ingress?.host;
+  if (ingress) hosts.push(ingress);
+  return hosts;
+}
+
+/** The URL the verify Job reaches the registry at: its Service, by the in-cluster name. */
+export function registryURL(ref: RegistryRef, registry: Registry): string {
+  const tls = registry.spec.tls?.mode !== 'Disabled';
+  const port = registry.spec.expose?.service?.port ?? 443;
+  const host = serviceHostNames(ref)[0]!;
+  return `${tls ? 'https' : 'http'}://${host}${port === (tls ? 443 : 80) ? '' : `:${port}`}`;
 }

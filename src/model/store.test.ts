@@ -2,8 +2,8 @@ import { describe, expect, it } from '@jest/globals';
 import type { Registry, Repository } from '../api/index.ts';
 import { hashSecret } from '../credentials/secret.ts';
 import { parseCredentialStoreText, serializeCredentialStore } from '../credentials/store.ts';
-import { credentialSecret, labels, repositoryLabelValue } from '../pullsecrets/credential-secret.ts';
-import { pullablePaths } from '../pullsecrets/grants.ts';
+import { credentialSecret, labels, repositoryLabelValue } from './credential-secret.ts';
+import { pullablePaths } from './grants.ts';
 import { buildCredentialStore, pushUsername, type CredentialHashCache } from './store.ts';
 
 const registry: Registry = {

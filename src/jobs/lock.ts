@@ -11,7 +11,7 @@
 // read the Registry before Pending was written creates its Job within that window, so GC sees it
 // and waits for it to finish.
 import type { Registry } from '../api/index.ts';
-import { isActive } from './procedure.ts';
+import { isActive } from '../model/gc-phase.ts';
 
 export const retentionLabels = {
   policy: 'berth.dev/retention-policy',

@@ -4,7 +4,7 @@
 // crds/admission/ refuses it, but that policy may be missing): it is never a winner, so it gets no
 // grant and cannot hold a path against the rightful Repository.
 import type { Repository } from '../api/index.ts';
-import { isRepositoryName } from '../credentials/scope.ts';
+import { isRepositoryName } from '../credentials/repository-name.ts';
 
 export function repositoryPath(repo: Repository): string {
   return repo.spec.path ?? `${repo.metadata?.namespace ?? ''}/${repo.metadata?.name ?? ''}`;

@@ -21,9 +21,9 @@ import {
   nodesReadyCondition,
   rolledOut,
   type NodesCondition,
-} from '../registry/desired/node-agent.ts';
-import { checkCertsDir, defaultAllowedDirs } from './dirs.ts';
-import type { RegistryRef } from '../registry/names.ts';
+} from './desired/node-agent.ts';
+import { checkCertsDir, defaultAllowedDirs } from '../model/node-dirs.ts';
+import type { RegistryRef } from '../model/names.ts';
 import type { ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
 import { isNotFound } from '../runtime/errors.ts';
@@ -62,7 +62,7 @@ export interface NodeAccessInput {
   tls: boolean;
   caPem?: string;
   /**
-   * The Ingress host decision (src/registry/hosts.ts): the agents write the Ingress host only when
+   * The Ingress host decision (src/model/hosts.ts): the agents write the Ingress host only when
    * `nodes` is true; otherwise `reason`/`message` say why in NodesReady. Absent: no Ingress host.
    */
   ingressHost?: { nodes: true } | { nodes: false; reason: string; message: string };

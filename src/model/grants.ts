@@ -2,7 +2,7 @@
 // namespace, or one whose `spec.pull` names the namespace or selects it by label. A Repository
 // whose path is outside its own namespace grants nothing, whatever it was passed as.
 import type { Repository } from '../api/index.ts';
-import { pathInNamespace, repositoryPath } from '../repository/claims.ts';
+import { pathInNamespace, repositoryPath } from './claims.ts';
 import { matchesSelector } from './selector.ts';
 
 export function pullablePaths(

@@ -1,7 +1,7 @@
 // Where the Jobs that mount the registry's storage may run, and which storage can be collected.
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from '../api/index.ts';
-import { selectorLabels, type RegistryRef } from '../registry/names.ts';
+import { selectorLabels, type RegistryRef } from '../model/names.ts';
 import type { KubeClient, KubeObject } from '../runtime/kube/client.ts';
 import { collectionPath, core } from '../runtime/kube/resource.ts';
 

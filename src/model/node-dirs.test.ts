@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { checkCertsDir, defaultAllowedDirs, normalizeDir, parseAllowedDirs } from './dirs.ts';
+import { checkCertsDir, defaultAllowedDirs, normalizeDir, parseAllowedDirs } from './node-dirs.ts';
 
 describe('normalizeDir', () => {
   test.each([

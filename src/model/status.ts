@@ -17,13 +17,13 @@ export interface Observed {
   storage: Check;
   /** A problem found while building or applying the desired objects. */
   config?: Check;
-  /** The Ingress host is claimed by an older Registry (src/registry/hosts.ts): HostConflict. */
+  /** The Ingress host is claimed by an older Registry (src/model/hosts.ts): HostConflict. */
   hosts?: Check;
   registry?: k8s.V1Deployment;
   token?: k8s.V1Deployment;
   /** The pull-secret controller's condition: a rotation overdue makes the Registry Degraded. */
   pullSecrets?: { status: string; reason: string; message: string };
-  /** NodesReady (node agents, src/nodeagent/registry-step.ts); absent when nodeAccess is off. */
+  /** NodesReady (node agents, src/registry/node-access-step.ts); absent when nodeAccess is off. */
   nodes?: ConditionInput;
 }
 

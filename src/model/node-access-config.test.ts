@@ -1,5 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseNodeAccessConfig, renderNodeAccessConfig, type NodeAccessConfig } from './config.ts';
+import {
+  parseNodeAccessConfig,
+  renderNodeAccessConfig,
+  type NodeAccessConfig,
+} from './node-access-config.ts';
 
 const good: NodeAccessConfig = {
   version: 1,

@@ -15,16 +15,11 @@ import type * as k8s from '@kubernetes/client-node';
 import type { Registry, Repository } from '../api/index.ts';
 import { hashSecret } from '../credentials/secret.ts';
 import { parseCredentialEntry, type CredentialEntry, type CredentialStore } from '../credentials/store.ts';
-import {
-  credentialHashes,
-  labels,
-  readCredentialState,
-  repositoryLabelValue,
-} from '../pullsecrets/credential-secret.ts';
-import { pullablePaths } from '../pullsecrets/grants.ts';
-import { matchesSelector } from '../pullsecrets/selector.ts';
+import { credentialHashes, labels, readCredentialState, repositoryLabelValue } from './credential-secret.ts';
+import { pullablePaths } from './grants.ts';
+import { matchesSelector } from './selector.ts';
 import { pullUsername, pushUsername } from '../credentials/usernames.ts';
-import { repositoryPath } from '../repository/claims.ts';
+import { repositoryPath } from './claims.ts';
 
 export { pullUsername, pushUsername } from '../credentials/usernames.ts';
 

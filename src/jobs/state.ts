@@ -1,7 +1,6 @@
 // A Job's outcome as both controllers read it: finished when its Complete or Failed condition is
 // True (the Job controller, or whoever acts as it, sets them with the status subresource).
 import type * as k8s from '@kubernetes/client-node';
-import type { JobState } from './procedure.ts';
 
 export function jobState(job: k8s.V1Job | undefined): JobState {
   if (!job) return { state: 'Absent' };
@@ -32,3 +31,9 @@ export function terminationMessage(pods: k8s.V1Pod[]): string | undefined {
     .sort((a, b) => String(a.finishedAt ?? '').localeCompare(String(b.finishedAt ?? '')));
   return finished[finished.length - 1]?.message;
 }
+
+export type JobState =
+  | { state: 'Absent' }
+  | { state: 'Running' }
+  | { state: 'Succeeded'; output?: string }
+  | { state: 'Failed'; message: string };

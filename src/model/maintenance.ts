@@ -2,8 +2,8 @@
 // read-only configuration (pushes and deletes refused), and the problem to report after a failure
 // (Degraded=True, and Ready=False: the registry serves pulls but refuses pushes until a retry).
 import type { Registry } from '../api/index.ts';
-import type { Check } from '../registry/status.ts';
-import { isReadOnly } from './procedure.ts';
+import type { Check } from './status.ts';
+import { isReadOnly } from './gc-phase.ts';
 
 /** The on-demand trigger: a new value (by convention the current time, RFC 3339) requests a run. */
 export const gcRequestAnnotation = 'berth.dev/gc-requested-at';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
-import { isFinished, jobState, terminationMessage } from './job-state.ts';
+import { isFinished, jobState, terminationMessage } from './state.ts';
 
 const job = (conditions: k8s.V1JobCondition[]): k8s.V1Job => ({ status: { conditions } });
 const cond = (type: string, status = 'True', reason?: string, message?: string) =>

@@ -1,13 +1,13 @@
 // Runs an operator process: Deps from the configuration, the health/metrics servers, the manager
 // with the registered controllers, and graceful shutdown on SIGTERM/SIGINT (stop taking work,
 // let in-flight reconciles finish within the deadline, release the Lease, exit 0).
-import type { OperatorConfig } from '../config/config.ts';
-import { buildDeps, type Deps } from './deps.ts';
-import { errorMessage } from './errors.ts';
-import { KubeEventRecorder } from './events.ts';
-import { loadKubeAccess, type KubeAccess } from './kube/config.ts';
-import { Manager } from './manager.ts';
-import { startServers, type HttpRoute } from './server.ts';
+import type { OperatorConfig } from './config/config.ts';
+import { buildDeps, type Deps } from './runtime/deps.ts';
+import { errorMessage } from './runtime/errors.ts';
+import { KubeEventRecorder } from './runtime/events.ts';
+import { loadKubeAccess, type KubeAccess } from './runtime/kube/config.ts';
+import { Manager } from './runtime/manager.ts';
+import { startServers, type HttpRoute } from './runtime/server.ts';
 
 /** Registers the controllers; may return HTTP routes they serve (see src/controllers.ts). */
 export type RegisterControllers = (

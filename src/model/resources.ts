@@ -28,3 +28,5 @@ export const resources = {
   serviceAccounts: { group: '', version: 'v1', plural: 'serviceaccounts', kind: 'ServiceAccount' },
   certificates: { group: 'cert-manager.io', version: 'v1', plural: 'certificates', kind: 'Certificate' },
 } as const satisfies Record<string, ResourceType>;
+
+export const jobs: ResourceType = { group: 'batch', version: 'v1', plural: 'jobs', kind: 'Job' };
