@@ -59,8 +59,10 @@ async function probe(client: RegistryClient, repository: string): Promise<ProbeR
     return { verdict: 'inconclusive', status: res.status, detail: `POST ${path}: ${v.detail}` };
   let cancelled = false;
   if (v.location) {
+    // Cancelling an upload is a delete (Distribution asks for the `delete` action).
     const target = new URL(v.location, client.url).toString();
-    const del = await client.request('DELETE', target, scope, { 'content-length': '0' });
+    const cancel = RegistryClient.repositoryScope(repository, 'push,pull,delete');
+    const del = await client.request('DELETE', target, cancel, { 'content-length': '0' });
     cancelled = del.status === 204 || del.status === 202 || del.status === 200 || del.status === 404;
   }
   return {
