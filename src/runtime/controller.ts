@@ -3,14 +3,15 @@
 // enqueue keys; reconcile reads the current state from the caches.
 import { randomBytes } from 'node:crypto';
 import type { Clock } from './clock.ts';
-import { classifyError, errorMessage } from './errors.ts';
+import { classifyError } from './errors.ts';
 import type { EventRecorder } from './events.ts';
 import type { Informer } from './informer.ts';
 import type { KubeObject } from './kube/client.ts';
 import { keyOf, splitKey } from './kube/resource.ts';
 import type { Logger } from './logger.ts';
-import type { ReconcileResult as ResultLabel, RuntimeMetrics } from './metrics.ts';
+import type { RuntimeMetrics } from './metrics.ts';
 import { WorkQueue, type RateLimitOptions } from './queue.ts';
+import { afterFailure, afterSuccess, type Backoff, type ReconcileDecision } from './reconcile-outcome.ts';
 
 export interface ReconcileRequest {
   /** "namespace/name", or "name" for cluster-scoped objects. */
@@ -151,84 +152,48 @@ export class Controller<T extends KubeObject = KubeObject> {
     }
   }
 
+  /** Reconciles `key` once, applies the decision on its outcome, and counts it in the metrics. */
   private async reconcileOne(queue: WorkQueue, key: string): Promise<void> {
     const { name: controller } = this.definition;
     const { namespace, name } = splitKey(key);
     const reconcileId = randomBytes(8).toString('hex');
     const log = this.deps.logger.child({ controller, namespace, name, reconcileID: reconcileId });
     const started = this.deps.clock.now();
-    let result: ResultLabel;
-    try {
-      const out = await this.definition.reconcile(
-        { key, namespace, name },
-        { log, reconcileId, signal: this.abort.signal },
-      );
-      queue.forget(key);
-      if (out?.requeueAfterMs !== undefined && out.requeueAfterMs >= 0) {
-        queue.addAfter(key, out.requeueAfterMs);
-        result = 'requeue';
-      } else {
-        result = 'success';
-      }
-      log.debug('Reconciled object', { requeueAfterMs: out?.requeueAfterMs });
-    } catch (err) {
-      const outcome = classifyError(err);
-      switch (outcome.kind) {
-        case 'terminal': {
-          queue.forget(key);
-          result = 'terminal';
-          log.error('Reconcile failed and will not be retried until the object changes', {
-            reason: outcome.reason,
-            error: outcome.message,
-          });
-          const obj = this.definition.for.get(name, namespace);
-          if (obj) this.deps.events.event(obj, 'Warning', outcome.reason, 'Reconcile', outcome.message);
-          break;
-        }
-        case 'waiting':
-          queue.forget(key);
-          queue.addAfter(key, outcome.retryAfterMs);
-          result = 'waiting';
-          log.info('Reconcile is waiting', {
-            reason: outcome.reason,
-            message: outcome.message,
-            retryAfterMs: outcome.retryAfterMs,
-          });
-          break;
-        case 'conflict': {
-          const delay = queue.addRateLimited(key);
-          result = 'conflict';
-          log.info('Reconcile met a conflicting write; retrying', {
-            error: outcome.message,
-            retryInMs: Math.round(delay),
-          });
-          break;
-        }
-        case 'fenced': {
-          // not an error of the object: this replica may have lost the Lease and sent nothing
-          const delay = queue.addRateLimited(key);
-          result = 'fenced';
-          log.info(
-            'Reconcile stopped: this replica may no longer hold the leader Lease; nothing was written',
-            {
-              error: outcome.message,
-              retryInMs: Math.round(delay),
-            },
-          );
-          break;
-        }
-        default: {
-          const delay = queue.addRateLimited(key);
-          result = 'error';
-          log.error('Reconcile failed; retrying with backoff', {
-            error: errorMessage(err),
-            retries: queue.numRequeues(key),
-            retryInMs: Math.round(delay),
-          });
-        }
-      }
-    }
-    this.deps.metrics.reconcileTotal.inc({ controller, result });
+    const decision = await this.outcomeOf(
+      { key, namespace, name },
+      { log, reconcileId, signal: this.abort.signal },
+    );
+    this.apply(queue, { key, namespace, name }, decision, log);
+    this.deps.metrics.reconcileTotal.inc({ controller, result: decision.result });
     this.deps.metrics.reconcileDuration.observe({ controller }, (this.deps.clock.now() - started) / 1000);
+  }
+
+  /** Runs the reconcile; what it returned or threw, as a decision (never throws). */
+  private async outcomeOf(request: ReconcileRequest, ctx: ReconcileContext): Promise<ReconcileDecision> {
+    try {
+      return afterSuccess(await this.definition.reconcile(request, ctx));
+    } catch (err) {
+      return afterFailure(classifyError(err));
+    }
+  }
+
+  /** Does what `decision` says: the queue action first, then the log line, then the Event. */
+  private apply(queue: WorkQueue, request: ReconcileRequest, decision: ReconcileDecision, log: Logger): void {
+    const { key } = request;
+    let backoff: Backoff | undefined;
+    const action = decision.queue;
+    if (action.kind === 'backoff') {
+      const delayMs = queue.addRateLimited(key);
+      backoff = { delayMs, retries: queue.numRequeues(key) };
+    } else {
+      queue.forget(key);
+      if (action.kind === 'requeue') queue.addAfter(key, action.afterMs);
+    }
+    const line = decision.log(backoff);
+    log[line.level](line.message, line.fields);
+    if (!decision.event) return;
+    const obj = this.definition.for.get(request.name, request.namespace);
+    if (obj)
+      this.deps.events.event(obj, 'Warning', decision.event.reason, 'Reconcile', decision.event.message);
   }
 }
