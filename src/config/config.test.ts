@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseConfig } from './config.ts';
+import { crossProblems, parseConfig, readFlags, type OperatorConfig } from './config.ts';
 
 describe('parseConfig', () => {
   it('has working defaults', () => {
@@ -104,5 +104,63 @@ describe('parseConfig', () => {
     ]);
     const nowhere = parseConfig(['--registry-events-url=http://x:8082', '--events-bind-address=0'], {});
     expect(!nowhere.ok && nowhere.error.problems[0]).toContain('--events-bind-address is 0');
+  });
+});
+
+describe('readFlags', () => {
+  it.each([
+    ['--name=value', ['--concurrency=3'], [['concurrency', '3']], []],
+    ['--name value', ['--concurrency', '3'], [['concurrency', '3']], []],
+    ['an empty value after =', ['--image='], [['image', '']], []],
+    ['a bare --leader-elect at the end', ['--leader-elect'], [['leaderElect', 'true']], []],
+    [
+      'a bare --leader-elect before a flag',
+      ['--leader-elect', '--concurrency=2'],
+      [
+        ['leaderElect', 'true'],
+        ['concurrency', '2'],
+      ],
+      [],
+    ],
+    ['--leader-elect with a value', ['--leader-elect', 'false'], [['leaderElect', 'false']], []],
+    ['a flag without its value', ['--concurrency'], [], ['flag --concurrency needs a value']],
+    ['an unknown flag', ['--nope=1'], [], ['unknown flag --nope']],
+    ['a stray argument', ['x', '--image=a'], [['image', 'a']], ['unexpected argument "x"']],
+    ['the last of a repeated flag', ['--image=a', '--image=b'], [['image', 'b']], []],
+  ])('%s', (_name, argv, flags, problems) => {
+    const r = readFlags(argv);
+    expect([...r.flags]).toEqual(flags);
+    expect(r.problems).toEqual(problems);
+  });
+});
+
+describe('crossProblems', () => {
+  const base = parseConfig([], {});
+  if (!base.ok) throw base.error;
+  const of = (over: Partial<OperatorConfig>) => ({ ...base.config, ...over });
+  it.each([
+    ['the defaults', of({}), []],
+    [
+      'an events URL without a listener',
+      of({ registryEventsUrl: 'http://x', eventsBindAddress: '0' }),
+      [
+        '$URL is set, but --events-bind-address is 0: registries would send events to a listener that does not run',
+      ],
+    ],
+    ['an events URL with a listener', of({ registryEventsUrl: 'http://x' }), []],
+    [
+      'a renew deadline as long as the lease',
+      of({ leaseDurationMs: 10_000, renewDeadlineMs: 10_000, retryPeriodMs: 1_000 }),
+      ['the leader-election renew deadline must be shorter than the lease duration'],
+    ],
+    [
+      'a retry period that jitter takes past the renew deadline',
+      of({ renewDeadlineMs: 10_000, retryPeriodMs: 8_400 }),
+      ['the leader-election retry period (with 20% jitter) must be shorter than the renew deadline'],
+    ],
+    ['a retry period just short enough', of({ renewDeadlineMs: 10_000, retryPeriodMs: 8_000 }), []],
+    ['an invalid (0) duration checks nothing more', of({ leaseDurationMs: 0, renewDeadlineMs: 0 }), []],
+  ])('%s', (_name, config, problems) => {
+    expect(crossProblems(config, '$URL')).toEqual(problems);
   });
 });

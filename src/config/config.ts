@@ -215,8 +215,26 @@ function isHttpUrl(value: string): boolean {
   }
 }
 
-/** Parses flags and environment; never throws. */
-export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ParseResult {
+/** Where one option's value came from: a flag, an environment variable or its default. */
+interface Raw {
+  value: string;
+  from: string;
+}
+
+/** What every reader gets: the raw value of an option, the environment, and where to report a problem. */
+interface Reading {
+  raw(key: Key): Raw;
+  env: NodeJS.ProcessEnv;
+  problem(message: string): void;
+}
+
+type Reader<T> = (r: Reading) => T;
+
+/**
+ * The flags of `argv` (`--name=value`, `--name value`, bare `--leader-elect` for true) by option,
+ * with a problem for every argument that is not one. Pure.
+ */
+export function readFlags(argv: readonly string[]): { flags: Map<Key, string>; problems: string[] } {
   const problems: string[] = [];
   const byFlag = new Map<string, Key>(Object.entries(options).map(([k, o]) => [o.flag, k as Key]));
   const flags = new Map<Key, string>();
@@ -243,103 +261,152 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     }
     flags.set(key, value);
   }
-  const raw = (key: Key): { value: string; from: string } => {
-    const o = options[key];
-    if (flags.has(key)) return { value: flags.get(key) ?? '', from: `--${o.flag}` };
-    if (env[o.env] !== undefined) return { value: env[o.env] ?? '', from: `$${o.env}` };
-    return { value: o.default, from: `--${o.flag} (default)` };
-  };
-  const duration = (key: Key, allowZero = false): number => {
-    const { value, from } = raw(key);
+  return { flags, problems };
+}
+
+/** The value of `key`: its flag over its environment variable over its default. Pure. */
+function rawValue(key: Key, flags: ReadonlyMap<Key, string>, env: NodeJS.ProcessEnv): Raw {
+  const o = options[key];
+  if (flags.has(key)) return { value: flags.get(key) ?? '', from: `--${o.flag}` };
+  if (env[o.env] !== undefined) return { value: env[o.env] ?? '', from: `$${o.env}` };
+  return { value: o.default, from: `--${o.flag} (default)` };
+}
+
+const text =
+  (key: Key): Reader<string> =>
+  (r) =>
+    r.raw(key).value;
+
+/** A duration in ms; positive, or also 0 when `allowZero`. A bad one is a problem (and reads 0). */
+const duration =
+  (key: Key, allowZero = false): Reader<number> =>
+  (r) => {
+    const { value, from } = r.raw(key);
     try {
       const ms = parseDuration(value);
       if (ms < 0 || (!allowZero && ms === 0)) throw new Error('must be positive');
       return ms;
     } catch {
-      problems.push(
+      r.problem(
         `${from}: "${value}" is not a ${allowZero ? '' : 'positive '}duration such as 30s, 5m or 10h`,
       );
       return 0;
     }
   };
-  const address = (key: Key): string => {
-    const { value, from } = raw(key);
+
+/** A listen address, or "0" (disabled). */
+const address =
+  (key: Key): Reader<string> =>
+  (r) => {
+    const { value, from } = r.raw(key);
     if (value === '0') return value;
     try {
       parseAddress(value);
     } catch {
-      problems.push(`${from}: "${value}" is not an address such as :8080 or 127.0.0.1:8080 (0 disables)`);
+      r.problem(`${from}: "${value}" is not an address such as :8080 or 127.0.0.1:8080 (0 disables)`);
     }
     return value;
   };
 
-  const watchNamespaces = raw('watchNamespaces')
-    .value.split(',')
+const watchNamespaces: Reader<string[]> = (r) => {
+  const raw = r.raw('watchNamespaces');
+  const list = raw.value
+    .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  const badNs = watchNamespaces.filter((n) => !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(n));
-  if (badNs.length) problems.push(`${raw('watchNamespaces').from}: not namespace names: ${badNs.join(', ')}`);
+  const bad = list.filter((n) => !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(n));
+  if (bad.length) r.problem(`${raw.from}: not namespace names: ${bad.join(', ')}`);
+  return list;
+};
 
-  const le = raw('leaderElect');
-  const leaderElect = /^(true|1|yes)$/i.test(le.value);
-  if (!leaderElect && !/^(false|0|no)$/i.test(le.value))
-    problems.push(`${le.from}: "${le.value}" is not true or false`);
+const leaderElect: Reader<boolean> = (r) => {
+  const { value, from } = r.raw('leaderElect');
+  const on = /^(true|1|yes)$/i.test(value);
+  if (!on && !/^(false|0|no)$/i.test(value)) r.problem(`${from}: "${value}" is not true or false`);
+  return on;
+};
 
-  const conc = raw('concurrency');
-  const concurrency = Number(conc.value);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 100)
-    problems.push(`${conc.from}: "${conc.value}" is not a whole number from 1 to 100`);
+const concurrency: Reader<number> = (r) => {
+  const { value, from } = r.raw('concurrency');
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 100)
+    r.problem(`${from}: "${value}" is not a whole number from 1 to 100`);
+  return n;
+};
 
-  const lvl = raw('logLevel');
-  const logLevel = lvl.value.toLowerCase() as LogLevel;
-  if (!logLevels.includes(logLevel))
-    problems.push(`${lvl.from}: "${lvl.value}" is not one of ${logLevels.join(', ')}`);
+const logLevel: Reader<LogLevel> = (r) => {
+  const { value, from } = r.raw('logLevel');
+  const level = value.toLowerCase() as LogLevel;
+  if (!logLevels.includes(level)) r.problem(`${from}: "${value}" is not one of ${logLevels.join(', ')}`);
+  return level;
+};
 
-  const image = raw('image');
-  if (!/^\S+$/.test(image.value)) problems.push(`${image.from}: "${image.value}" is not an image reference`);
+const image: Reader<string> = (r) => {
+  const { value, from } = r.raw('image');
+  if (!/^\S+$/.test(value)) r.problem(`${from}: "${value}" is not an image reference`);
+  return value;
+};
 
-  const eventsUrl = raw('registryEventsUrl');
-  if (eventsUrl.value && !isHttpUrl(eventsUrl.value))
-    problems.push(`${eventsUrl.from}: "${eventsUrl.value}" is not an http(s) URL`);
+const registryEventsUrl: Reader<string> = (r) => {
+  const { value, from } = r.raw('registryEventsUrl');
+  if (value && !isHttpUrl(value)) r.problem(`${from}: "${value}" is not an http(s) URL`);
+  return value.replace(/\/+$/, '');
+};
 
-  const dirsRaw = raw('nodeAgentAllowedDirs');
-  const allowedDirs = parseAllowedDirs(dirsRaw.value);
-  if (allowedDirs.invalid.length)
-    problems.push(`${dirsRaw.from}: not absolute paths without '..': ${allowedDirs.invalid.join(', ')}`);
-  const hostsRaw = raw('nodeAgentAllowedHosts');
-  const allowedHosts = parseHostPatterns(hostsRaw.value);
-  if (allowedHosts.invalid.length)
-    problems.push(
-      `${hostsRaw.from}: not host names or *.domain patterns: ${allowedHosts.invalid.join(', ')}`,
-    );
+const nodeAgentAllowedDirs: Reader<string[]> = (r) => {
+  const { value, from } = r.raw('nodeAgentAllowedDirs');
+  const parsed = parseAllowedDirs(value);
+  if (parsed.invalid.length)
+    r.problem(`${from}: not absolute paths without '..': ${parsed.invalid.join(', ')}`);
+  return parsed.dirs;
+};
 
-  const config: OperatorConfig = {
-    watchNamespaces,
-    metricsBindAddress: address('metricsBindAddress'),
-    healthBindAddress: address('healthBindAddress'),
-    leaderElect,
-    leaderElectionNamespace: raw('leaderElectionNamespace').value || env.POD_NAMESPACE || 'berth-system',
-    leaderElectionId: raw('leaderElectionId').value,
-    leaseDurationMs: duration('leaseDuration'),
-    renewDeadlineMs: duration('renewDeadline'),
-    retryPeriodMs: duration('retryPeriod'),
-    concurrency,
-    logLevel,
-    resyncPeriodMs: duration('resyncPeriod', true),
-    shutdownTimeoutMs: duration('shutdownTimeout', true),
-    kubeconfig: raw('kubeconfig').value || undefined,
-    image: raw('image').value,
-    credentialPropagationMs: duration('credentialPropagation', true),
-    retentionClusterRole: raw('retentionClusterRole').value,
-    retentionReportClusterRole: raw('retentionReportClusterRole').value,
-    registryEventsUrl: eventsUrl.value.replace(/\/+$/, ''),
-    eventsBindAddress: address('eventsBindAddress'),
-    nodeAgentAllowedDirs: allowedDirs.dirs,
-    nodeAgentAllowedHosts: allowedHosts.patterns,
-  };
+const nodeAgentAllowedHosts: Reader<string[]> = (r) => {
+  const { value, from } = r.raw('nodeAgentAllowedHosts');
+  const parsed = parseHostPatterns(value);
+  if (parsed.invalid.length)
+    r.problem(`${from}: not host names or *.domain patterns: ${parsed.invalid.join(', ')}`);
+  return parsed.patterns;
+};
+
+/**
+ * How each field of the configuration is read, in the order its problems are reported.
+ */
+const readers: { [K in keyof OperatorConfig]: Reader<OperatorConfig[K]> } = {
+  watchNamespaces,
+  leaderElect,
+  concurrency,
+  logLevel,
+  image,
+  registryEventsUrl,
+  nodeAgentAllowedDirs,
+  nodeAgentAllowedHosts,
+  metricsBindAddress: address('metricsBindAddress'),
+  healthBindAddress: address('healthBindAddress'),
+  leaderElectionNamespace: (r) =>
+    r.raw('leaderElectionNamespace').value || r.env.POD_NAMESPACE || 'berth-system',
+  leaderElectionId: text('leaderElectionId'),
+  leaseDurationMs: duration('leaseDuration'),
+  renewDeadlineMs: duration('renewDeadline'),
+  retryPeriodMs: duration('retryPeriod'),
+  resyncPeriodMs: duration('resyncPeriod', true),
+  shutdownTimeoutMs: duration('shutdownTimeout', true),
+  kubeconfig: (r) => r.raw('kubeconfig').value || undefined,
+  credentialPropagationMs: duration('credentialPropagation', true),
+  retentionClusterRole: text('retentionClusterRole'),
+  retentionReportClusterRole: text('retentionReportClusterRole'),
+  eventsBindAddress: address('eventsBindAddress'),
+};
+
+/**
+ * What is wrong between fields that are each valid: events sent to a listener that does not run,
+ * leader-election timings that cannot work. `eventsUrlFrom` says where the events URL came from. Pure.
+ */
+export function crossProblems(config: OperatorConfig, eventsUrlFrom: string): string[] {
+  const problems: string[] = [];
   if (config.registryEventsUrl && config.eventsBindAddress === '0')
     problems.push(
-      `${eventsUrl.from} is set, but --events-bind-address is 0: registries would send events to a listener that does not run`,
+      `${eventsUrlFrom} is set, but --events-bind-address is 0: registries would send events to a listener that does not run`,
     );
   if (config.leaseDurationMs && config.renewDeadlineMs && config.renewDeadlineMs >= config.leaseDurationMs)
     problems.push('the leader-election renew deadline must be shorter than the lease duration');
@@ -347,5 +414,22 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     problems.push(
       'the leader-election retry period (with 20% jitter) must be shorter than the renew deadline',
     );
-  return problems.length ? { ok: false, error: new ConfigError(problems) } : { ok: true, config };
+  return problems;
+}
+
+/** Parses flags and environment; never throws. */
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ParseResult {
+  const { flags, problems } = readFlags(argv);
+  const reading: Reading = {
+    raw: (key) => rawValue(key, flags, env),
+    env,
+    problem: (message) => problems.push(message),
+  };
+  const config = {} as Record<keyof OperatorConfig, unknown>;
+  for (const [field, read] of Object.entries(readers) as [keyof OperatorConfig, Reader<unknown>][])
+    config[field] = read(reading);
+  problems.push(...crossProblems(config as OperatorConfig, reading.raw('registryEventsUrl').from));
+  return problems.length
+    ? { ok: false, error: new ConfigError(problems) }
+    : { ok: true, config: config as OperatorConfig };
 }

@@ -214,11 +214,21 @@ function parseWireEntry(
 
 export type ShardParseResult = { success: true; data: ParsedShard } | { success: false; error: string };
 
+interface ShardHeader {
+  shards: number;
+  anonymousPull: boolean | undefined;
+  grants: unknown[];
+  credentials: unknown[];
+}
+
 /**
- * Validates a parsed JSON value as a shard of a sharded store. `expect` is what the head said
- * (shard count) and which file this is: a shard of another layout is refused, never mixed in.
+ * The layout fields of a shard (version, shard count and index, the head's anonymousPull) and its
+ * two lists, checked in that order; the first problem refuses the shard. Pure.
  */
-export function parseShard(value: unknown, expect: { shard: number; shards?: number }): ShardParseResult {
+function parseShardHeader(
+  value: unknown,
+  expect: { shard: number; shards?: number },
+): ParseResult<ShardHeader> {
   if (!isRecord(value)) return { success: false, error: 'the shard must be a JSON object' };
   if (value.version !== shardedStoreVersion)
     return {
@@ -239,8 +249,20 @@ export function parseShard(value: unknown, expect: { shard: number; shards?: num
   }
   if (!Array.isArray(value.grants)) return { success: false, error: 'grants must be a list' };
   if (!Array.isArray(value.credentials)) return { success: false, error: 'credentials must be a list' };
-  // Each grant set is validated once; an invalid one carries its error to the entries using it.
-  const grants: (Grant[] | string)[] = (value.grants as unknown[]).map((set, i) => {
+  return {
+    success: true,
+    data: {
+      shards,
+      anonymousPull,
+      grants: value.grants as unknown[],
+      credentials: value.credentials as unknown[],
+    },
+  };
+}
+
+/** Each grant set validated once; an invalid one becomes its error, carried to the entries using it. Pure. */
+function parseGrantSets(sets: unknown[]): (Grant[] | string)[] {
+  return sets.map((set, i) => {
     if (!Array.isArray(set)) return `grants[${i}] must be a list`;
     const parsed: Grant[] = [];
     for (const [j, g] of set.entries()) {
@@ -250,10 +272,18 @@ export function parseShard(value: unknown, expect: { shard: number; shards?: num
     }
     return parsed;
   });
+}
+
+/** The shard's entries: the valid ones (with their prepared form) and the skipped ones, reported. Pure. */
+function parseEntries(
+  list: unknown[],
+  shard: number,
+  grants: (Grant[] | string)[],
+): Pick<ParsedShard, 'credentials' | 'prepared' | 'skipped'> {
   const credentials: CredentialEntry[] = [];
   const prepared: PreparedEntry[] = [];
   const skipped: SkippedEntry[] = [];
-  for (const [index, e] of (value.credentials as unknown[]).entries()) {
+  for (const [index, e] of list.entries()) {
     const r = parseWireEntry(e, `credentials[${index}]`, grants);
     if (r.success) {
       credentials.push(r.data.entry);
@@ -262,21 +292,31 @@ export function parseShard(value: unknown, expect: { shard: number; shards?: num
     }
     const u = isRecord(e) ? e.u : undefined;
     skipped.push({
-      shard: expect.shard,
+      shard,
       index,
       ...(typeof u === 'string' && usernamePattern.test(u) ? { username: u } : {}),
       error: r.error,
     });
   }
+  return { credentials, prepared, skipped };
+}
+
+/**
+ * Validates a parsed JSON value as a shard of a sharded store. `expect` is what the head said
+ * (shard count) and which file this is: a shard of another layout is refused, never mixed in.
+ */
+export function parseShard(value: unknown, expect: { shard: number; shards?: number }): ShardParseResult {
+  const header = parseShardHeader(value, expect);
+  if (!header.success) return header;
+  const { shards, anonymousPull } = header.data;
+  const entries = parseEntries(header.data.credentials, expect.shard, parseGrantSets(header.data.grants));
   return {
     success: true,
     data: {
       shards,
       shard: expect.shard,
       ...(anonymousPull === undefined ? {} : { anonymousPull }),
-      credentials,
-      prepared,
-      skipped,
+      ...entries,
     },
   };
 }
