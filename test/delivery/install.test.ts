@@ -1,19 +1,23 @@
-// Installing berth on a real control plane (its own, so CRDs and cluster-scoped RBAC start clean):
-// the chart with helm, then the operator run with exactly the chart ServiceAccount's credentials
-// (a TokenRequest token), then uninstall and what stays, then config/default with server-side apply.
+// Installing berth on its own real-node ground (so CRDs and cluster-scoped RBAC start clean): the
+// chart with helm, from the image hack/images.sh built, so the operator is a real pod on the real
+// node (test/harness/node.ts) running with exactly the chart ServiceAccount's credentials; then what
+// that ServiceAccount may bind (checked with a TokenRequest token of it), uninstall and what stays,
+// and config/default with server-side apply. Nothing here is played by the test.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { startControlPlane, type ControlPlane } from '../harness/controlplane.ts';
+import { splitRef } from '../harness/berth-install.ts';
+import type { ControlPlane } from '../harness/controlplane.ts';
 import { eventually, statusOf } from '../harness/kube.ts';
-import { startOperator, type RunningOperator } from '../harness/operator.ts';
+import { startNodeGround, type NodeGround } from '../harness/node-ground.ts';
 import { binary, repoRoot } from '../harness/processes.ts';
 import { chartDir, expectedCRDs, run, type RunResult } from './manifests.ts';
 
 const namespace = 'berth-system';
+let ground: NodeGround;
 let cp: ControlPlane;
 let kc: k8s.KubeConfig;
 let workDir: string;
@@ -70,13 +74,13 @@ function tokenKubeConfig(token: string): string {
 
 beforeAll(async () => {
   workDir = mkdtempSync(path.join(os.tmpdir(), 'berth-install-'));
-  cp = await startControlPlane({ nodes: 1 });
-  kc = new k8s.KubeConfig();
-  kc.loadFromFile(cp.kubeconfig);
-}, 180_000);
+  ground = await startNodeGround();
+  cp = ground.cp;
+  kc = ground.kc;
+}, 420_000);
 
 afterAll(async () => {
-  await cp?.stop();
+  await ground?.stop();
   if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
 
@@ -96,7 +100,23 @@ describe('helm install', () => {
         },
       },
     });
-    const result = ok(await helm('install', 'berth', chartDir, '--namespace', namespace), 'helm install');
+    const [repository, tag] = splitRef(ground.images.berth);
+    const result = ok(
+      await helm(
+        'install',
+        'berth',
+        chartDir,
+        '--namespace',
+        namespace,
+        '--set',
+        `image.repository=${repository}`,
+        '--set',
+        `image.tag=${tag}`,
+        '--set',
+        'image.pullPolicy=IfNotPresent',
+      ),
+      'helm install',
+    );
     installOutput = result.stdout;
     expect(result.stdout).toContain('STATUS: deployed');
 
@@ -132,16 +152,54 @@ describe('helm install', () => {
   });
 });
 
-describe('the operator with the chart ServiceAccount’s credentials', () => {
-  let operator: RunningOperator | undefined;
+describe('the operator pod, with the chart ServiceAccount’s credentials', () => {
   let token = '';
-
-  afterAll(async () => {
-    await operator?.stop();
-  });
+  let operatorPod = '';
+  const operatorLog = () =>
+    kc.makeApiClient(k8s.CoreV1Api).readNamespacedPodLog({ namespace, name: operatorPod });
 
   test('becomes ready and leads, with no RBAC refusal in its log', async () => {
     const core = kc.makeApiClient(k8s.CoreV1Api);
+    // Ready through its real probes (the readiness probe is GET /readyz), on the real node.
+    const pods = await eventually(
+      'the operator pod to be Ready',
+      () => core.listNamespacedPod({ namespace, labelSelector: 'app.kubernetes.io/component=operator' }),
+      (list) =>
+        list.items.some((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')),
+      180_000,
+    );
+    const pod = pods.items.find((p) =>
+      p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    )!;
+    operatorPod = pod.metadata!.name!;
+    expect(pod.spec?.nodeName).toBe(ground.node.name);
+    expect(pod.spec?.containers[0]?.image).toBe(ground.images.berth);
+    expect(pod.spec?.containers[0]?.readinessProbe?.httpGet?.path).toBe('/readyz');
+    const coordination = kc.makeApiClient(k8s.CoordinationV1Api);
+    const lease = await eventually(
+      'the operator pod to take the Lease',
+      () => coordination.readNamespacedLease({ name: 'berth-operator', namespace }),
+      (l) => l.spec?.holderIdentity?.startsWith(operatorPod) ?? false,
+      60_000,
+    );
+    expect(lease.spec?.holderIdentity).toContain(operatorPod);
+    // Its metrics, read from the pod's address (the host routes the node's pod range).
+    const port = pod.spec?.containers[0]?.ports?.find((p) => p.name === 'metrics')?.containerPort;
+    const metrics = await eventually(
+      'the leader gauge to be 1',
+      async () => (await fetch(`http://${pod.status!.podIP!}:${port}/metrics`)).text(),
+      (text) => /^berth_leader_is_leader\{[^}]*\} 1$/m.test(text),
+      30_000,
+    );
+    expect(metrics).toMatch(/berth_leader_is_leader/);
+    // Let the controllers list, watch and reconcile for a few seconds before reading the log.
+    await new Promise((r) => setTimeout(r, 5_000));
+    const log = await operatorLog();
+    expect(log).toContain('Started operator');
+    expect(
+      log.split('\n').filter((l) => /forbidden|\b403\b|cannot (list|watch|get|create|update|patch)/i.test(l)),
+    ).toEqual([]);
+    // A token of the same ServiceAccount, for the binding checks below.
     const request = await core.createNamespacedServiceAccountToken({
       name: 'berth',
       namespace,
@@ -149,37 +207,7 @@ describe('the operator with the chart ServiceAccount’s credentials', () => {
     });
     token = request.status?.token ?? '';
     expect(token).not.toBe('');
-
-    operator = await startOperator({
-      kubeconfig: tokenKubeConfig(token),
-      args: ['--leader-elect=true', '--leader-election-id=berth-operator', '--image=berth:test'],
-      env: { POD_NAMESPACE: namespace },
-    });
-    const coordination = kc.makeApiClient(k8s.CoordinationV1Api);
-    const lease = await eventually(
-      'the operator to take the Lease',
-      () => coordination.readNamespacedLease({ name: 'berth-operator', namespace }),
-      (l) => Boolean(l.spec?.holderIdentity),
-      30_000,
-    );
-    const running = operator;
-    const metrics = await eventually(
-      'the leader gauge to be 1',
-      async () => (await fetch(running.metricsUrl)).text(),
-      (text) => /^berth_leader_is_leader\{[^}]*\} 1$/m.test(text),
-      30_000,
-    );
-    expect(metrics).toMatch(/berth_leader_is_leader/);
-    expect(lease.spec?.holderIdentity).toBeTruthy();
-    // Let the controllers list, watch and reconcile for a few seconds before reading the log.
-    await new Promise((r) => setTimeout(r, 5_000));
-    const log = running.logs();
-    expect(log).toContain('Started operator');
-    expect(
-      log.split('\n').filter((l) => /forbidden|\b403\b|cannot (list|watch|get|create|update|patch)/i.test(l)),
-    ).toEqual([]);
-    expect((await fetch(`${running.healthUrl}/readyz`)).status).toBe(200);
-  });
+  }, 300_000);
 
   test('reconciles a Registry and a Repository, and fans pull secrets out, with these credentials only', async () => {
     const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -233,7 +261,7 @@ describe('the operator with the chart ServiceAccount’s credentials', () => {
         `${plural} ${namespace}/${name} to become Ready`,
         async () => (await custom.getNamespacedCustomObject(berth(namespace, plural, name))) as Status,
         (r) => r.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
-        90_000,
+        240_000,
       );
     const registry = await ready(ns, 'registries', 'main');
     expect(registry.status?.endpoint).toBe('main.registry-system.svc:443');
@@ -274,12 +302,9 @@ describe('the operator with the chart ServiceAccount’s credentials', () => {
     );
     const sa = await core.readNamespacedServiceAccount({ name: 'default', namespace: team });
     expect(sa.imagePullSecrets ?? []).not.toContainEqual({ name: 'main-pull' });
-    const log = operator?.logs() ?? '';
+    const log = await operatorLog();
     expect(log.split('\n').filter((l) => /forbidden|\b403\b/i.test(l))).toEqual([]);
-  });
-
-  // TODO(kind e2e only): pulling the pushed image on a node (node agent, containerd) needs real
-  // nodes; test/e2e-kind does that where Docker is available.
+  }, 360_000);
 
   test('may bind the ClusterRoles the chart ships for its Jobs, and nothing else (no escalation)', async () => {
     await kc.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: 'team-r' } } });
