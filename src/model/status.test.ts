@@ -1,6 +1,16 @@
 import { describe, expect, it } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
-import { registryConditions, rolloutOf, type Observed } from './status.ts';
+import {
+  checkCondition,
+  degradedCondition,
+  problemsOf,
+  progressingCondition,
+  readyCondition,
+  registryConditions,
+  rolloutOf,
+  type Observed,
+  type Rollout,
+} from './status.ts';
 
 function deployment(opts: {
   desired?: number;
@@ -142,4 +152,126 @@ describe('registryConditions', () => {
     });
     expect(s.Degraded).toBe('True/RolloutFailed');
   });
+});
+
+const rollout = (r: Partial<Rollout> = {}): Rollout => ({
+  complete: true,
+  available: 1,
+  desired: 1,
+  failed: false,
+  message: '1/1 pods available',
+  ...r,
+});
+const problem = (reason: string) => ({ ok: false as const, reason, message: `${reason}!` });
+const brief = (c: { status: string; reason: string }) => `${c.status}/${c.reason}`;
+
+describe('problemsOf', () => {
+  it.each([
+    { name: 'none', o: { certificate: ok, storage: ok }, reasons: [] },
+    {
+      name: 'configuration, hosts, certificate, storage: in that order',
+      o: {
+        certificate: problem('C'),
+        storage: problem('S'),
+        config: problem('G'),
+        hosts: problem('H'),
+      },
+      reasons: ['G', 'H', 'C', 'S'],
+    },
+    {
+      name: 'passing checks are left out',
+      o: { certificate: ok, storage: problem('S'), hosts: ok },
+      reasons: ['S'],
+    },
+  ])('$name', (c) => expect(problemsOf(c.o).map((p) => p.reason)).toEqual(c.reasons));
+});
+
+describe('checkCondition', () => {
+  it.each([
+    { name: 'ok, default message', check: ok, want: ['True', 'Bound', 'fine'] },
+    {
+      name: 'ok, its own message',
+      check: { ok: true as const, message: 'mine' },
+      want: ['True', 'Bound', 'mine'],
+    },
+    { name: 'a problem', check: problem('Missing'), want: ['False', 'Missing', 'Missing!'] },
+  ])('$name', (c) => {
+    const got = checkCondition('StorageReady', c.check, 'Bound', 'fine');
+    expect([got.type, got.status, got.reason, got.message]).toEqual(['StorageReady', ...c.want]);
+  });
+});
+
+describe('progressingCondition', () => {
+  it.each([
+    { name: 'both complete', reg: rollout(), tok: rollout(), want: 'False/RolloutComplete' },
+    { name: 'registry rolling', reg: rollout({ complete: false }), tok: rollout(), want: 'True/RollingOut' },
+    {
+      name: 'token service rolling',
+      reg: rollout(),
+      tok: rollout({ complete: false }),
+      want: 'True/RollingOut',
+    },
+  ])('$name', (c) => expect(brief(progressingCondition(c.reg, c.tok))).toBe(c.want));
+});
+
+describe('degradedCondition', () => {
+  const overdue = { status: 'False', reason: 'RotationOverdue', message: 'late' };
+  it.each([
+    { name: 'nothing wrong', problems: [], reg: rollout(), pull: undefined, want: 'False/AsExpected' },
+    {
+      name: 'the first problem wins',
+      problems: [problem('A'), problem('B')],
+      reg: rollout({ failed: true }),
+      pull: overdue,
+      want: 'True/A',
+    },
+    {
+      name: 'a failed rollout before a rotation',
+      problems: [],
+      reg: rollout({ failed: true }),
+      pull: overdue,
+      want: 'True/RolloutFailed',
+    },
+    { name: 'a rotation overdue', problems: [], reg: rollout(), pull: overdue, want: 'True/RotationOverdue' },
+    {
+      name: 'another pull-secret reason is no degradation',
+      problems: [],
+      reg: rollout(),
+      pull: { status: 'False', reason: 'Other', message: '' },
+      want: 'False/AsExpected',
+    },
+  ])('$name', (c) => expect(brief(degradedCondition(c.problems, c.reg, rollout(), c.pull))).toBe(c.want));
+
+  it('names both rollouts that failed', () => {
+    const d = degradedCondition([], rollout({ failed: true }), rollout({ failed: true }), undefined);
+    expect(d.message).toBe('the registry and token service rollout exceeded its progress deadline');
+  });
+});
+
+describe('readyCondition', () => {
+  it.each([
+    { name: 'serving', problems: [], reg: rollout(), tok: rollout(), want: 'True/Available' },
+    { name: 'a problem', problems: [problem('P')], reg: rollout(), tok: rollout(), want: 'False/P' },
+    {
+      name: 'no registry pod',
+      problems: [],
+      reg: rollout({ available: 0 }),
+      tok: rollout(),
+      want: 'False/PodsNotReady',
+    },
+    {
+      name: 'no token pod',
+      problems: [],
+      reg: rollout(),
+      tok: rollout({ available: 0 }),
+      want: 'False/PodsNotReady',
+    },
+    {
+      name: 'serving while rolling',
+      problems: [],
+      reg: rollout({ complete: false }),
+      tok: rollout(),
+      want: 'True/Available',
+    },
+  ])('$name', (c) => expect(brief(readyCondition(c.problems, c.reg, c.tok))).toBe(c.want));
 });

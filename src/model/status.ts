@@ -55,82 +55,97 @@ export function rolloutOf(d: k8s.V1Deployment | undefined): Rollout {
   return { complete, available, desired, failed, message };
 }
 
+type Problem = Extract<Check, { ok: false }>;
+
+/**
+ * The Registry's conditions, in the order they are written: Ready, Progressing, Degraded,
+ * CertificateReady, StorageReady and (with node access) NodesReady.
+ */
 export function registryConditions(o: Observed): ConditionInput[] {
   const reg = rolloutOf(o.registry);
   const tok = rolloutOf(o.token);
-  const problems = [o.config, o.hosts, o.certificate, o.storage].filter(
-    (c): c is Extract<Check, { ok: false }> => !!c && !c.ok,
-  );
-  const cert: ConditionInput = o.certificate.ok
-    ? {
-        type: 'CertificateReady',
-        status: 'True',
-        reason: 'Issued',
-        message: o.certificate.message ?? 'the serving certificate is valid',
-      }
-    : {
-        type: 'CertificateReady',
-        status: 'False',
-        reason: o.certificate.reason,
-        message: o.certificate.message,
-      };
-  const storage: ConditionInput = o.storage.ok
-    ? {
-        type: 'StorageReady',
-        status: 'True',
-        reason: 'Bound',
-        message: o.storage.message ?? 'storage is ready',
-      }
-    : { type: 'StorageReady', status: 'False', reason: o.storage.reason, message: o.storage.message };
-  const rolling = !reg.complete || !tok.complete;
-  const progressing: ConditionInput = rolling
-    ? {
-        type: 'Progressing',
-        status: 'True',
-        reason: 'RollingOut',
-        message: `registry: ${reg.message}; token service: ${tok.message}`,
-      }
-    : {
-        type: 'Progressing',
-        status: 'False',
-        reason: 'RolloutComplete',
-        message: 'every pod runs the current configuration',
-      };
-  const rotation =
-    o.pullSecrets?.status === 'False' && o.pullSecrets.reason === 'RotationOverdue'
-      ? o.pullSecrets
-      : undefined;
+  const problems = problemsOf(o);
+  return [
+    readyCondition(problems, reg, tok),
+    progressingCondition(reg, tok),
+    degradedCondition(problems, reg, tok, o.pullSecrets),
+    checkCondition('CertificateReady', o.certificate, 'Issued', 'the serving certificate is valid'),
+    checkCondition('StorageReady', o.storage, 'Bound', 'storage is ready'),
+    ...(o.nodes ? [o.nodes] : []),
+  ];
+}
+
+/** What is wrong, most important first: configuration, hosts, certificate, storage. */
+export function problemsOf(o: Observed): Problem[] {
+  return [o.config, o.hosts, o.certificate, o.storage].filter((c): c is Problem => !!c && !c.ok);
+}
+
+/** A condition that mirrors one check: True with `okReason`, or False with the check's reason. */
+export function checkCondition(
+  type: string,
+  check: Check,
+  okReason: string,
+  okMessage: string,
+): ConditionInput {
+  return check.ok
+    ? { type, status: 'True', reason: okReason, message: check.message ?? okMessage }
+    : { type, status: 'False', reason: check.reason, message: check.message };
+}
+
+/** True while either Deployment's rollout of its current generation is unfinished. */
+export function progressingCondition(reg: Rollout, tok: Rollout): ConditionInput {
+  if (!reg.complete || !tok.complete)
+    return {
+      type: 'Progressing',
+      status: 'True',
+      reason: 'RollingOut',
+      message: `registry: ${reg.message}; token service: ${tok.message}`,
+    };
+  return {
+    type: 'Progressing',
+    status: 'False',
+    reason: 'RolloutComplete',
+    message: 'every pod runs the current configuration',
+  };
+}
+
+/** The first problem; else a rollout past its deadline; else a credential rotation overdue. */
+export function degradedCondition(
+  problems: readonly Problem[],
+  reg: Rollout,
+  tok: Rollout,
+  pullSecrets: Observed['pullSecrets'],
+): ConditionInput {
+  const first = problems[0];
+  if (first) return { type: 'Degraded', status: 'True', reason: first.reason, message: first.message };
   const failedRollout = [reg.failed ? 'registry' : '', tok.failed ? 'token service' : ''].filter(Boolean);
-  const degraded: ConditionInput =
-    problems.length > 0
-      ? { type: 'Degraded', status: 'True', reason: problems[0]!.reason, message: problems[0]!.message }
-      : failedRollout.length > 0
-        ? {
-            type: 'Degraded',
-            status: 'True',
-            reason: 'RolloutFailed',
-            message: `the ${failedRollout.join(' and ')} rollout exceeded its progress deadline`,
-          }
-        : rotation
-          ? { type: 'Degraded', status: 'True', reason: rotation.reason, message: rotation.message }
-          : { type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'no problem found' };
-  let ready: ConditionInput;
-  if (problems.length > 0) {
-    ready = { type: 'Ready', status: 'False', reason: problems[0]!.reason, message: problems[0]!.message };
-  } else if (reg.available < 1 || tok.available < 1) {
-    ready = {
+  if (failedRollout.length > 0)
+    return {
+      type: 'Degraded',
+      status: 'True',
+      reason: 'RolloutFailed',
+      message: `the ${failedRollout.join(' and ')} rollout exceeded its progress deadline`,
+    };
+  if (pullSecrets?.status === 'False' && pullSecrets.reason === 'RotationOverdue')
+    return { type: 'Degraded', status: 'True', reason: pullSecrets.reason, message: pullSecrets.message };
+  return { type: 'Degraded', status: 'False', reason: 'AsExpected', message: 'no problem found' };
+}
+
+/** False on the first problem, or until both Deployments have a pod available. */
+export function readyCondition(problems: readonly Problem[], reg: Rollout, tok: Rollout): ConditionInput {
+  const first = problems[0];
+  if (first) return { type: 'Ready', status: 'False', reason: first.reason, message: first.message };
+  if (reg.available < 1 || tok.available < 1)
+    return {
       type: 'Ready',
       status: 'False',
       reason: 'PodsNotReady',
       message: `waiting for pods: registry ${reg.message}; token service ${tok.message}`,
     };
-  } else {
-    ready = {
-      type: 'Ready',
-      status: 'True',
-      reason: 'Available',
-      message: `the registry serves (${reg.message})`,
-    };
-  }
-  return [ready, progressing, degraded, cert, storage, ...(o.nodes ? [o.nodes] : [])];
+  return {
+    type: 'Ready',
+    status: 'True',
+    reason: 'Available',
+    message: `the registry serves (${reg.message})`,
+  };
 }

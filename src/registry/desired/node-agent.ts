@@ -112,23 +112,6 @@ export function nodeAgentDaemonSet(
   mode: NodeAgentMode,
 ): k8s.V1DaemonSet {
   const labels = registryLabels(ref, 'node-agent');
-  const volumes: k8s.V1Volume[] = [
-    { name: 'certs-d', hostPath: { path: certsDir, type: 'DirectoryOrCreate' } },
-    { name: 'hosts', hostPath: { path: '/etc/hosts', type: 'File' } },
-  ];
-  const mounts: k8s.V1VolumeMount[] = [
-    { name: 'certs-d', mountPath: nodeAgentPaths.certsDir },
-    { name: 'hosts', mountPath: nodeAgentPaths.hostsFile },
-  ];
-  if (mode === 'sync') {
-    volumes.push({ name: 'config', configMap: { name: nodeAgentNames.configMap(ref), defaultMode: 0o444 } });
-    mounts.push({ name: 'config', mountPath: nodeAgentPaths.config, readOnly: true });
-  }
-  const probe = (path: string): k8s.V1Probe => ({
-    httpGet: { path, port: 'health', scheme: 'HTTP' },
-    periodSeconds: 10,
-    timeoutSeconds: 3,
-  });
   return {
     apiVersion: 'apps/v1',
     kind: 'DaemonSet',
@@ -144,44 +127,88 @@ export function nodeAgentDaemonSet(
       updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '25%' } },
       template: {
         metadata: { labels, annotations: { [nodeAgentModeAnnotation]: mode } },
-        spec: {
-          // No Kubernetes API access at all: everything arrives through the mounted ConfigMap.
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          nodeSelector: { 'kubernetes.io/os': 'linux' },
-          tolerations: [{ operator: 'Exists' }],
-          terminationGracePeriodSeconds: 10,
-          // Root (uid 0) owns certs.d and the hosts file; no capability is needed to write files
-          // one owns, so every capability is dropped and nothing else of the host is mounted.
-          securityContext: {
-            runAsUser: 0,
-            runAsGroup: 0,
-            runAsNonRoot: false,
-            seccompProfile: { type: 'RuntimeDefault' },
-          },
-          containers: [
-            {
-              name: 'node-agent',
-              image: operatorImage,
-              args: nodeAgentArgs(ref, certsDir, mode),
-              ports: [{ name: 'health', containerPort: nodeAgentPort, protocol: 'TCP' }],
-              volumeMounts: mounts,
-              readinessProbe: probe('/readyz'),
-              livenessProbe: { ...probe('/healthz'), failureThreshold: 6 },
-              resources: { requests: { cpu: '5m', memory: '48Mi' }, limits: { memory: '128Mi' } },
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                privileged: false,
-                capabilities: { drop: ['ALL'] },
-              },
-            },
-          ],
-          volumes,
-        },
+        spec: nodeAgentPodSpec(ref, certsDir, operatorImage, mode),
       },
     },
   };
+}
+
+function nodeAgentPodSpec(
+  ref: RegistryRef,
+  certsDir: string,
+  operatorImage: string,
+  mode: NodeAgentMode,
+): k8s.V1PodSpec {
+  const { volumes, mounts } = nodeAgentVolumes(ref, certsDir, mode);
+  return {
+    // No Kubernetes API access at all: everything arrives through the mounted ConfigMap.
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    nodeSelector: { 'kubernetes.io/os': 'linux' },
+    tolerations: [{ operator: 'Exists' }],
+    terminationGracePeriodSeconds: 10,
+    // Root (uid 0) owns certs.d and the hosts file; no capability is needed to write files
+    // one owns, so every capability is dropped and nothing else of the host is mounted.
+    securityContext: {
+      runAsUser: 0,
+      runAsGroup: 0,
+      runAsNonRoot: false,
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    containers: [nodeAgentContainer(ref, certsDir, operatorImage, mode, mounts)],
+    volumes,
+  };
+}
+
+function nodeAgentContainer(
+  ref: RegistryRef,
+  certsDir: string,
+  operatorImage: string,
+  mode: NodeAgentMode,
+  mounts: k8s.V1VolumeMount[],
+): k8s.V1Container {
+  const probe = (path: string): k8s.V1Probe => ({
+    httpGet: { path, port: 'health', scheme: 'HTTP' },
+    periodSeconds: 10,
+    timeoutSeconds: 3,
+  });
+  return {
+    name: 'node-agent',
+    image: operatorImage,
+    args: nodeAgentArgs(ref, certsDir, mode),
+    ports: [{ name: 'health', containerPort: nodeAgentPort, protocol: 'TCP' }],
+    volumeMounts: mounts,
+    readinessProbe: probe('/readyz'),
+    livenessProbe: { ...probe('/healthz'), failureThreshold: 6 },
+    resources: { requests: { cpu: '5m', memory: '48Mi' }, limits: { memory: '128Mi' } },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      privileged: false,
+      capabilities: { drop: ['ALL'] },
+    },
+  };
+}
+
+/** certs.d (read-write) and the hosts file; in sync mode also the ConfigMap of what to write. */
+function nodeAgentVolumes(
+  ref: RegistryRef,
+  certsDir: string,
+  mode: NodeAgentMode,
+): { volumes: k8s.V1Volume[]; mounts: k8s.V1VolumeMount[] } {
+  const volumes: k8s.V1Volume[] = [
+    { name: 'certs-d', hostPath: { path: certsDir, type: 'DirectoryOrCreate' } },
+    { name: 'hosts', hostPath: { path: '/etc/hosts', type: 'File' } },
+  ];
+  const mounts: k8s.V1VolumeMount[] = [
+    { name: 'certs-d', mountPath: nodeAgentPaths.certsDir },
+    { name: 'hosts', mountPath: nodeAgentPaths.hostsFile },
+  ];
+  if (mode === 'sync') {
+    volumes.push({ name: 'config', configMap: { name: nodeAgentNames.configMap(ref), defaultMode: 0o444 } });
+    mounts.push({ name: 'config', mountPath: nodeAgentPaths.config, readOnly: true });
+  }
+  return { volumes, mounts };
 }
 
 /** The host folder a DaemonSet of the agents mounts read-write (its `certs-d` volume). */

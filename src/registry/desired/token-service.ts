@@ -57,23 +57,6 @@ export function credentialsVolume(ctx: Pick<BuildContext, 'ref'>): k8s.V1Volume 
 export function tokenDeployment(ctx: BuildContext): k8s.V1Deployment {
   const { registry, ref } = ctx;
   const labels = registryLabels(ref, 'token-service');
-  const volumes: k8s.V1Volume[] = [
-    { name: 'signing-key', secret: { secretName: names.tokenKeySecret(ref), defaultMode: 0o440 } },
-    credentialsVolume(ctx),
-  ];
-  const mounts: k8s.V1VolumeMount[] = [
-    { name: 'signing-key', mountPath: tokenPaths.keyDir, readOnly: true },
-    { name: 'credentials', mountPath: tokenPaths.storeDir, readOnly: true },
-  ];
-  if (ctx.tls) {
-    volumes.push({ name: 'tls', secret: { secretName: ctx.tlsSecretName, defaultMode: 0o440 } });
-    mounts.push({ name: 'tls', mountPath: tokenPaths.tlsDir, readOnly: true });
-  }
-  const probe: k8s.V1Probe = {
-    httpGet: { path: '/healthz', port: 'health', scheme: 'HTTP' },
-    periodSeconds: 10,
-    timeoutSeconds: 3,
-  };
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -88,42 +71,71 @@ export function tokenDeployment(ctx: BuildContext): k8s.V1Deployment {
       revisionHistoryLimit: 3,
       selector: { matchLabels: selectorLabels(ref, 'token-service') },
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
-      template: {
-        metadata: {
-          labels,
-          annotations: {
-            'berth.dev/tls-checksum': ctx.checksums.tls,
-            'berth.dev/token-key-checksum': ctx.checksums.tokenKey,
-          },
-        },
-        spec: {
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          securityContext: restrictedPodSecurity,
-          ...(registry.spec.nodeSelector ? { nodeSelector: registry.spec.nodeSelector } : {}),
-          ...(registry.spec.tolerations
-            ? { tolerations: registry.spec.tolerations as k8s.V1Toleration[] }
-            : {}),
-          ...(registry.spec.priorityClassName ? { priorityClassName: registry.spec.priorityClassName } : {}),
-          containers: [
-            {
-              name: 'token-service',
-              image: ctx.operatorImage,
-              args: tokenServiceArgs(ctx),
-              ports: [
-                { name: 'token', containerPort: ports.tokenContainer, protocol: 'TCP' },
-                { name: 'health', containerPort: ports.tokenHealthContainer, protocol: 'TCP' },
-              ],
-              volumeMounts: mounts,
-              readinessProbe: probe,
-              livenessProbe: { ...probe, failureThreshold: 6 },
-              resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '192Mi' } },
-              securityContext: restrictedContainerSecurity,
-            },
-          ],
-          volumes,
-        },
-      },
+      template: tokenPodTemplate(ctx, labels),
     },
   };
+}
+
+/** The pod template: the Registry's placement, and the checksums of what the pods load at start. */
+function tokenPodTemplate(ctx: BuildContext, labels: Record<string, string>): k8s.V1PodTemplateSpec {
+  const spec = ctx.registry.spec;
+  const { volumes, mounts } = tokenVolumes(ctx);
+  return {
+    metadata: {
+      labels,
+      annotations: {
+        'berth.dev/tls-checksum': ctx.checksums.tls,
+        'berth.dev/token-key-checksum': ctx.checksums.tokenKey,
+      },
+    },
+    spec: {
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      securityContext: restrictedPodSecurity,
+      ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+      ...(spec.tolerations ? { tolerations: spec.tolerations as k8s.V1Toleration[] } : {}),
+      ...(spec.priorityClassName ? { priorityClassName: spec.priorityClassName } : {}),
+      containers: [tokenContainer(ctx, mounts)],
+      volumes,
+    },
+  };
+}
+
+function tokenContainer(ctx: BuildContext, mounts: k8s.V1VolumeMount[]): k8s.V1Container {
+  const probe: k8s.V1Probe = {
+    httpGet: { path: '/healthz', port: 'health', scheme: 'HTTP' },
+    periodSeconds: 10,
+    timeoutSeconds: 3,
+  };
+  return {
+    name: 'token-service',
+    image: ctx.operatorImage,
+    args: tokenServiceArgs(ctx),
+    ports: [
+      { name: 'token', containerPort: ports.tokenContainer, protocol: 'TCP' },
+      { name: 'health', containerPort: ports.tokenHealthContainer, protocol: 'TCP' },
+    ],
+    volumeMounts: mounts,
+    readinessProbe: probe,
+    livenessProbe: { ...probe, failureThreshold: 6 },
+    resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '192Mi' } },
+    securityContext: restrictedContainerSecurity,
+  };
+}
+
+/** The signing key and the credential store always; the serving certificate unless TLS is off. */
+function tokenVolumes(ctx: BuildContext): { volumes: k8s.V1Volume[]; mounts: k8s.V1VolumeMount[] } {
+  const volumes: k8s.V1Volume[] = [
+    { name: 'signing-key', secret: { secretName: names.tokenKeySecret(ctx.ref), defaultMode: 0o440 } },
+    credentialsVolume(ctx),
+  ];
+  const mounts: k8s.V1VolumeMount[] = [
+    { name: 'signing-key', mountPath: tokenPaths.keyDir, readOnly: true },
+    { name: 'credentials', mountPath: tokenPaths.storeDir, readOnly: true },
+  ];
+  if (ctx.tls) {
+    volumes.push({ name: 'tls', secret: { secretName: ctx.tlsSecretName, defaultMode: 0o440 } });
+    mounts.push({ name: 'tls', mountPath: tokenPaths.tlsDir, readOnly: true });
+  }
+  return { volumes, mounts };
 }
