@@ -84,6 +84,27 @@ describe('collectJob', () => {
     });
   });
 
+  it("is placed as the Registry's pods: nodeSelector, priority class, tolerations", () => {
+    const placing = {
+      nodeSelector: { pool: 'registry' },
+      priorityClassName: 'registry-critical',
+      tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }],
+    } as Partial<Registry['spec']>;
+    const anywhere = collectJob(registry({ storage: s3, ...placing }), ref, 'main-gc-1', {}).spec!.template
+      .spec!;
+    expect(anywhere.nodeSelector).toEqual({ pool: 'registry' });
+    expect(anywhere.priorityClassName).toBe('registry-critical');
+    expect(anywhere.tolerations).toEqual(placing.tolerations);
+    expect(anywhere.affinity).toBeUndefined();
+    const beside = collectJob(registry({ storage: pvc(), ...placing }), ref, 'main-gc-1', {
+      nodeName: 'node-7',
+    }).spec!.template.spec!;
+    expect(beside.nodeSelector).toBeUndefined(); // the registry pod's node satisfied it
+    expect(beside.affinity).toBeDefined();
+    expect(beside.priorityClassName).toBe('registry-critical');
+    expect(beside.tolerations).toEqual(placing.tolerations);
+  });
+
   it('quotes paths in the script', () => {
     expect(
       collectScript({

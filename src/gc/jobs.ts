@@ -12,6 +12,7 @@ import type { Registry } from '../api/index.ts';
 import { restrictedContainerSecurity, restrictedPodSecurity, registryPaths } from '../model/workload.ts';
 import { names, registryLabels, type RegistryRef } from '../model/names.ts';
 import { registryURL } from '../model/hosts.ts';
+import { adminCredential, caBundle, podPlacement, registryJob, s3CredentialEnv } from '../jobs/pod.ts';
 
 export const gcLabels = {
   step: 'berth.dev/gc-step',
@@ -59,61 +60,42 @@ function baseJob(
   step: 'collect' | 'verify' | 'probe',
   podSpec: k8s.V1PodSpec,
 ): k8s.V1Job {
-  const labels = { ...registryLabels(ref, 'garbage-collection'), [gcLabels.step]: step };
-  const uid = registry.metadata?.uid ?? '';
-  return {
-    apiVersion: 'batch/v1',
-    kind: 'Job',
-    metadata: {
-      name,
-      namespace: ref.namespace,
-      labels,
-      ownerReferences: [
-        {
-          apiVersion: 'berth.dev/v1alpha1',
-          kind: 'Registry',
-          name: ref.name,
-          uid,
-          controller: true,
-          blockOwnerDeletion: true,
-        },
-      ],
-    },
+  return registryJob({
+    registry,
+    name,
+    namespace: ref.namespace,
+    labels: { ...registryLabels(ref, 'garbage-collection'), [gcLabels.step]: step },
     spec: {
       backoffLimit: 0, // a failed collection is reported, and retried only on demand
       ttlSecondsAfterFinished: 7 * 24 * 3600,
-      template: {
-        metadata: { labels },
-        spec: {
-          restartPolicy: 'Never',
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          ...podSpec,
-        },
-      },
     },
-  };
+    pod: {
+      restartPolicy: 'Never',
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      ...podSpec,
+    },
+  });
 }
 
-function placement(p: JobPlacement, registry: Registry): Partial<k8s.V1PodSpec> {
-  const spec = registry.spec;
-  const out: Partial<k8s.V1PodSpec> = {};
-  if (spec.tolerations) out.tolerations = spec.tolerations as k8s.V1Toleration[];
-  if (p.nodeName) {
-    // Node affinity on the node's name (as DaemonSets do), so the scheduler still checks resources.
-    out.affinity = {
-      nodeAffinity: {
-        requiredDuringSchedulingIgnoredDuringExecution: {
-          nodeSelectorTerms: [
-            { matchFields: [{ key: 'metadata.name', operator: 'In', values: [p.nodeName] }] },
-          ],
-        },
-      },
-    };
-  } else if (spec.nodeSelector) {
-    out.nodeSelector = spec.nodeSelector;
+/** The collect Job's volumes and mounts: the configuration Secret, /tmp, and the claim if any. */
+function collectStorage(
+  registry: Registry,
+  ref: RegistryRef,
+): { volumes: k8s.V1Volume[]; mounts: k8s.V1VolumeMount[] } {
+  const volumes: k8s.V1Volume[] = [
+    { name: 'config', secret: { secretName: names.configSecret(ref), defaultMode: 0o440 } },
+    { name: 'tmp', emptyDir: {} },
+  ];
+  const mounts: k8s.V1VolumeMount[] = [
+    { name: 'config', mountPath: registryPaths.configDir, readOnly: true },
+    { name: 'tmp', mountPath: '/tmp' },
+  ];
+  if (registry.spec.storage.persistentVolumeClaim) {
+    volumes.push({ name: 'data', persistentVolumeClaim: { claimName: names.pvc(ref) } });
+    mounts.push({ name: 'data', mountPath: registryPaths.storage });
   }
-  return out;
+  return { volumes, mounts };
 }
 
 export function collectJob(
@@ -123,44 +105,24 @@ export function collectJob(
   where: JobPlacement,
 ): k8s.V1Job {
   const storage = registry.spec.storage;
-  const configPath = `${registryPaths.configDir}/config.yml`;
-  const volumes: k8s.V1Volume[] = [
-    { name: 'config', secret: { secretName: names.configSecret(ref), defaultMode: 0o440 } },
-    { name: 'tmp', emptyDir: {} },
+  const { volumes, mounts } = collectStorage(registry, ref);
+  const env: k8s.V1EnvVar[] = [
+    { name: 'OTEL_TRACES_EXPORTER', value: 'none' },
+    ...s3CredentialEnv(registry, {
+      accessKey: 'REGISTRY_STORAGE_S3_ACCESSKEY',
+      secretKey: 'REGISTRY_STORAGE_S3_SECRETKEY',
+    }),
   ];
-  const mounts: k8s.V1VolumeMount[] = [
-    { name: 'config', mountPath: registryPaths.configDir, readOnly: true },
-    { name: 'tmp', mountPath: '/tmp' },
-  ];
-  const env: k8s.V1EnvVar[] = [{ name: 'OTEL_TRACES_EXPORTER', value: 'none' }];
-  if (storage.persistentVolumeClaim) {
-    volumes.push({ name: 'data', persistentVolumeClaim: { claimName: names.pvc(ref) } });
-    mounts.push({ name: 'data', mountPath: registryPaths.storage });
-  }
-  if (storage.s3) {
-    const secret = storage.s3.secretRef.name;
-    env.push(
-      {
-        name: 'REGISTRY_STORAGE_S3_ACCESSKEY',
-        valueFrom: { secretKeyRef: { name: secret, key: 'accessKeyID' } },
-      },
-      {
-        name: 'REGISTRY_STORAGE_S3_SECRETKEY',
-        valueFrom: { secretKeyRef: { name: secret, key: 'secretAccessKey' } },
-      },
-    );
-  }
   const script = collectScript({
     registryBinary: 'registry',
-    configPath,
+    configPath: `${registryPaths.configDir}/config.yml`,
     ...(storage.persistentVolumeClaim ? { storageRoot: registryPaths.storage } : {}),
     deleteUntagged: registry.spec.garbageCollection?.deleteUntagged ?? true,
     terminationLog: '/dev/termination-log',
   });
   return baseJob(registry, ref, name, 'collect', {
     securityContext: restrictedPodSecurity,
-    ...placement(where, registry),
-    ...(registry.spec.priorityClassName ? { priorityClassName: registry.spec.priorityClassName } : {}),
+    ...podPlacement(registry, where.nodeName),
     containers: [
       {
         name: 'garbage-collect',
@@ -206,28 +168,11 @@ function clientJob(
   operatorImage: string,
   step: 'verify' | 'probe',
 ): k8s.V1Job {
-  const tls = registry.spec.tls?.mode !== 'Disabled';
-  const volumes: k8s.V1Volume[] = [
-    {
-      name: 'admin',
-      secret: {
-        secretName: names.adminSecret(ref),
-        items: [{ key: '.dockerconfigjson', path: 'config.json' }],
-      },
-    },
-  ];
-  const mounts: k8s.V1VolumeMount[] = [{ name: 'admin', mountPath: '/etc/berth/admin', readOnly: true }];
-  const args = [
-    'gc-run',
-    step,
-    `--registry-url=${registryURL(ref, registry)}`,
-    '--docker-config=/etc/berth/admin/config.json',
-  ];
-  if (tls) {
-    volumes.push({ name: 'ca', configMap: { name: names.caConfigMap(ref) } });
-    mounts.push({ name: 'ca', mountPath: '/etc/berth/ca', readOnly: true });
-    args.push('--ca-file=/etc/berth/ca/ca.crt');
-  }
+  const admin = adminCredential(ref);
+  const ca = caBundle(registry, ref);
+  const volumes = [...admin.volumes, ...ca.volumes];
+  const mounts = [...admin.mounts, ...ca.mounts];
+  const args = ['gc-run', step, `--registry-url=${registryURL(ref, registry)}`, ...admin.args, ...ca.args];
   return baseJob(registry, ref, name, step, {
     securityContext: restrictedPodSecurity,
     containers: [

@@ -57,6 +57,84 @@ describe('retentionJob storage', () => {
   });
 });
 
+describe('retentionJob placement: as the Registry places its own pods', () => {
+  const placed = (storage: Registry['spec']['storage'], nodeName?: string) =>
+    retentionJob({
+      policy: { name: 'ci', namespace: 'team-a' },
+      registry: {
+        ...registry(storage),
+        spec: {
+          storage,
+          nodeSelector: { pool: 'registry' },
+          priorityClassName: 'registry-critical',
+          tolerations: [{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }],
+        },
+      } as Registry,
+      ref: { name: 'main', namespace: 'registry-system' },
+      job: 'retention-ci-1',
+      report: 'retention-ci-1',
+      mode: 'DryRun',
+      image: 'berth:test',
+      ...(nodeName ? { nodeName } : {}),
+    }).spec?.template.spec;
+  const s3 = { s3: { bucket: 'b', region: 'r', secretRef: { name: 's' } } };
+
+  it.each<[string, Registry['spec']['storage'], string | undefined]>([
+    ['S3: any node of the nodeSelector', s3, 'node-1'],
+    [
+      'a shared claim: any node of the nodeSelector',
+      { persistentVolumeClaim: { size: '1Gi', accessModes: ['ReadWriteMany'] } },
+      'node-1',
+    ],
+    [
+      'a ReadWriteOnce claim whose registry pod runs nowhere yet',
+      { persistentVolumeClaim: { size: '1Gi' } },
+      undefined,
+    ],
+  ])('%s, with its priority class and tolerations', (_name, storage, node) => {
+    const pod = placed(storage, node);
+    expect(pod?.nodeSelector).toEqual({ pool: 'registry' });
+    expect(pod?.priorityClassName).toBe('registry-critical');
+    expect(pod?.tolerations).toEqual([{ key: 'dedicated', operator: 'Exists', effect: 'NoSchedule' }]);
+    expect(pod?.affinity).toBeUndefined();
+  });
+
+  it("a ReadWriteOnce claim: on the registry pod's node, with its priority class and tolerations", () => {
+    const pod = placed({ persistentVolumeClaim: { size: '1Gi' } }, 'node-1');
+    expect(
+      pod?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms,
+    ).toEqual([{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['node-1'] }] }]);
+    expect(pod?.nodeSelector).toBeUndefined(); // the registry pod's node satisfied it
+    expect(pod?.priorityClassName).toBe('registry-critical');
+    expect(pod?.tolerations).toHaveLength(1);
+  });
+
+  it('owned by its Registry', () => {
+    const job = retentionJob({
+      policy: { name: 'ci', namespace: 'team-a' },
+      registry: registry(s3),
+      ref: { name: 'main', namespace: 'registry-system' },
+      job: 'retention-ci-1',
+      report: 'r',
+      mode: 'DryRun',
+      image: 'berth:test',
+    });
+    expect(job.metadata?.ownerReferences).toEqual([
+      {
+        apiVersion: 'berth.dev/v1alpha1',
+        kind: 'Registry',
+        name: 'main',
+        uid: 'u',
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ]);
+    expect(job.metadata?.annotations).toEqual({ 'berth.dev/report-configmap': 'r' });
+    expect(job.spec?.backoffLimit).toBe(0);
+    expect(job.spec?.activeDeadlineSeconds).toBe(6 * 3600);
+  });
+});
+
 describe('retentionUnsupported', () => {
   it.each<[string, Registry['spec']['storage'], RegExp | undefined]>([
     ['a claim', { persistentVolumeClaim: { size: '1Gi' } }, undefined],

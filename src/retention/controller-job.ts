@@ -1,6 +1,7 @@
 // The objects a retention run needs, built by pure functions: the Job (berth's image running
 // `berth retention-run`, in the Registry's namespace, with the admin credential, the CA bundle and
-// the storage mounted read-only, beside the registry pod when the claim is ReadWriteOnce), its
+// the storage mounted read-only, placed as the Registry's own pods are (tolerations, nodeSelector,
+// priority class) and beside the registry pod when the claim is ReadWriteOnce), its
 // ServiceAccount, and the bindings to the ClusterRoles the installation ships (berth-retention
 // cluster-wide, berth-retention-report in the policy's namespace only).
 import type * as k8s from '@kubernetes/client-node';
@@ -8,6 +9,14 @@ import type { Registry } from '../api/index.ts';
 import { registryURL } from '../model/hosts.ts';
 import { retentionLabels } from '../jobs/lock.ts';
 import { needsSameNode } from '../jobs/placement.ts';
+import {
+  adminCredential,
+  caBundle,
+  podPlacement,
+  registryJob,
+  s3CredentialEnv,
+  type PodParts,
+} from '../jobs/pod.ts';
 import { restrictedContainerSecurity, restrictedPodSecurity, registryPaths } from '../model/workload.ts';
 import { managedByLabels, names, type RegistryRef } from '../model/names.ts';
 
@@ -64,118 +73,89 @@ export function retentionUnsupported(registry: Registry): string | undefined {
   return undefined;
 }
 
-export function retentionJob(input: RunJobInput): k8s.V1Job {
+/** The run's flags of the retention-run contract, then `more` (the CA's and the storage's). */
+function runArgs(input: RunJobInput, more: string[]): string[] {
   const { policy, registry, ref } = input;
-  const labels = runLabels(policy, ref);
-  const tls = registry.spec.tls?.mode !== 'Disabled';
-  const storage = registry.spec.storage;
-  const volumes: k8s.V1Volume[] = [
-    {
-      name: 'admin',
-      secret: {
-        secretName: names.adminSecret(ref),
-        items: [{ key: '.dockerconfigjson', path: 'config.json' }],
-      },
-    },
-    { name: 'tmp', emptyDir: {} },
-  ];
-  const mounts: k8s.V1VolumeMount[] = [
-    { name: 'admin', mountPath: '/etc/berth/admin', readOnly: true },
-    { name: 'tmp', mountPath: '/tmp' },
-  ];
-  const args = [
+  return [
     'retention-run',
     `--policy=${policy.namespace}/${policy.name}`,
     `--registry-url=${registryURL(ref, registry)}`,
-    '--docker-config=/etc/berth/admin/config.json',
+    ...adminCredential(ref).args,
     `--report-configmap=${input.report}`,
     `--report-namespace=${policy.namespace}`,
     `--mode=${input.mode}`,
+    ...more,
   ];
-  if (tls) {
-    volumes.push({ name: 'ca', configMap: { name: names.caConfigMap(ref) } });
-    mounts.push({ name: 'ca', mountPath: '/etc/berth/ca', readOnly: true });
-    args.push('--ca-file=/etc/berth/ca/ca.crt');
-  }
+}
+
+/**
+ * Where the run reads push times from: the claim mounted read-only, or S3 (the objects'
+ * LastModified) with the Registry's own S3 credentials.
+ */
+function runStorage(registry: Registry, ref: RegistryRef): PodParts & { env: k8s.V1EnvVar[] } {
+  const storage = registry.spec.storage;
+  const out: PodParts & { env: k8s.V1EnvVar[] } = { volumes: [], mounts: [], args: [], env: [] };
   if (storage.persistentVolumeClaim) {
-    volumes.push({ name: 'data', persistentVolumeClaim: { claimName: names.pvc(ref), readOnly: true } });
-    mounts.push({ name: 'data', mountPath: registryPaths.storage, readOnly: true });
-    args.push(`--storage-root=${registryPaths.storage}`);
+    out.volumes.push({ name: 'data', persistentVolumeClaim: { claimName: names.pvc(ref), readOnly: true } });
+    out.mounts.push({ name: 'data', mountPath: registryPaths.storage, readOnly: true });
+    out.args.push(`--storage-root=${registryPaths.storage}`);
   }
+  const s3 = storage.s3;
+  if (s3) {
+    out.args.push(`--s3-bucket=${s3.bucket}`, `--s3-region=${s3.region}`);
+    if (s3.regionEndpoint) out.args.push(`--s3-region-endpoint=${s3.regionEndpoint}`);
+    if (s3.forcePathStyle !== undefined) out.args.push(`--s3-force-path-style=${s3.forcePathStyle}`);
+    if (s3.rootDirectory) out.args.push(`--s3-root-directory=${s3.rootDirectory}`);
+    out.env = s3CredentialEnv(registry, {
+      accessKey: 'AWS_ACCESS_KEY_ID',
+      secretKey: 'AWS_SECRET_ACCESS_KEY',
+    });
+  }
+  return out;
+}
+
+export function retentionJob(input: RunJobInput): k8s.V1Job {
+  const { registry, ref } = input;
+  const labels = runLabels(input.policy, ref);
+  const admin = adminCredential(ref);
+  const ca = caBundle(registry, ref);
+  const storage = runStorage(registry, ref);
+  const tmp = { volumes: [{ name: 'tmp', emptyDir: {} }], mounts: [{ name: 'tmp', mountPath: '/tmp' }] };
   // V8 sizes its young generation from the machine's memory; a small one halves the run's peak
   // RSS (bench/retention: 378 -> 206 MiB at 100,000 tags) for a few percent of plan time.
-  const env: k8s.V1EnvVar[] = [{ name: 'NODE_OPTIONS', value: retentionNodeOptions }];
-  if (storage.s3) {
-    // Push times from the objects' LastModified, with the Registry's own S3 credentials.
-    const s3 = storage.s3;
-    args.push(`--s3-bucket=${s3.bucket}`, `--s3-region=${s3.region}`);
-    if (s3.regionEndpoint) args.push(`--s3-region-endpoint=${s3.regionEndpoint}`);
-    if (s3.forcePathStyle !== undefined) args.push(`--s3-force-path-style=${s3.forcePathStyle}`);
-    if (s3.rootDirectory) args.push(`--s3-root-directory=${s3.rootDirectory}`);
-    const secret = s3.secretRef.name;
-    env.push(
-      { name: 'AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: secret, key: 'accessKeyID' } } },
-      {
-        name: 'AWS_SECRET_ACCESS_KEY',
-        valueFrom: { secretKeyRef: { name: secret, key: 'secretAccessKey' } },
-      },
-    );
-  }
+  const env: k8s.V1EnvVar[] = [{ name: 'NODE_OPTIONS', value: retentionNodeOptions }, ...storage.env];
   const pod: k8s.V1PodSpec = {
     restartPolicy: 'Never',
     serviceAccountName: retentionServiceAccount,
     enableServiceLinks: false,
     securityContext: restrictedPodSecurity,
+    // Beside the registry pod only when its claim cannot be mounted from another node.
+    ...podPlacement(registry, needsSameNode(registry) ? input.nodeName : undefined),
     containers: [
       {
         name: 'retention',
         image: input.image,
-        args,
+        args: runArgs(input, [...ca.args, ...storage.args]),
         env,
-        volumeMounts: mounts,
+        volumeMounts: [...admin.mounts, ...tmp.mounts, ...ca.mounts, ...storage.mounts],
         terminationMessagePolicy: 'FallbackToLogsOnError',
         securityContext: restrictedContainerSecurity,
       },
     ],
-    volumes,
+    volumes: [...admin.volumes, ...tmp.volumes, ...ca.volumes, ...storage.volumes],
   };
-  if (registry.spec.tolerations) pod.tolerations = registry.spec.tolerations as k8s.V1Toleration[];
-  if (input.nodeName && needsSameNode(registry)) {
-    pod.affinity = {
-      nodeAffinity: {
-        requiredDuringSchedulingIgnoredDuringExecution: {
-          nodeSelectorTerms: [
-            { matchFields: [{ key: 'metadata.name', operator: 'In', values: [input.nodeName] }] },
-          ],
-        },
-      },
-    };
-  }
-  return {
-    apiVersion: 'batch/v1',
-    kind: 'Job',
-    metadata: {
-      name: input.job,
-      namespace: ref.namespace,
-      labels,
-      annotations: { [reportAnnotation]: input.report },
-      ownerReferences: [
-        {
-          apiVersion: 'berth.dev/v1alpha1',
-          kind: 'Registry',
-          name: ref.name,
-          uid: registry.metadata?.uid ?? '',
-          controller: true,
-          blockOwnerDeletion: true,
-        },
-      ],
-    },
+  return registryJob({
+    registry,
+    name: input.job,
+    namespace: ref.namespace,
+    labels,
+    annotations: { [reportAnnotation]: input.report },
     spec: {
       backoffLimit: 0, // a failed run is reported; the next one is the retry
       activeDeadlineSeconds: 6 * 3600,
-      template: { metadata: { labels }, spec: pod },
     },
-  };
+    pod,
+  });
 }
 
 export function retentionServiceAccountObject(ref: RegistryRef): k8s.V1ServiceAccount {
