@@ -21,69 +21,59 @@ export class RuntimeMetrics {
 
   constructor(registry: Registry, options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
-    const registers = [registry];
-    this.reconcileTotal = new Counter({
-      name: 'berth_reconcile_total',
-      help: 'Reconciles per controller, by result (success, requeue, waiting, terminal, conflict, error).',
-      labelNames: ['controller', 'result'],
-      registers,
-    });
-    this.reconcileDuration = new Histogram({
-      name: 'berth_reconcile_duration_seconds',
-      help: 'Time spent in one reconcile.',
-      labelNames: ['controller'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-      registers,
-    });
-    this.queueDepth = new Gauge({
-      name: 'berth_workqueue_depth',
-      help: 'Keys waiting in the work queue.',
-      labelNames: ['name'],
-      registers,
-    });
-    this.queueAdds = new Counter({
-      name: 'berth_workqueue_adds_total',
-      help: 'Keys added to the work queue.',
-      labelNames: ['name'],
-      registers,
-    });
-    this.queueRetries = new Counter({
-      name: 'berth_workqueue_retries_total',
-      help: 'Keys re-added to the work queue with backoff after a failure.',
-      labelNames: ['name'],
-      registers,
-    });
-    this.queueWait = new Histogram({
-      name: 'berth_workqueue_queue_duration_seconds',
-      help: 'Time a key waited in the work queue before a worker took it.',
-      labelNames: ['name'],
-      buckets: [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 60, 300],
-      registers,
-    });
-    this.leader = new Gauge({
-      name: 'berth_leader_is_leader',
-      help: '1 while this replica holds the leader-election Lease, else 0.',
-      labelNames: ['lease'],
-      registers,
-    });
-    this.informerRestarts = new Counter({
-      name: 'berth_informer_restarts_total',
-      help: 'Informer list/watch restarts after an error.',
-      labelNames: ['resource'],
-      registers,
-    });
-    this.informerRelists = new Counter({
-      name: 'berth_informer_relists_total',
-      help: 'Full relists of an informer after its first list, by reason (expired = 410 Gone, restart).',
-      labelNames: ['resource', 'reason'],
-      registers,
-    });
-    this.informerSynced = new Gauge({
-      name: 'berth_informer_synced',
-      help: '1 once the informer has listed its objects.',
-      labelNames: ['resource'],
-      registers,
-    });
+    const on = [registry];
+    this.reconcileTotal = counter(
+      on,
+      'berth_reconcile_total',
+      ['controller', 'result'],
+      'Reconciles per controller, by result (success, requeue, waiting, terminal, conflict, error).',
+    );
+    this.reconcileDuration = histogram(
+      on,
+      'berth_reconcile_duration_seconds',
+      ['controller'],
+      'Time spent in one reconcile.',
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    );
+    this.queueDepth = gauge(on, 'berth_workqueue_depth', ['name'], 'Keys waiting in the work queue.');
+    this.queueAdds = counter(on, 'berth_workqueue_adds_total', ['name'], 'Keys added to the work queue.');
+    this.queueRetries = counter(
+      on,
+      'berth_workqueue_retries_total',
+      ['name'],
+      'Keys re-added to the work queue with backoff after a failure.',
+    );
+    this.queueWait = histogram(
+      on,
+      'berth_workqueue_queue_duration_seconds',
+      ['name'],
+      'Time a key waited in the work queue before a worker took it.',
+      [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 60, 300],
+    );
+    this.leader = gauge(
+      on,
+      'berth_leader_is_leader',
+      ['lease'],
+      '1 while this replica holds the leader-election Lease, else 0.',
+    );
+    this.informerRestarts = counter(
+      on,
+      'berth_informer_restarts_total',
+      ['resource'],
+      'Informer list/watch restarts after an error.',
+    );
+    this.informerRelists = counter(
+      on,
+      'berth_informer_relists_total',
+      ['resource', 'reason'],
+      'Full relists of an informer after its first list, by reason (expired = 410 Gone, restart).',
+    );
+    this.informerSynced = gauge(
+      on,
+      'berth_informer_synced',
+      ['resource'],
+      '1 once the informer has listed its objects.',
+    );
   }
 
   queue(name: string): QueueMetrics {
@@ -98,4 +88,33 @@ export class RuntimeMetrics {
       waited: (s) => this.queueWait.observe(labels, s),
     };
   }
+}
+
+// The metrics' constructors, registered on `registers` (the Deps' Registry, never the global one).
+function counter<L extends string>(
+  registers: Registry[],
+  name: string,
+  labelNames: L[],
+  help: string,
+): Counter<L> {
+  return new Counter({ name, help, labelNames, registers });
+}
+
+function gauge<L extends string>(
+  registers: Registry[],
+  name: string,
+  labelNames: L[],
+  help: string,
+): Gauge<L> {
+  return new Gauge({ name, help, labelNames, registers });
+}
+
+function histogram<L extends string>(
+  registers: Registry[],
+  name: string,
+  labelNames: L[],
+  help: string,
+  buckets: number[],
+): Histogram<L> {
+  return new Histogram({ name, help, labelNames, buckets, registers });
 }
