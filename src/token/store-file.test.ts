@@ -10,6 +10,7 @@ import { serializeShardedStore, shardFileName, shardOf, storeShards } from '../c
 import { serializeCredentialStore, type CredentialStore } from '../credentials/store.ts';
 import { createTokenMetrics } from './metrics.ts';
 import { CredentialStoreError, CredentialStoreFile, maxSkippedEntriesLogged } from './store-file.ts';
+import { nodeStoreFileSystem, racyMarginMs, type StoreFileSystem } from './store-stamps.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -42,7 +43,7 @@ function secretVolume(text: string): { file: string; update: (text: string) => v
   return { file: path.join(dir, 'store.json'), update: writeGeneration };
 }
 
-function make(file: string) {
+function make(file: string, files?: StoreFileSystem) {
   const metrics = createTokenMetrics();
   const lines: string[] = [];
   const logger = winston.createLogger({
@@ -61,7 +62,12 @@ function make(file: string) {
   return {
     metrics,
     lines,
-    storeFile: new CredentialStoreFile(file, { logger, metrics, clock: () => new Date(0) }),
+    storeFile: new CredentialStoreFile(file, {
+      logger,
+      metrics,
+      clock: () => new Date(0),
+      ...(files ? { files } : {}),
+    }),
   };
 }
 
@@ -332,5 +338,80 @@ describe('CredentialStoreFile with a sharded store', () => {
     vol.update({ ...shardedFiles(users), 'store.json': '{"version": 2, "shards": 0}' });
     expect(await storeFile.check()).toBe(false);
     expect(storeFile.current().size).toBe(100);
+  });
+});
+
+/** node:fs, counting the reads and stamps, with the wall clock `skewMs` ahead of the real one. */
+function countingFiles(skewMs: number) {
+  const counts = { reads: 0, stamps: 0 };
+  const files: StoreFileSystem = {
+    readFile: (file) => {
+      counts.reads++;
+      return nodeStoreFileSystem.readFile(file);
+    },
+    stamp: (file) => {
+      counts.stamps++;
+      return nodeStoreFileSystem.stamp(file);
+    },
+    now: () => Date.now() + skewMs,
+  };
+  return { files, counts, reset: () => Object.assign(counts, { reads: 0, stamps: 0 }) };
+}
+
+describe('CredentialStoreFile polling by stamps', () => {
+  const users = Array.from({ length: 100 }, (_v, i) => `pull.team-${i}`);
+
+  it('reads no file of an unchanged sharded store, only stamps them; reads them all after a change', async () => {
+    const vol = projectedVolume(shardedFiles(users));
+    // the files were last changed long before they were read: their stamps are trusted
+    const { files, counts, reset } = countingFiles(racyMarginMs + 60_000);
+    const { storeFile } = make(vol.dir, files);
+    await storeFile.load();
+    expect(counts.reads).toBe(storeShards);
+    reset();
+    expect(await storeFile.check()).toBe(false);
+    expect(await storeFile.check()).toBe(false);
+    expect(counts).toEqual({ reads: 0, stamps: 2 * storeShards });
+    reset();
+    vol.update(shardedFiles([...users, 'pull.team-x']));
+    expect(await storeFile.check()).toBe(true);
+    expect(storeFile.current().byUsername.has('pull.team-x')).toBe(true);
+    expect(counts.reads).toBe(storeShards);
+  });
+
+  it('stamps a whole store and reads nothing while it is unchanged', async () => {
+    const vol = secretVolume(store('a'));
+    const { files, counts, reset } = countingFiles(racyMarginMs + 60_000);
+    const { storeFile } = make(vol.file, files);
+    await storeFile.load();
+    reset();
+    expect(await storeFile.check()).toBe(false);
+    expect(counts).toEqual({ reads: 0, stamps: 1 });
+  });
+
+  it('reads again the files that changed too close to their read (their stamp may hide a second write)', async () => {
+    const vol = projectedVolume(shardedFiles(users));
+    const { files, counts, reset } = countingFiles(0); // the files changed just now
+    const { storeFile } = make(vol.dir, files);
+    await storeFile.load();
+    reset();
+    expect(await storeFile.check()).toBe(false);
+    expect(counts.reads).toBe(storeShards);
+  });
+
+  it('reads again after a refused store only when its files change', async () => {
+    const vol = secretVolume(store('a'));
+    const { files, counts, reset } = countingFiles(racyMarginMs + 60_000);
+    const { storeFile, lines } = make(vol.file, files);
+    await storeFile.load();
+    vol.update('not json');
+    expect(await storeFile.check()).toBe(false);
+    reset();
+    expect(await storeFile.check()).toBe(false);
+    expect(counts.reads).toBe(0);
+    expect(lines.filter((l) => l.includes('"store.invalid"'))).toHaveLength(1);
+    vol.update(store('b'));
+    expect(await storeFile.check()).toBe(true);
+    expect([...storeFile.current().byUsername.keys()]).toEqual(['b']);
   });
 });
