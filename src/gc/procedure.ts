@@ -121,7 +121,11 @@ export function jobName(registry: string, step: 'collect' | 'verify' | 'probe', 
 const iso = (d: Date) => d.toISOString();
 const since = (now: Date, t: string | undefined) => (t ? now.getTime() - new Date(t).getTime() : 0);
 
-/** One step of the procedure. `registry` is the Registry's name (for Job names). */
+/**
+ * One step of the procedure. `registry` is the Registry's name (for Job names). Idle (no phase, or
+ * a finished one): `start`; in a collection: the step of its phase, which reads only what it
+ * documents and writes the copy of the status it returns.
+ */
 export function step(
   registry: string,
   current: GCStatus | undefined,
@@ -129,226 +133,301 @@ export function step(
   settings: Settings = defaultSettings,
 ): StepResult {
   const status: GCStatus = structuredClone(current ?? {});
-  const phase = status.phase;
-  const now = o.now;
+  if (!isActive(status.phase)) return start(status, o, settings);
+  const run: Run = status.run ?? { startTime: iso(o.now), phaseTime: iso(o.now) };
+  status.run = run;
+  const c: PhaseContext = { registry, status, run, o, settings, inPhase: since(o.now, run.phaseTime) };
+  switch (status.phase) {
+    case 'Pending':
+      return pending(c);
+    case 'ReadOnly':
+      return readOnly(c);
+    case 'Collecting':
+      return collecting(c);
+    case 'Restarting':
+      return restarting(c);
+    case 'ReadWrite':
+      return readWrite(c);
+    case 'Verifying':
+      return verifying(c);
+  }
+  return { status, effects: [], requeueAfterMs: 0 };
+}
 
-  if (!isActive(phase)) {
-    if (!o.trigger) return { status, effects: [], requeueAfterMs: 0 };
-    if (o.trigger.request !== undefined) status.handledRequest = o.trigger.request;
-    if (o.unsupported) {
-      return {
-        status,
-        effects: [
-          { kind: 'event', type: 'Warning', reason: 'GarbageCollectionUnsupported', message: o.unsupported },
-        ],
-        requeueAfterMs: 0,
-      };
-    }
-    status.phase = 'Pending';
-    status.run = { startTime: iso(now), trigger: o.trigger.kind, phaseTime: iso(now) };
-    status.message = 'taking the lock: no retention run may start, waiting for running ones';
+/** What the step of a phase reads; it writes `status` and `run` (the status's copy and its run). */
+interface PhaseContext {
+  registry: string;
+  status: GCStatus;
+  run: Run;
+  o: Observed;
+  settings: Settings;
+  /** How long the run has been in its phase (ms). */
+  inPhase: number;
+}
+
+/** Moves to the phase `next`: a new phase time, and no Job of the previous phase. */
+function enter(
+  c: PhaseContext,
+  next: Phase,
+  message: string,
+  effects: Effect[] = [],
+  requeueAfterMs = 1_000,
+): StepResult {
+  c.status.phase = next;
+  c.status.message = message;
+  c.run.phaseTime = iso(c.o.now);
+  delete c.run.job;
+  return { status: c.status, effects, requeueAfterMs };
+}
+
+/** Stays in the phase, saying what it waits for. */
+function wait(c: PhaseContext, message: string, requeueAfterMs: number): StepResult {
+  c.status.message = message;
+  return { status: c.status, effects: [], requeueAfterMs };
+}
+
+/** Stays in the phase and carries out `effect` again (a Job not seen, a restart not applied). */
+function again(c: PhaseContext, effect: Effect): StepResult {
+  return { status: c.status, effects: [effect], requeueAfterMs: 2_000 };
+}
+
+/** Ends the run Failed: lastRun says why, the registry stays read-only until a retry succeeds. */
+function fail(c: PhaseContext, reason: string, message: string): StepResult {
+  const r = enter(c, 'Failed', `${reason}: ${message}`, [], 0);
+  c.status.lastRun = lastRun(c.run, c.o.now, 'Failed', `${reason}: ${message}`);
+  delete c.status.run;
+  r.effects.push({
+    kind: 'event',
+    type: 'Warning',
+    reason: 'GarbageCollectionFailed',
+    message: `${message}; the registry stays read-only until a retry succeeds`,
+  });
+  return r;
+}
+
+const rolloutTimedOut = (c: PhaseContext) => c.inPhase > c.settings.rolloutTimeoutMs;
+const jobTimedOut = (c: PhaseContext) => c.inPhase > c.settings.jobTimeoutMs;
+
+/**
+ * Idle: starts a run on a trigger (Pending, with the start time and the trigger in status.run),
+ * unless the storage cannot be collected (a Warning, nothing started). Either way an on-demand
+ * request is marked handled (status.handledRequest).
+ */
+function start(status: GCStatus, o: Observed, settings: Settings): StepResult {
+  if (!o.trigger) return { status, effects: [], requeueAfterMs: 0 };
+  if (o.trigger.request !== undefined) status.handledRequest = o.trigger.request;
+  if (o.unsupported) {
     return {
       status,
       effects: [
-        {
-          kind: 'event',
-          type: 'Normal',
-          reason: 'GarbageCollectionStarted',
-          message: `garbage collection started (${o.trigger.kind === 'OnDemand' ? 'on demand' : 'scheduled'})`,
-        },
+        { kind: 'event', type: 'Warning', reason: 'GarbageCollectionUnsupported', message: o.unsupported },
       ],
-      requeueAfterMs: settings.lockSettleMs,
+      requeueAfterMs: 0,
     };
   }
+  const now = iso(o.now);
+  status.phase = 'Pending';
+  status.run = { startTime: now, trigger: o.trigger.kind, phaseTime: now };
+  status.message = 'taking the lock: no retention run may start, waiting for running ones';
+  const how = o.trigger.kind === 'OnDemand' ? 'on demand' : 'scheduled';
+  return {
+    status,
+    effects: [
+      {
+        kind: 'event',
+        type: 'Normal',
+        reason: 'GarbageCollectionStarted',
+        message: `garbage collection started (${how})`,
+      },
+    ],
+    requeueAfterMs: settings.lockSettleMs,
+  };
+}
 
-  const run: Run = status.run ?? { startTime: iso(now), phaseTime: iso(now) };
-  status.run = run;
-  const inPhase = since(now, run.phaseTime);
-  const enter = (
-    next: Phase,
-    message: string,
-    effects: Effect[] = [],
-    requeueAfterMs = 1_000,
-  ): StepResult => {
-    status.phase = next;
-    status.message = message;
-    run.phaseTime = iso(now);
-    delete run.job;
-    return { status, effects, requeueAfterMs };
-  };
-  const wait = (message: string, requeueAfterMs: number): StepResult => {
-    status.message = message;
-    return { status, effects: [], requeueAfterMs };
-  };
-  const fail = (reason: string, message: string): StepResult => {
-    const r = enter('Failed', `${reason}: ${message}`, [], 0);
-    status.lastRun = lastRun(run, now, 'Failed', `${reason}: ${message}`);
-    delete status.run;
-    r.effects.push({
-      kind: 'event',
-      type: 'Warning',
-      reason: 'GarbageCollectionFailed',
-      message: `${message}; the registry stays read-only until a retry succeeds`,
-    });
-    return r;
-  };
-  const rolloutTimedOut = inPhase > settings.rolloutTimeoutMs;
-  const jobTimedOut = inPhase > settings.jobTimeoutMs;
+/**
+ * Pending (the lock is taken): waits for the running retention runs, at most `lockTimeoutMs`, and
+ * for the lock to settle (`lockSettleMs`), then goes ReadOnly.
+ */
+function pending(c: PhaseContext): StepResult {
+  const { o, settings } = c;
+  if (o.retentionJobsRunning > 0) {
+    if (c.inPhase > settings.lockTimeoutMs) return lockTimeout(c.status);
+    return wait(c, `waiting for ${o.retentionJobsRunning} retention run(s) to finish`, 10_000);
+  }
+  if (c.inPhase < settings.lockSettleMs) return wait(c, 'taking the lock', settings.lockSettleMs - c.inPhase);
+  return enter(c, 'ReadOnly', 'rolling the read-only configuration out to every replica');
+}
 
-  switch (phase) {
-    case 'Pending': {
-      if (o.retentionJobsRunning > 0) {
-        if (inPhase > settings.lockTimeoutMs) {
-          // Nothing was changed yet: give up, and leave the registry as it was (writable, or
-          // read-only if this was the retry of a failed collection).
-          if (status.lastRun?.result === 'Failed') status.phase = 'Failed';
-          else delete status.phase;
-          delete status.run;
-          status.message = 'LockTimeout: retention runs did not finish in time; nothing was collected';
-          return {
-            status,
-            effects: [
-              {
-                kind: 'event',
-                type: 'Warning',
-                reason: 'GarbageCollectionLockTimeout',
-                message: status.message,
-              },
-            ],
-            requeueAfterMs: 0,
-          };
-        }
-        return wait(`waiting for ${o.retentionJobsRunning} retention run(s) to finish`, 10_000);
-      }
-      if (inPhase < settings.lockSettleMs) return wait('taking the lock', settings.lockSettleMs - inPhase);
-      return enter('ReadOnly', 'rolling the read-only configuration out to every replica');
-    }
-    case 'ReadOnly': {
-      const w = o.workload;
-      const rolled = w.configReadOnly && w.runsCurrentConfig && w.rolledOut;
-      if (!rolled || w.stalePods > 0) {
-        if (rolloutTimedOut)
-          return fail('ReadOnlyRolloutTimeout', 'the read-only configuration did not roll out in time');
-        delete run.job; // a probe made before every old pod was gone proves nothing
-        return wait(
-          rolled
-            ? `waiting for ${w.stalePods} registry pod(s) with the previous configuration to go (terminating ones included)`
-            : 'waiting for every replica to run the read-only configuration',
-          2_000,
-        );
-      }
-      // Every pod runs the read-only configuration: a push must now be refused.
-      if (!run.job) {
-        const name = jobName(registry, 'probe', iso(now));
-        run.job = name;
-        return {
-          ...wait(`checking that a push is refused (Job ${name})`, 2_000),
-          effects: [{ kind: 'createProbeJob', name }],
-        };
-      }
-      const probe = run.job;
-      switch (o.job.state) {
-        case 'Absent':
-          return { status, effects: [{ kind: 'createProbeJob', name: probe }], requeueAfterMs: 2_000 };
-        case 'Running':
-          if (rolloutTimedOut)
-            return fail('ReadOnlyCheckTimeout', `the read-only check Job ${probe} ran too long`);
-          return wait(`checking that a push is refused (Job ${probe})`, 2_000);
-        case 'Failed':
-          // Accepted (the upload was cancelled) or inconclusive: never collect on a writable registry.
-          return fail('PushNotRefused', `the read-only check Job ${probe} failed: ${o.job.message}`);
-        case 'Succeeded': {
-          const name = jobName(registry, 'collect', run.startTime ?? iso(now));
-          const r = enter('Collecting', `a push was refused; running the garbage-collect Job ${name}`, [
-            { kind: 'createCollectJob', name },
-          ]);
-          run.job = name;
-          return r;
-        }
-      }
-      break;
-    }
-    case 'Collecting': {
-      const name = run.job ?? jobName(registry, 'collect', run.startTime ?? iso(now));
-      run.job = name;
-      switch (o.job.state) {
-        case 'Absent':
-          return { status, effects: [{ kind: 'createCollectJob', name }], requeueAfterMs: 2_000 };
-        case 'Running':
-          if (jobTimedOut) return fail('CollectTimeout', `the garbage-collect Job ${name} ran too long`);
-          return wait(`running the garbage-collect Job ${name}`, 10_000);
-        case 'Failed':
-          return fail('CollectFailed', `the garbage-collect Job ${name} failed: ${o.job.message}`);
-        case 'Succeeded': {
-          const out = parseCollectOutput(o.job.output);
-          if (out.blobsDeleted !== undefined) run.blobsDeleted = out.blobsDeleted;
-          if (out.bytesFreed !== undefined) run.bytesFreed = out.bytesFreed;
-          const stamp = iso(now);
-          const r = enter('Restarting', 'restarting the registry pods so no stale blob cache survives', [
-            { kind: 'restart', stamp },
-          ]);
-          run.restartedAt = stamp;
-          return r;
-        }
-      }
-      break;
-    }
-    case 'Restarting': {
-      const w = o.workload;
-      if (w.restartedAt !== run.restartedAt) {
-        if (rolloutTimedOut) return fail('RestartTimeout', 'the registry pods were not restarted in time');
-        return {
-          status,
-          effects: [{ kind: 'restart', stamp: run.restartedAt ?? iso(now) }],
-          requeueAfterMs: 2_000,
-        };
-      }
-      if (w.rolledOut) return enter('ReadWrite', 'rolling the writable configuration out');
-      if (rolloutTimedOut) return fail('RestartTimeout', 'the registry pods were not restarted in time');
-      return wait('waiting for the restarted registry pods', 2_000);
-    }
-    case 'ReadWrite': {
-      const w = o.workload;
-      if (!w.configReadOnly && w.runsCurrentConfig && w.rolledOut) {
-        const name = jobName(registry, 'verify', run.startTime ?? iso(now));
-        const r = enter('Verifying', `verifying every tag with the Job ${name}`, [
-          { kind: 'createVerifyJob', name },
-        ]);
-        run.job = name;
-        return r;
-      }
-      if (rolloutTimedOut)
-        return fail('ReadWriteRolloutTimeout', 'the writable configuration did not roll out in time');
-      return wait('waiting for every replica to run the writable configuration', 2_000);
-    }
-    case 'Verifying': {
-      const name = run.job ?? jobName(registry, 'verify', run.startTime ?? iso(now));
-      run.job = name;
-      switch (o.job.state) {
-        case 'Absent':
-          return { status, effects: [{ kind: 'createVerifyJob', name }], requeueAfterMs: 2_000 };
-        case 'Running':
-          if (jobTimedOut) return fail('VerifyTimeout', `the verification Job ${name} ran too long`);
-          return wait(`verifying every tag with the Job ${name}`, 10_000);
-        case 'Failed':
-          return fail('VerificationFailed', `the verification Job ${name} failed: ${o.job.message}`);
-        case 'Succeeded': {
-          const message = `collected: ${run.blobsDeleted ?? 'unknown'} blobs deleted, ${run.bytesFreed ?? 'unknown'} bytes freed; every tag verified`;
-          status.lastRun = lastRun(run, now, 'Succeeded', message);
-          status.phase = 'Succeeded';
-          status.message = message;
-          delete status.run;
-          return {
-            status,
-            effects: [{ kind: 'event', type: 'Normal', reason: 'GarbageCollectionSucceeded', message }],
-            requeueAfterMs: 0,
-          };
-        }
-      }
-      break;
+/**
+ * Retention runs outlasted the lock's timeout. Nothing was changed yet: give up, and leave the
+ * registry as it was (writable, or read-only if this was the retry of a failed collection).
+ */
+function lockTimeout(status: GCStatus): StepResult {
+  if (status.lastRun?.result === 'Failed') status.phase = 'Failed';
+  else delete status.phase;
+  delete status.run;
+  status.message = 'LockTimeout: retention runs did not finish in time; nothing was collected';
+  return {
+    status,
+    effects: [
+      { kind: 'event', type: 'Warning', reason: 'GarbageCollectionLockTimeout', message: status.message },
+    ],
+    requeueAfterMs: 0,
+  };
+}
+
+/**
+ * ReadOnly: waits until every replica runs the read-only configuration and no pod of another
+ * configuration is left (a probe made before that is forgotten), then runs the probe Job: a push
+ * must be refused before anything is collected (`probed`).
+ */
+function readOnly(c: PhaseContext): StepResult {
+  const w = c.o.workload;
+  const rolled = w.configReadOnly && w.runsCurrentConfig && w.rolledOut;
+  if (!rolled || w.stalePods > 0) {
+    if (rolloutTimedOut(c))
+      return fail(c, 'ReadOnlyRolloutTimeout', 'the read-only configuration did not roll out in time');
+    delete c.run.job; // a probe made before every old pod was gone proves nothing
+    return wait(
+      c,
+      rolled
+        ? `waiting for ${w.stalePods} registry pod(s) with the previous configuration to go (terminating ones included)`
+        : 'waiting for every replica to run the read-only configuration',
+      2_000,
+    );
+  }
+  if (!c.run.job) {
+    const name = jobName(c.registry, 'probe', iso(c.o.now));
+    c.run.job = name;
+    return {
+      ...wait(c, `checking that a push is refused (Job ${name})`, 2_000),
+      effects: [{ kind: 'createProbeJob', name }],
+    };
+  }
+  return probed(c, c.run.job);
+}
+
+/**
+ * ReadOnly, the probe Job `probe` made: a push refused (the Job succeeded) starts Collecting with
+ * the collect Job; a push accepted or a check inconclusive (the Job failed) or too long fails the
+ * run: never collect on a writable registry.
+ */
+function probed(c: PhaseContext, probe: string): StepResult {
+  switch (c.o.job.state) {
+    case 'Absent':
+      return again(c, { kind: 'createProbeJob', name: probe });
+    case 'Running':
+      if (rolloutTimedOut(c))
+        return fail(c, 'ReadOnlyCheckTimeout', `the read-only check Job ${probe} ran too long`);
+      return wait(c, `checking that a push is refused (Job ${probe})`, 2_000);
+    case 'Failed':
+      return fail(c, 'PushNotRefused', `the read-only check Job ${probe} failed: ${c.o.job.message}`);
+    case 'Succeeded': {
+      const name = jobName(c.registry, 'collect', c.run.startTime ?? iso(c.o.now));
+      const r = enter(c, 'Collecting', `a push was refused; running the garbage-collect Job ${name}`, [
+        { kind: 'createCollectJob', name },
+      ]);
+      c.run.job = name;
+      return r;
     }
   }
-  return { status, effects: [], requeueAfterMs: 0 };
+}
+
+/**
+ * Collecting: runs the collect Job (at most `jobTimeoutMs`); on success records its figures in
+ * run.blobsDeleted and run.bytesFreed and goes Restarting with a restart stamp (run.restartedAt).
+ */
+function collecting(c: PhaseContext): StepResult {
+  const { run, o } = c;
+  const name = run.job ?? jobName(c.registry, 'collect', run.startTime ?? iso(o.now));
+  run.job = name;
+  switch (o.job.state) {
+    case 'Absent':
+      return again(c, { kind: 'createCollectJob', name });
+    case 'Running':
+      if (jobTimedOut(c)) return fail(c, 'CollectTimeout', `the garbage-collect Job ${name} ran too long`);
+      return wait(c, `running the garbage-collect Job ${name}`, 10_000);
+    case 'Failed':
+      return fail(c, 'CollectFailed', `the garbage-collect Job ${name} failed: ${o.job.message}`);
+    case 'Succeeded': {
+      const out = parseCollectOutput(o.job.output);
+      if (out.blobsDeleted !== undefined) run.blobsDeleted = out.blobsDeleted;
+      if (out.bytesFreed !== undefined) run.bytesFreed = out.bytesFreed;
+      const stamp = iso(o.now);
+      const r = enter(c, 'Restarting', 'restarting the registry pods so no stale blob cache survives', [
+        { kind: 'restart', stamp },
+      ]);
+      run.restartedAt = stamp;
+      return r;
+    }
+  }
+}
+
+/**
+ * Restarting: applies the restart stamp until the pod template carries it, waits for the
+ * restarted pods to roll out (no stale blob cache survives), then goes ReadWrite.
+ */
+function restarting(c: PhaseContext): StepResult {
+  const w = c.o.workload;
+  if (w.restartedAt !== c.run.restartedAt) {
+    if (rolloutTimedOut(c)) return fail(c, 'RestartTimeout', 'the registry pods were not restarted in time');
+    return again(c, { kind: 'restart', stamp: c.run.restartedAt ?? iso(c.o.now) });
+  }
+  if (w.rolledOut) return enter(c, 'ReadWrite', 'rolling the writable configuration out');
+  if (rolloutTimedOut(c)) return fail(c, 'RestartTimeout', 'the registry pods were not restarted in time');
+  return wait(c, 'waiting for the restarted registry pods', 2_000);
+}
+
+/** ReadWrite: once every replica runs the writable configuration, goes Verifying with its Job. */
+function readWrite(c: PhaseContext): StepResult {
+  const w = c.o.workload;
+  if (!w.configReadOnly && w.runsCurrentConfig && w.rolledOut) {
+    const name = jobName(c.registry, 'verify', c.run.startTime ?? iso(c.o.now));
+    const r = enter(c, 'Verifying', `verifying every tag with the Job ${name}`, [
+      { kind: 'createVerifyJob', name },
+    ]);
+    c.run.job = name;
+    return r;
+  }
+  if (rolloutTimedOut(c))
+    return fail(c, 'ReadWriteRolloutTimeout', 'the writable configuration did not roll out in time');
+  return wait(c, 'waiting for every replica to run the writable configuration', 2_000);
+}
+
+/**
+ * Verifying: runs the verify Job (at most `jobTimeoutMs`); its success ends the run Succeeded
+ * (`succeeded`), its failure fails it.
+ */
+function verifying(c: PhaseContext): StepResult {
+  const { run, o } = c;
+  const name = run.job ?? jobName(c.registry, 'verify', run.startTime ?? iso(o.now));
+  run.job = name;
+  switch (o.job.state) {
+    case 'Absent':
+      return again(c, { kind: 'createVerifyJob', name });
+    case 'Running':
+      if (jobTimedOut(c)) return fail(c, 'VerifyTimeout', `the verification Job ${name} ran too long`);
+      return wait(c, `verifying every tag with the Job ${name}`, 10_000);
+    case 'Failed':
+      return fail(c, 'VerificationFailed', `the verification Job ${name} failed: ${o.job.message}`);
+    case 'Succeeded':
+      return succeeded(c);
+  }
+}
+
+/** Ends the run Succeeded: lastRun with the collect Job's figures, status.run cleared, an Event. */
+function succeeded(c: PhaseContext): StepResult {
+  const { status, run } = c;
+  const message = `collected: ${run.blobsDeleted ?? 'unknown'} blobs deleted, ${run.bytesFreed ?? 'unknown'} bytes freed; every tag verified`;
+  status.lastRun = lastRun(run, c.o.now, 'Succeeded', message);
+  status.phase = 'Succeeded';
+  status.message = message;
+  delete status.run;
+  return {
+    status,
+    effects: [{ kind: 'event', type: 'Normal', reason: 'GarbageCollectionSucceeded', message }],
+    requeueAfterMs: 0,
+  };
 }
 
 function lastRun(run: Run, now: Date, result: 'Succeeded' | 'Failed', message: string): LastRun {
