@@ -7,13 +7,13 @@ import { Counter } from 'prom-client';
 import type { OperatorConfig } from '../config/config.ts';
 import { resources } from '../model/resources.ts';
 import type { Deps } from '../runtime/deps.ts';
-import type { InformerEvent } from '../runtime/informer.ts';
+import type { Cache, Informer, InformerEvent } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
 import { keyOf } from '../runtime/kube/resource.ts';
 import type { Manager } from '../runtime/manager.ts';
 import { managedBySelector } from '../runtime/objects.ts';
 import { labels } from '../model/credential-secret.ts';
-import { PullSecretReconciler } from './reconciler.ts';
+import { PullSecretReconciler, type PullSecretCaches } from './reconciler.ts';
 import { FanoutWork } from './work.ts';
 
 /** The Registry a pull Secret of berth's belongs to ("namespace/name"), if it is one. */
@@ -22,6 +22,40 @@ function registryOfSecret(obj: KubeObject): string | undefined {
   return l[labels.credential] === 'pull' && l[labels.registry] && l[labels.registryNamespace]
     ? `${l[labels.registryNamespace]}/${l[labels.registry]}`
     : undefined;
+}
+
+/**
+ * Marks the namespace of every change for the Registries it concerns. Marking runs whether or not
+ * this replica leads, so no change is missed between terms. A resync of a secondary informer marks
+ * nothing: the Registry's own resync is a full pass.
+ */
+function markChanges(caches: Record<keyof PullSecretCaches, Informer>, work: FanoutWork): void {
+  const mark =
+    (
+      namespaceOf: (obj: KubeObject) => string | undefined,
+      registryOf?: (obj: KubeObject) => string | undefined,
+    ) =>
+    (event: InformerEvent, obj: KubeObject) => {
+      if (event === 'resync') return;
+      const ns = namespaceOf(obj);
+      if (ns) work.markNamespace(ns, registryOf?.(obj));
+    };
+  caches.namespaces.addHandler(mark((o) => o.metadata?.name));
+  caches.serviceAccounts.addHandler(mark((o) => o.metadata?.namespace));
+  caches.secrets.addHandler(mark((o) => o.metadata?.namespace, registryOfSecret));
+  caches.registries.addHandler((event, obj) => {
+    if (event === 'resync') work.markAll(keyOf(obj));
+  });
+}
+
+/** The keys of the Registries that ask for pull secrets or still hold a finalizer. */
+function withPullSecrets(registries: Cache<KubeObject>): string[] {
+  return registries
+    .list()
+    .filter(
+      (r) => (r.spec as { pullSecrets?: unknown } | undefined)?.pullSecrets || r.metadata?.finalizers?.length,
+    )
+    .map((r) => `${r.metadata?.namespace}/${r.metadata?.name}`);
 }
 
 export function pullSecretController(deps: Deps, manager: Manager, config: OperatorConfig): void {
@@ -42,44 +76,19 @@ export function pullSecretController(deps: Deps, manager: Manager, config: Opera
     work,
     onNamespace: () => looked.inc(),
   });
+  markChanges(caches, work);
 
-  // Marking runs whether or not this replica leads, so no change is missed between terms. A
-  // resync of a secondary informer marks nothing: the Registry's own resync is a full pass.
-  const mark =
-    (
-      namespaceOf: (obj: KubeObject) => string | undefined,
-      registryOf?: (obj: KubeObject) => string | undefined,
-    ) =>
-    (event: InformerEvent, obj: KubeObject) => {
-      if (event === 'resync') return;
-      const ns = namespaceOf(obj);
-      if (ns) work.markNamespace(ns, registryOf?.(obj));
-    };
-  caches.namespaces.addHandler(mark((o) => o.metadata?.name));
-  caches.serviceAccounts.addHandler(mark((o) => o.metadata?.namespace));
-  caches.secrets.addHandler(mark((o) => o.metadata?.namespace, registryOfSecret));
-  caches.registries.addHandler((event, obj) => {
-    if (event === 'resync') work.markAll(keyOf(obj));
-  });
-
-  const withPullSecrets = () =>
-    caches.registries
-      .list()
-      .filter(
-        (r) =>
-          (r.spec as { pullSecrets?: unknown } | undefined)?.pullSecrets || r.metadata?.finalizers?.length,
-      )
-      .map((r) => `${r.metadata?.namespace}/${r.metadata?.name}`);
+  const all = () => withPullSecrets(caches.registries);
   const bySecret = (obj: KubeObject) => {
     const registry = registryOfSecret(obj);
-    return registry ? [registry] : withPullSecrets(); // another berth Secret of the same name may have come or gone
+    return registry ? [registry] : all(); // another berth Secret of the same name may have come or gone
   };
   manager.add({
     name: 'pullsecrets',
     for: caches.registries,
     watches: [
-      { informer: caches.namespaces, map: withPullSecrets },
-      { informer: caches.serviceAccounts, map: withPullSecrets },
+      { informer: caches.namespaces, map: all },
+      { informer: caches.serviceAccounts, map: all },
       { informer: caches.secrets, map: bySecret },
     ],
     reconcile: (request, ctx) => reconciler.reconcile(request, ctx),

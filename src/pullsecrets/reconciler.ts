@@ -25,9 +25,19 @@ import {
   stepCredential,
   type RegistryKey,
   type RotationPolicy,
+  type Step,
 } from '../model/credential-secret.ts';
-import { rotationOverdue } from '../model/rotation.ts';
-import { FanoutWork, type NamespaceOutcome } from './work.ts';
+import { lowestRequeue } from '../runtime/requeue.ts';
+import { FanoutWork, recheckRequeueMs, type NamespaceOutcome } from './work.ts';
+import {
+  alreadyReported,
+  pullSecretsCondition,
+  pullSecretsStatus,
+  readyOutcome,
+  summarize,
+  type Failure,
+  type Summary,
+} from './status.ts';
 import { matchesSelector } from '../model/selector.ts';
 import {
   addPullSecret,
@@ -61,44 +71,11 @@ export interface PullSecretSettings {
   onNamespace?: () => void;
 }
 
-interface Failure {
-  namespace: string;
-  reason: string;
-  message: string;
-}
-
 type PullDeps = Pick<Deps, 'client' | 'clock' | 'events'>;
 
-/** The figures of status.pullSecrets, from the kept outcomes of the selected namespaces. Pure. */
-export function summarize(
-  selected: readonly string[],
-  outcomes: ReadonlyMap<string, NamespaceOutcome>,
-): {
-  selected: number;
-  ready: number;
-  failures: Failure[];
-  lastRotation?: number;
-  nextRotation?: number;
-  overdue: boolean;
-} {
-  let ready = 0;
-  let lastRotation: number | undefined;
-  let nextRotation: number | undefined;
-  let overdue = false;
-  const failures: Failure[] = [];
-  for (const ns of selected) {
-    const o = outcomes.get(ns);
-    if (!o) continue;
-    if (o.ready) ready++;
-    if (o.failure) failures.push(o.failure);
-    if (o.lastRotation !== undefined) lastRotation = Math.max(lastRotation ?? 0, o.lastRotation);
-    if (o.dueAt !== undefined) nextRotation = Math.min(nextRotation ?? Infinity, o.dueAt);
-    if (o.overdue) overdue = true;
-  }
-  failures.sort((a, b) => a.namespace.localeCompare(b.namespace)); // a stable status
-  return { selected: selected.length, ready, failures, lastRotation, nextRotation, overdue };
-}
+export { alreadyReported, summarize } from './status.ts';
 
+/** What one pass over a Registry's namespaces works from, read once at its start. */
 interface Pass {
   registry: Registry;
   reg: RegistryKey;
@@ -112,6 +89,11 @@ interface Pass {
   log: ReconcileContext['log'];
 }
 
+/**
+ * The reconcile is a list of steps: release (a Registry going, or without spec.pullSecrets),
+ * the finalizer, the pass over the namespaces to look at (each one a namespaceStep), the status,
+ * and the requeue at the earliest namespace recheck.
+ */
 export class PullSecretReconciler {
   private readonly deps: PullDeps;
   private readonly caches: PullSecretCaches;
@@ -135,41 +117,62 @@ export class PullSecretReconciler {
     const registry = structuredClone(cached);
     const reg: RegistryKey = { name: req.name, namespace: req.namespace ?? '' };
     const spec = registry.spec.pullSecrets;
-
-    if (registry.metadata?.deletionTimestamp || !spec) {
-      this.work.forget(key);
-      const ours = this.ours(reg);
-      for (const secret of ours)
-        await this.removeFrom(secret.metadata?.namespace ?? '', secret.metadata?.name ?? '');
-      if (spec) await this.removeOrphanedEntries(spec.secretName, new Set(), undefined);
-      if (registry.metadata?.deletionTimestamp) {
-        // A stale cached copy still shows the finalizer after the removal let the Registry go:
-        // removing it again gets 404, and a Registry that is gone has no finalizer left to remove.
-        await removeFinalizer(
-          this.deps.client,
-          resources.registries,
-          registry as KubeObject,
-          pullSecretsFinalizer,
-        ).catch((err: unknown) => {
-          if (!isNotFound(err)) throw err;
-        });
-      } else if (ours.length === 0 && registry.status?.pullSecrets)
-        await this.writeStatus(registry, undefined);
-      return;
-    }
+    if (registry.metadata?.deletionTimestamp || !spec) return this.release(key, registry, reg);
     if (
       await addFinalizer(this.deps.client, resources.registries, registry as KubeObject, pullSecretsFinalizer)
     )
       return; // the update brings us back
 
-    const now = new Date(this.deps.clock.now());
-    const pass: Pass = {
+    const pass = this.startPass(key, registry, reg, spec, rctx);
+    const failed = await this.lookAt(pass, this.targets(pass));
+    await this.writeStatus(registry, summarize([...pass.selected].sort(), this.work.outcomes(key)));
+    if (failed) throw new Error(`${failed} namespaces failed`);
+    // one source of requeues; no cap, as before (a recheck may lie further out than a day)
+    return lowestRequeue([recheckRequeueMs(this.work.nextRecheck(key), pass.now.getTime())], Infinity);
+  }
+
+  /**
+   * Step for a Registry being deleted or without spec.pullSecrets. Reads the Secret and
+   * ServiceAccount caches; deletes berth's pull Secrets of this Registry with their entries,
+   * takes berth's orphaned entries off (when spec.pullSecrets names the Secret), then removes the
+   * finalizer (being deleted) or drops status.pullSecrets and PullSecretsReady (once nothing is left).
+   */
+  private async release(key: string, registry: Registry, reg: RegistryKey): Promise<void> {
+    const spec = registry.spec.pullSecrets;
+    this.work.forget(key);
+    const ours = this.ours(reg);
+    for (const secret of ours)
+      await this.removeFrom(secret.metadata?.namespace ?? '', secret.metadata?.name ?? '');
+    if (spec) await this.removeOrphanedEntries(spec.secretName, new Set(), undefined);
+    if (registry.metadata?.deletionTimestamp) {
+      // A stale cached copy still shows the finalizer after the removal let the Registry go:
+      // removing it again gets 404, and a Registry that is gone has no finalizer left to remove.
+      await removeFinalizer(
+        this.deps.client,
+        resources.registries,
+        registry as KubeObject,
+        pullSecretsFinalizer,
+      ).catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      });
+    } else if (ours.length === 0 && registry.status?.pullSecrets) await this.writeStatus(registry, undefined);
+  }
+
+  /** What the pass works from: the selected namespaces (namespace cache), the time, the rotation policy. */
+  private startPass(
+    key: string,
+    registry: Registry,
+    reg: RegistryKey,
+    spec: NonNullable<Registry['spec']['pullSecrets']>,
+    rctx: ReconcileContext,
+  ): Pass {
+    return {
       registry,
       reg,
       key,
       spec,
       selected: new Set(this.selectedNamespaces(registry)),
-      now,
+      now: new Date(this.deps.clock.now()),
       policy: {
         intervalMs: parseDuration(spec.rotation?.interval ?? '24h'),
         gracePeriodMs: parseDuration(spec.rotation?.gracePeriod ?? '2h'),
@@ -179,44 +182,50 @@ export class PullSecretReconciler {
       previous: registry.status?.pullSecrets?.failedNamespaces,
       log: rctx.log,
     };
-    const batch = this.work.take(key, String(registry.metadata?.generation ?? ''), now.getTime());
-    let targets: string[];
-    if (batch.full) {
-      // every selected namespace, every namespace holding one of berth's Secrets for this
-      // Registry, and every one where berth's entry may be left behind
-      const all = new Set(pass.selected);
-      for (const s of this.ours(reg)) all.add(s.metadata?.namespace ?? '');
-      for (const sa of this.withEntry(spec.secretName)) all.add(sa.metadata?.namespace ?? '');
-      for (const ns of this.work.outcomes(key).keys()) all.add(ns);
-      targets = [...all].sort();
-    } else {
-      targets = [...batch.namespaces].sort();
-    }
+  }
 
-    // Namespaces are independent: write them a few at a time, as a client would.
+  /**
+   * The namespaces to look at, sorted: those the work bookkeeping names (dirty, due), or on a
+   * full pass every selected namespace, every namespace holding one of berth's Secrets for this
+   * Registry, every one where berth's entry may be left behind and every one with a kept outcome.
+   */
+  private targets(pass: Pass): string[] {
+    const batch = this.work.take(
+      pass.key,
+      String(pass.registry.metadata?.generation ?? ''),
+      pass.now.getTime(),
+    );
+    if (!batch.full) return [...batch.namespaces].sort();
+    const all = new Set(pass.selected);
+    for (const s of this.ours(pass.reg)) all.add(s.metadata?.namespace ?? '');
+    for (const sa of this.withEntry(pass.spec.secretName)) all.add(sa.metadata?.namespace ?? '');
+    for (const ns of this.work.outcomes(pass.key).keys()) all.add(ns);
+    return [...all].sort();
+  }
+
+  /**
+   * Runs namespaceStep for each target, a few at a time (namespaces are independent), and records
+   * each outcome. A namespace that fails is retried on the next reconcile and, when selected, kept
+   * as a WriteFailed failure. Returns how many failed.
+   */
+  private async lookAt(pass: Pass, targets: readonly string[]): Promise<number> {
     let failed = 0;
     await mapLimit(targets, namespaceConcurrency, async (ns) => {
       this.settings.onNamespace?.();
       try {
-        this.work.record(key, ns, await this.namespaceStep(pass, ns));
+        this.work.record(pass.key, ns, await this.namespaceStep(pass, ns));
       } catch (err) {
         failed++;
-        rctx.log.error('Failed to write a pull secret', { targetNamespace: ns, error: errorMessage(err) });
-        this.work.retry(key, ns);
+        pass.log.error('Failed to write a pull secret', { targetNamespace: ns, error: errorMessage(err) });
+        this.work.retry(pass.key, ns);
         if (pass.selected.has(ns))
-          this.work.record(key, ns, {
+          this.work.record(pass.key, ns, {
             ready: false,
             failure: { namespace: ns, reason: 'WriteFailed', message: errorMessage(err) },
           });
       }
     });
-
-    const selected = [...pass.selected].sort();
-    const summary = summarize(selected, this.work.outcomes(key));
-    await this.writeStatus(registry, summary);
-    if (failed) throw new Error(`${failed} namespaces failed`);
-    const next = this.work.nextRecheck(key);
-    return next !== undefined ? { requeueAfterMs: Math.max(1000, next - now.getTime()) } : undefined;
+    return failed;
   }
 
   /** berth's pull Secrets of this Registry (in one namespace, or all). */
@@ -239,7 +248,7 @@ export class PullSecretReconciler {
    * for the status (undefined when the namespace is not selected).
    */
   private async namespaceStep(pass: Pass, ns: string): Promise<NamespaceOutcome | undefined> {
-    const { spec, reg, now, policy } = pass;
+    const { spec, reg } = pass;
     const here = this.ours(reg, ns);
     if (!pass.selected.has(ns)) {
       for (const secret of here) await this.removeFrom(ns, secret.metadata?.name ?? '');
@@ -253,24 +262,41 @@ export class PullSecretReconciler {
     // berth's own Secrets are cached; a foreign one of the same name is read directly.
     const cachedSecret = this.caches.secrets.get(spec.secretName, ns) as k8s.V1Secret | undefined;
     const live = cachedSecret ?? (await this.readSecret(ns, spec.secretName));
-    if (live && !isOwnCredential(live, 'pull', reg)) {
-      const known =
-        this.work.outcomes(pass.key).get(ns)?.failure?.reason === 'SecretNotOwned' ||
-        alreadyReported(pass.previous, ns, 'SecretNotOwned');
-      return {
-        ready: false,
-        failure: this.notOwned(live, ns, spec.secretName, !known),
-        recheckAt: now.getTime() + foreignRecheckMs,
-      };
-    }
-    const step = stepCredential(now, readCredentialState(live, pullUsername(ns)), ns, policy, () =>
-      randomSecret(32),
-    );
+    if (live && !isOwnCredential(live, 'pull', reg)) return this.foreignSecret(pass, ns, live);
+    const step = await this.writeCredential(pass, ns, live);
+    await this.attach(ns, spec.secretName, spec.serviceAccounts);
+    return readyOutcome(step, pass.now, pass.policy.gracePeriodMs);
+  }
+
+  /**
+   * Owns the SecretNotOwned failure: a Secret of berth's name that is not berth's is left alone,
+   * reported (a Warning Event on it, unless already kept or in status) and looked at again after
+   * foreignRecheckMs, as it is not watched. Reads the kept outcomes and status; writes an Event.
+   */
+  private foreignSecret(pass: Pass, ns: string, live: k8s.V1Secret): NamespaceOutcome {
+    const known =
+      this.work.outcomes(pass.key).get(ns)?.failure?.reason === 'SecretNotOwned' ||
+      alreadyReported(pass.previous, ns, 'SecretNotOwned');
+    return {
+      ready: false,
+      failure: this.notOwned(live, ns, pass.spec.secretName, !known),
+      recheckAt: pass.now.getTime() + foreignRecheckMs,
+    };
+  }
+
+  /**
+   * Writes the namespace's pull Secret at its next credential state (minted, rotating, rotated;
+   * see stepCredential), only where it differs from `live`, with a CredentialRotated Event on the
+   * Registry when a rotation completes. Returns the step.
+   */
+  private async writeCredential(pass: Pass, ns: string, live: k8s.V1Secret | undefined): Promise<Step> {
+    const state = readCredentialState(live, pullUsername(ns));
+    const step = stepCredential(pass.now, state, ns, pass.policy, () => randomSecret(32));
     const desired = credentialSecret({
-      name: spec.secretName,
+      name: pass.spec.secretName,
       namespace: ns,
       kind: 'pull',
-      registry: reg,
+      registry: pass.reg,
       hosts: pass.hosts,
       state: step.state,
     });
@@ -289,15 +315,7 @@ export class PullSecretReconciler {
         `Rotated the pull credential of namespace ${ns}`,
       );
     }
-    await this.attach(ns, spec.secretName, spec.serviceAccounts);
-    const issued = step.state.issuedAt?.getTime();
-    return {
-      ready: true,
-      recheckAt: step.recheckAt.getTime(),
-      dueAt: step.dueAt.getTime(),
-      ...(issued !== undefined && step.state.previousHash ? { lastRotation: issued } : {}),
-      overdue: rotationOverdue(now, step.dueAt, policy.gracePeriodMs) && !step.state.pending,
-    };
+    return step;
   }
 
   private selectedNamespaces(registry: Registry): string[] {
@@ -380,10 +398,12 @@ export class PullSecretReconciler {
     });
   }
 
-  private async writeStatus(
-    registry: Registry,
-    summary: ReturnType<typeof summarize> | undefined,
-  ): Promise<void> {
+  /**
+   * Owns PullSecretsReady. Writes status.pullSecrets and the condition from `summary`, or drops
+   * both when there is none (pull secrets no longer asked for); the write is skipped when nothing
+   * changed (updateStatus).
+   */
+  private async writeStatus(registry: Registry, summary: Summary | undefined): Promise<void> {
     const now = this.deps.clock.now();
     const status = { ...(registry.status ?? {}) } as Record<string, unknown>;
     let conditions: Condition[] = readConditions(registry.status);
@@ -391,59 +411,16 @@ export class PullSecretReconciler {
       delete status.pullSecrets;
       conditions = conditions.filter((c) => c.type !== 'PullSecretsReady');
     } else {
-      const previous = (registry.status?.pullSecrets ?? {}) as Record<string, unknown>;
-      status.pullSecrets = {
-        selectedNamespaces: summary.selected,
-        readyNamespaces: summary.ready,
-        ...(summary.lastRotation
-          ? { lastRotationTime: iso(summary.lastRotation) }
-          : previous.lastRotationTime
-            ? { lastRotationTime: previous.lastRotationTime }
-            : {}),
-        ...(summary.nextRotation !== undefined ? { nextRotationTime: iso(summary.nextRotation) } : {}),
-        ...(summary.failures.length ? { failedNamespaces: summary.failures.slice(0, 100) } : {}),
-      };
-      const f = summary.failures;
-      const cond = f.length
-        ? {
-            type: 'PullSecretsReady',
-            status: 'False' as const,
-            reason: f[0]!.reason,
-            message: `${f.length} of ${summary.selected} namespaces failed: ${f
-              .slice(0, 5)
-              .map((x) => `${x.namespace} (${x.reason})`)
-              .join(', ')}`,
-          }
-        : summary.overdue
-          ? {
-              type: 'PullSecretsReady',
-              status: 'False' as const,
-              reason: 'RotationOverdue',
-              message: 'a credential rotation is overdue; the current credentials still work',
-            }
-          : {
-              type: 'PullSecretsReady',
-              status: 'True' as const,
-              reason: summary.selected ? 'AllNamespacesReady' : 'NoNamespacesSelected',
-              message: `${summary.ready} of ${summary.selected} selected namespaces have a current pull secret`,
-            };
-      conditions = setCondition(conditions, cond, registry.metadata?.generation, now);
+      const previous = registry.status?.pullSecrets as Record<string, unknown> | undefined;
+      status.pullSecrets = pullSecretsStatus(summary, previous);
+      conditions = setCondition(
+        conditions,
+        pullSecretsCondition(summary),
+        registry.metadata?.generation,
+        now,
+      );
     }
     status.conditions = conditions;
     await updateStatus(this.deps.client, resources.registries, registry as KubeObject, status);
   }
 }
-
-/**
- * Whether the Registry's status already reports this namespace's failure: then it is not news,
- * and repeating its Event on every resync would be a write in a steady cluster.
- */
-export function alreadyReported(
-  failed: readonly { namespace: string; reason: string }[] | undefined,
-  namespace: string,
-  reason: string,
-): boolean {
-  return (failed ?? []).some((f) => f.namespace === namespace && f.reason === reason);
-}
-
-const iso = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { FanoutWork } from './work.ts';
+import { FanoutWork, recheckRequeueMs } from './work.ts';
 
 const reg = 'registry-system/main';
 const other = 'registry-system/other';
@@ -107,5 +107,16 @@ describe('FanoutWork: which namespaces a reconcile looks at', () => {
     w.forget(reg);
     expect(w.outcomes(reg).size).toBe(0);
     expect(w.take(reg, '1', 0).full).toBe(true);
+  });
+});
+
+describe('recheckRequeueMs: the requeue at the earliest recheck', () => {
+  test.each([
+    ['no recheck', undefined, 10_000, undefined],
+    ['a recheck ahead', 70_000, 10_000, 60_000],
+    ['a recheck less than a second ahead waits a second', 10_500, 10_000, 1000],
+    ['a recheck already past waits a second', 5_000, 10_000, 1000],
+  ])('%s', (_name, next, now, want) => {
+    expect(recheckRequeueMs(next, now)).toBe(want);
   });
 });

@@ -128,3 +128,11 @@ export class FanoutWork {
     return [...this.registries.keys()];
   }
 }
+
+/**
+ * The requeue that brings a Registry back at its earliest namespace recheck (`next`), at least a
+ * second away; undefined when no namespace has one. Pure.
+ */
+export function recheckRequeueMs(next: number | undefined, now: number): number | undefined {
+  return next !== undefined ? Math.max(1000, next - now) : undefined;
+}
