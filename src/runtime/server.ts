@@ -40,7 +40,51 @@ export function parseAddress(address: string): { host: string; port: number } {
   return { host, port };
 }
 
+/** One router to serve: `name` keys `addresses`, `serves` is what the log line says it serves. */
+interface Mount<R> {
+  name: string;
+  serves: string;
+  address: string;
+  router: R;
+}
+
+/** The mounts grouped by address, in order; address "0" (or empty) disables a mount. Pure. */
+export function groupByAddress<M extends { address: string }>(mounts: readonly M[]): Map<string, M[]> {
+  const wanted = new Map<string, M[]>();
+  for (const m of mounts) {
+    if (m.address === '0' || m.address === '') continue;
+    wanted.set(m.address, [...(wanted.get(m.address) ?? []), m]);
+  }
+  return wanted;
+}
+
 export async function startServers(options: ServerOptions): Promise<RunningServers> {
+  const mounts: Mount<express.Router>[] = [
+    {
+      name: 'health',
+      serves: '/healthz,/readyz',
+      address: options.healthAddress,
+      router: healthRouter(options),
+    },
+    { name: 'metrics', serves: '/metrics', address: options.metricsAddress, router: metricsRouter(options) },
+    ...(options.routes ?? []).map((r) => ({ ...r, serves: r.name })),
+  ];
+  const servers: Server[] = [];
+  const addresses: RunningServers['addresses'] = {};
+  for (const [address, on] of groupByAddress(mounts)) {
+    const { server, actual } = await listen(address, on);
+    servers.push(server);
+    for (const m of on) addresses[m.name] = actual;
+    options.logger.info('Started HTTP server', {
+      address: actual,
+      serves: on.map((m) => m.serves).join(','),
+    });
+  }
+  return { addresses, close: () => closeAll(servers) };
+}
+
+/** /healthz (the process answers) and /readyz (503 with what is not ready yet). */
+function healthRouter(options: Pick<ServerOptions, 'notReady'>): express.Router {
   const health = express.Router();
   health.get('/healthz', (_req, res) => void res.type('text/plain').send('ok'));
   health.get('/readyz', (_req, res) => {
@@ -51,6 +95,11 @@ export async function startServers(options: ServerOptions): Promise<RunningServe
       .type('text/plain')
       .send(`not ready: ${pending.join(', ')}`);
   });
+  return health;
+}
+
+/** /metrics: the Registry's metrics in its content type. */
+function metricsRouter(options: Pick<ServerOptions, 'registry'>): express.Router {
   const metrics = express.Router();
   metrics.get('/metrics', async (_req, res) => {
     try {
@@ -59,57 +108,34 @@ export async function startServers(options: ServerOptions): Promise<RunningServe
       res.status(500).type('text/plain').send(String(err));
     }
   });
+  return metrics;
+}
 
-  const wanted = new Map<string, express.Router[]>();
-  const add = (address: string, router: express.Router) => {
-    if (address === '0' || address === '') return;
-    wanted.set(address, [...(wanted.get(address) ?? []), router]);
-  };
-  add(options.healthAddress, health);
-  add(options.metricsAddress, metrics);
-  const named = new Map<express.Router, string>([
-    [health, '/healthz,/readyz'],
-    [metrics, '/metrics'],
-  ]);
-  for (const route of options.routes ?? []) {
-    add(route.address, route.router);
-    named.set(route.router, route.name);
-  }
+/** One express app with `mounts`' routers, listening on `address`; `actual` is the bound host:port. */
+async function listen(
+  address: string,
+  mounts: readonly Mount<express.Router>[],
+): Promise<{ server: Server; actual: string }> {
+  const app = express();
+  app.disable('x-powered-by');
+  mounts.forEach((m) => app.use(m.router));
+  const { host, port } = parseAddress(address);
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
+  });
+  const bound = server.address();
+  const actual = typeof bound === 'object' && bound ? `${host}:${bound.port}` : address;
+  return { server, actual };
+}
 
-  const servers: Server[] = [];
-  const addresses: RunningServers['addresses'] = {};
-  for (const [address, routers] of wanted) {
-    const app = express();
-    app.disable('x-powered-by');
-    routers.forEach((r) => app.use(r));
-    const { host, port } = parseAddress(address);
-    const server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
-    });
-    servers.push(server);
-    const bound = server.address();
-    const actual = typeof bound === 'object' && bound ? `${host}:${bound.port}` : address;
-    if (routers.includes(health)) addresses.health = actual;
-    if (routers.includes(metrics)) addresses.metrics = actual;
-    for (const route of options.routes ?? [])
-      if (routers.includes(route.router)) addresses[route.name] = actual;
-    options.logger.info('Started HTTP server', {
-      address: actual,
-      serves: routers.map((r) => named.get(r)).join(','),
-    });
-  }
-  return {
-    addresses,
-    close: async () => {
-      await Promise.all(
-        servers.map(
-          (s) =>
-            new Promise<void>((resolve) => {
-              s.close(() => resolve());
-              s.closeAllConnections();
-            }),
-        ),
-      );
-    },
-  };
+async function closeAll(servers: readonly Server[]): Promise<void> {
+  await Promise.all(
+    servers.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          s.close(() => resolve());
+          s.closeAllConnections();
+        }),
+    ),
+  );
 }
