@@ -5,7 +5,9 @@ import {
   failureDetail,
   historyLimit,
   parseSummary,
+  readyCondition,
   runNames,
+  startOrSkip,
   unrecordedRun,
   type Observed,
   type RunView,
@@ -415,5 +417,123 @@ describe('parseSummary and runNames', () => {
     expect(runNames({ name: 'ci', namespace: 'a' }, NOW).job).not.toBe(
       runNames({ name: 'ci', namespace: 'b' }, NOW).job,
     );
+  });
+});
+
+describe('startOrSkip: a due run', () => {
+  const running = [run('retention-ci-a', 30, { state: 'Running' })];
+  it.each<[string, Partial<Observed>, RunView[], string, string | undefined]>([
+    ['no Registry: skipped', { registryFound: false }, [], 'event:RunSkipped', /does not exist/.source],
+    [
+      'unsupported storage: not started',
+      { unsupported: 'emptyDir' },
+      [],
+      'event:RetentionUnsupported',
+      'emptyDir',
+    ],
+    ['a run still active: skipped', {}, running, 'event:RunSkipped', 'retention-ci-a is still running'],
+    [
+      'a garbage collection: waits',
+      { blockedBy: 'gc running' },
+      [],
+      'event:RunWaiting',
+      'waiting: gc running',
+    ],
+    ['otherwise: started', {}, [], 'createJob', undefined],
+  ])('%s', (_name, over, active, kind, message) => {
+    const r = startOrSkip(policy(), observed(over), active, 'Enforce');
+    const a = r.action;
+    expect(a.kind === 'event' ? `event:${a.reason}` : a.kind).toBe(kind);
+    if (message && a.kind === 'event') expect(a.message).toMatch(new RegExp(message));
+    expect(r.waiting ?? false).toBe(kind === 'event:RunWaiting');
+    if (a.kind === 'createJob')
+      expect(r.lastRun).toEqual({ startTime: NOW.toISOString(), mode: 'Enforce', report: a.report });
+    else expect(r.lastRun).toBeUndefined();
+  });
+});
+
+describe('readyCondition: the first that applies', () => {
+  const failed = { startTime: ago(60), report: 'r1', result: 'Failed' as const };
+  it.each<[string, Partial<Observed>, Parameters<typeof readyCondition>[2], string, string, RegExp]>([
+    [
+      'an invalid schedule',
+      { registryFound: false },
+      { mode: 'DryRun', scheduleProblem: 'bad cron' },
+      'False',
+      'InvalidSchedule',
+      /^bad cron$/,
+    ],
+    [
+      'no Registry',
+      { registryFound: false },
+      { mode: 'DryRun' },
+      'False',
+      'RegistryNotFound',
+      /registry-system\/main does not exist/,
+    ],
+    [
+      'unsupported',
+      { unsupported: 'emptyDir' },
+      { mode: 'DryRun', lastRun: failed },
+      'False',
+      'RetentionUnsupported',
+      /^emptyDir$/,
+    ],
+    [
+      'failed now',
+      {},
+      { mode: 'DryRun', lastRun: failed, failedNow: 'boom' },
+      'False',
+      'RunFailed',
+      /^the last run failed: boom$/,
+    ],
+    [
+      'failed before: the reason kept',
+      {},
+      {
+        mode: 'DryRun',
+        lastRun: failed,
+        previousReady: { reason: 'RunFailed', message: 'the last run failed: boom' },
+      },
+      'False',
+      'RunFailed',
+      /^the last run failed: boom$/,
+    ],
+    [
+      'failed, no reason known',
+      {},
+      { mode: 'DryRun', lastRun: failed },
+      'False',
+      'RunFailed',
+      /see the Events of the policy \(report ConfigMap r1\)/,
+    ],
+    [
+      'refused',
+      {},
+      { mode: 'DryRun', lastRun: { ...failed, result: 'Refused' } },
+      'False',
+      'TooManyDeletions',
+      /see ConfigMap r1$/,
+    ],
+    [
+      'scheduled, Enforce',
+      {},
+      { mode: 'Enforce', nextRunTime: ago(-60) },
+      'True',
+      'Scheduled',
+      /^deletes; next run at /,
+    ],
+    [
+      'scheduled, DryRun',
+      {},
+      { mode: 'DryRun', nextRunTime: ago(-60) },
+      'True',
+      'Scheduled',
+      /^reports \(DryRun\)/,
+    ],
+  ])('%s', (_name, over, input, status, reason, message) => {
+    const ready = readyCondition(policy(), observed(over), input);
+    expect(ready).toMatchObject({ type: 'Ready', status, reason });
+    expect(ready.message).toMatch(message);
   });
 });

@@ -160,144 +160,51 @@ function requestedNow(
   return { due: at > last };
 }
 
+/**
+ * What the controller does for a policy now, in steps: the schedule, the newest finished run
+ * recorded once (`recordNewest`), a due run started or why not (`startOrSkip`), a Warning when the
+ * policy becomes unsupported, the bounded history (`historyActions`), Ready (`readyCondition`),
+ * and the soonest time to look again.
+ */
 export function decide(policy: RetentionPolicy, o: Observed): Decision {
-  const now = o.now;
   const status = policy.status ?? {};
-  const actions: Action[] = [];
-  let lastRun: LastRun | undefined = status.lastRun ? { ...status.lastRun } : undefined;
-  const requeue: number[] = [];
   const mode = policy.spec.mode ?? 'DryRun';
-
-  // Schedule.
-  let nextRunTime: string | undefined;
-  let due = false;
-  let scheduleProblem: string | undefined;
-  try {
-    const d = scheduleDecision(policy.spec.schedule, status.nextRunTime, now);
-    due = d.due;
-    nextRunTime = d.nextRunTime.toISOString();
-  } catch (err) {
-    if (!(err instanceof ScheduleError)) throw err;
-    scheduleProblem = err.message;
-  }
-  const request = requestedNow(policy, o.runs, now);
+  const when = scheduled(policy, o.now);
+  const request = requestedNow(policy, o.runs, o.now);
+  const actions: Action[] = [];
   if (request.ignored)
     actions.push({ kind: 'event', type: 'Warning', reason: 'InvalidRunRequest', message: request.ignored });
-  const wanted = due || request.due;
-
-  // Record the newest finished run, once.
-  const sorted = newestFirst(o.runs);
-  const active = sorted.filter((r) => !finishedRun(r));
-  const unrecorded = unrecordedRun(policy, o.runs);
-  let failedNow: string | undefined;
-  if (unrecorded) {
-    const recorded = record(unrecorded, o.summary, o.failure, lastRun, now);
-    lastRun = recorded.lastRun;
-    actions.push(runEvent(recorded.lastRun, recorded.message, o.summary !== undefined));
-    if (recorded.lastRun.result === 'Failed')
-      failedNow = o.summary
-        ? `${recorded.message}; report: ConfigMap ${unrecorded.report}`
-        : recorded.message;
-  }
+  const wanted = when.due || request.due;
+  const newest = recordNewest(policy, o);
+  actions.push(...newest.actions);
+  let { lastRun } = newest;
+  let nextRunTime = when.nextRunTime;
   const previousReady = readConditions(policy.status).find((c) => c.type === 'Ready');
-
-  // Start a run.
-  if (wanted && !scheduleProblem) {
-    if (!o.registryFound) {
-      actions.push({
-        kind: 'event',
-        type: 'Warning',
-        reason: 'RunSkipped',
-        message: `the run due at ${status.nextRunTime ?? now.toISOString()} was skipped: the Registry does not exist`,
-      });
-    } else if (o.unsupported) {
-      actions.push({
-        kind: 'event',
-        type: 'Warning',
-        reason: 'RetentionUnsupported',
-        message: `the run due at ${status.nextRunTime ?? now.toISOString()} was not started: ${o.unsupported}`,
-      });
-    } else if (active.length > 0) {
-      actions.push({
-        kind: 'event',
-        type: 'Normal',
-        reason: 'RunSkipped',
-        message: `a run is due but ${active[0]!.job} is still running: no two runs of one policy at once`,
-      });
-    } else if (o.blockedBy) {
+  const active = newestFirst(o.runs).filter((r) => !finishedRun(r));
+  const requeue: number[] = [];
+  if (wanted && !when.problem) {
+    const start = startOrSkip(policy, o, active, mode);
+    actions.push(start.action);
+    if (start.lastRun) lastRun = start.lastRun;
+    if (start.waiting) {
       // Keep the due time: the run starts when the garbage collection is over.
-      nextRunTime = status.nextRunTime && due ? status.nextRunTime : nextRunTime;
+      nextRunTime = status.nextRunTime && when.due ? status.nextRunTime : nextRunTime;
       requeue.push(30_000);
-      actions.push({
-        kind: 'event',
-        type: 'Normal',
-        reason: 'RunWaiting',
-        message: `a run is due; waiting: ${o.blockedBy}`,
-      });
-    } else {
-      const names = runNames(
-        { name: policy.metadata?.name ?? '', namespace: policy.metadata?.namespace ?? '' },
-        now,
-      );
-      actions.push({ kind: 'createJob', job: names.job, report: names.report, mode });
-      lastRun = { startTime: now.toISOString(), mode, report: names.report };
     }
   }
-
   // Refused up front: once when the policy becomes unsupported (a due run adds its own Event).
   if (o.unsupported && o.registryFound && !wanted && previousReady?.reason !== 'RetentionUnsupported')
     actions.push({ kind: 'event', type: 'Warning', reason: 'RetentionUnsupported', message: o.unsupported });
-
-  // Bounded history: the newest `historyLimit` finished runs stay with their reports.
-  const finished = sorted.filter(finishedRun);
-  for (const r of finished.slice(historyLimit)) {
-    // The report first: the Job is what lists the run, so it goes last.
-    actions.push({ kind: 'deleteReport', report: r.report }, { kind: 'deleteJob', job: r.job });
-  }
-
-  // Ready.
-  let ready: ConditionInput;
-  if (scheduleProblem)
-    ready = { type: 'Ready', status: 'False', reason: 'InvalidSchedule', message: scheduleProblem };
-  else if (!o.registryFound) {
-    ready = {
-      type: 'Ready',
-      status: 'False',
-      reason: 'RegistryNotFound',
-      message: `Registry ${policy.spec.registryRef.namespace ?? policy.metadata?.namespace}/${policy.spec.registryRef.name} does not exist`,
-    };
-  } else if (o.unsupported) {
-    ready = { type: 'Ready', status: 'False', reason: 'RetentionUnsupported', message: o.unsupported };
-  } else if (lastRun?.result === 'Failed') {
-    // Why: recorded once, when the run finished, and kept while it is the last run.
-    const why =
-      failedNow ??
-      (previousReady?.reason === 'RunFailed'
-        ? previousReady.message.replace(/^the last run failed: /, '')
-        : '');
-    ready = {
-      type: 'Ready',
-      status: 'False',
-      reason: 'RunFailed',
-      message: `the last run failed: ${why || `see the Events of the policy (report ConfigMap ${lastRun.report ?? ''})`}`,
-    };
-  } else if (lastRun?.result === 'Refused') {
-    ready = {
-      type: 'Ready',
-      status: 'False',
-      reason: 'TooManyDeletions',
-      message: `the last run would delete more than protect.maxDeletions allows, so it deleted nothing: see ConfigMap ${lastRun.report ?? ''}`,
-    };
-  } else {
-    ready = {
-      type: 'Ready',
-      status: 'True',
-      reason: 'Scheduled',
-      message: `${mode === 'Enforce' ? 'deletes' : 'reports (DryRun)'}; next run at ${nextRunTime}`,
-    };
-  }
-
-  if (nextRunTime) requeue.push(Date.parse(nextRunTime) - now.getTime() + 500);
+  actions.push(...historyActions(o.runs));
+  const ready = readyCondition(policy, o, {
+    mode,
+    ...(when.problem ? { scheduleProblem: when.problem } : {}),
+    ...(lastRun ? { lastRun } : {}),
+    ...(newest.failedNow ? { failedNow: newest.failedNow } : {}),
+    ...(nextRunTime ? { nextRunTime } : {}),
+    ...(previousReady ? { previousReady } : {}),
+  });
+  if (nextRunTime) requeue.push(Date.parse(nextRunTime) - o.now.getTime() + 500);
   if (active.length) requeue.push(60_000);
   const positive = requeue.filter((ms) => ms > 0);
   return {
@@ -307,6 +214,161 @@ export function decide(policy: RetentionPolicy, o: Observed): Decision {
     actions,
     requeueAfterMs: positive.length ? Math.min(...positive) : 0,
   };
+}
+
+/** The schedule: whether a run is due now and the next run time, or why the schedule is invalid. */
+function scheduled(
+  policy: RetentionPolicy,
+  now: Date,
+): { due: boolean; nextRunTime?: string; problem?: string } {
+  try {
+    const d = scheduleDecision(policy.spec.schedule, policy.status?.nextRunTime, now);
+    return { due: d.due, nextRunTime: d.nextRunTime.toISOString() };
+  } catch (err) {
+    if (!(err instanceof ScheduleError)) throw err;
+    return { due: false, problem: err.message };
+  }
+}
+
+/**
+ * The newest finished run not yet recorded (`unrecordedRun`): its lastRun (from its report's
+ * summary, or its failure) and its Event; for a failed run, why (`failedNow`, for Ready). Without
+ * one: status.lastRun as it is.
+ */
+function recordNewest(
+  policy: RetentionPolicy,
+  o: Observed,
+): { lastRun?: LastRun; failedNow?: string; actions: Action[] } {
+  const previous = policy.status?.lastRun ? { ...policy.status.lastRun } : undefined;
+  const unrecorded = unrecordedRun(policy, o.runs);
+  if (!unrecorded) return { ...(previous ? { lastRun: previous } : {}), actions: [] };
+  const recorded = record(unrecorded, o.summary, o.failure, previous, o.now);
+  const actions = [runEvent(recorded.lastRun, recorded.message, o.summary !== undefined)];
+  if (recorded.lastRun.result !== 'Failed') return { lastRun: recorded.lastRun, actions };
+  const failedNow = o.summary
+    ? `${recorded.message}; report: ConfigMap ${unrecorded.report}`
+    : recorded.message;
+  return { lastRun: recorded.lastRun, failedNow, actions };
+}
+
+/**
+ * A run is due: start it (a createJob and the new lastRun), or say why not in an Event: no
+ * Registry, a Registry it cannot work on, a run of this policy still active (no two at once), or
+ * a garbage collection (`waiting`: the run stays due).
+ */
+export function startOrSkip(
+  policy: RetentionPolicy,
+  o: Observed,
+  active: RunView[],
+  mode: string,
+): { action: Action; lastRun?: LastRun; waiting?: boolean } {
+  const dueAt = policy.status?.nextRunTime ?? o.now.toISOString();
+  const warn = (reason: string, message: string): Action => ({
+    kind: 'event',
+    type: 'Warning',
+    reason,
+    message,
+  });
+  if (!o.registryFound)
+    return { action: warn('RunSkipped', `the run due at ${dueAt} was skipped: the Registry does not exist`) };
+  if (o.unsupported)
+    return {
+      action: warn('RetentionUnsupported', `the run due at ${dueAt} was not started: ${o.unsupported}`),
+    };
+  if (active.length > 0) {
+    const message = `a run is due but ${active[0]!.job} is still running: no two runs of one policy at once`;
+    return { action: { kind: 'event', type: 'Normal', reason: 'RunSkipped', message } };
+  }
+  if (o.blockedBy) {
+    const message = `a run is due; waiting: ${o.blockedBy}`;
+    return { action: { kind: 'event', type: 'Normal', reason: 'RunWaiting', message }, waiting: true };
+  }
+  const names = runNames(
+    { name: policy.metadata?.name ?? '', namespace: policy.metadata?.namespace ?? '' },
+    o.now,
+  );
+  return {
+    action: { kind: 'createJob', job: names.job, report: names.report, mode },
+    lastRun: { startTime: o.now.toISOString(), mode, report: names.report },
+  };
+}
+
+/** Bounded history: the newest `historyLimit` finished runs stay with their reports; older ones go. */
+function historyActions(runs: RunView[]): Action[] {
+  const finished = newestFirst(runs).filter(finishedRun);
+  // The report first: the Job is what lists the run, so it goes last.
+  return finished.slice(historyLimit).flatMap((r): Action[] => [
+    { kind: 'deleteReport', report: r.report },
+    { kind: 'deleteJob', job: r.job },
+  ]);
+}
+
+export interface ReadyInput {
+  mode: string;
+  scheduleProblem?: string;
+  lastRun?: LastRun;
+  /** Why the run recorded in this decision failed. */
+  failedNow?: string;
+  nextRunTime?: string;
+  previousReady?: { reason: string; message: string };
+}
+
+/**
+ * Ready, the first that applies: an invalid schedule, a missing Registry, a Registry it cannot
+ * work on, the last run failed or refused (`lastRunReady`); otherwise True, Scheduled.
+ */
+export function readyCondition(policy: RetentionPolicy, o: Observed, r: ReadyInput): ConditionInput {
+  const no = (reason: string, message: string): ConditionInput => ({
+    type: 'Ready',
+    status: 'False',
+    reason,
+    message,
+  });
+  if (r.scheduleProblem) return no('InvalidSchedule', r.scheduleProblem);
+  if (!o.registryFound) {
+    const ref = policy.spec.registryRef;
+    return no(
+      'RegistryNotFound',
+      `Registry ${ref.namespace ?? policy.metadata?.namespace}/${ref.name} does not exist`,
+    );
+  }
+  if (o.unsupported) return no('RetentionUnsupported', o.unsupported);
+  const last = lastRunReady(r);
+  if (last) return last;
+  return {
+    type: 'Ready',
+    status: 'True',
+    reason: 'Scheduled',
+    message: `${r.mode === 'Enforce' ? 'deletes' : 'reports (DryRun)'}; next run at ${r.nextRunTime}`,
+  };
+}
+
+/** Ready=False for a last run that failed (why: recorded once, when it finished) or was refused. */
+function lastRunReady(r: ReadyInput): ConditionInput | undefined {
+  const lastRun = r.lastRun;
+  if (lastRun?.result === 'Failed') {
+    // Kept while it is the last run: the previous Ready says why.
+    const why =
+      r.failedNow ??
+      (r.previousReady?.reason === 'RunFailed'
+        ? r.previousReady.message.replace(/^the last run failed: /, '')
+        : '');
+    return {
+      type: 'Ready',
+      status: 'False',
+      reason: 'RunFailed',
+      message: `the last run failed: ${why || `see the Events of the policy (report ConfigMap ${lastRun.report ?? ''})`}`,
+    };
+  }
+  if (lastRun?.result === 'Refused') {
+    return {
+      type: 'Ready',
+      status: 'False',
+      reason: 'TooManyDeletions',
+      message: `the last run would delete more than protect.maxDeletions allows, so it deleted nothing: see ConfigMap ${lastRun.report ?? ''}`,
+    };
+  }
+  return undefined;
 }
 
 function record(
