@@ -6,10 +6,10 @@ import type * as k8s from '@kubernetes/client-node';
 import type { Registry, Repository } from '../api/index.ts';
 import {
   credentialSecret,
-  isOwnCredential,
   labels,
   readCredentialState,
   repositoryLabelValue,
+  type RegistryKey,
 } from '../model/credential-secret.ts';
 import { clientHosts } from '../model/hosts.ts';
 import { endpoint } from '../model/registry.ts';
@@ -22,6 +22,7 @@ import type { Cache } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
 import { objectPath } from '../runtime/kube/resource.ts';
 import { ownerReference } from '../runtime/objects.ts';
+import { lowestRequeue } from '../runtime/requeue.ts';
 import { applyOwned, updateStatus } from '../runtime/writes.ts';
 import { randomSecret } from '../util/secrets.ts';
 import {
@@ -32,6 +33,7 @@ import {
   resolveClaims,
   validPath,
 } from '../model/claims.ts';
+import { alreadyReported, isOwnPushSecret, refuseClaim, type Outcome, type Refusal } from './outcome.ts';
 import type { TagReader } from './tags.ts';
 
 /** How often a Repository's tag count is read again from its registry. */
@@ -45,12 +47,11 @@ export interface RepositoryCaches {
 
 type RepoDeps = Pick<Deps, 'client' | 'clock' | 'events'>;
 
-interface Outcome {
-  ready: boolean;
-  reason: string;
-  message: string;
-}
-
+/**
+ * The reconcile is a list of steps: the claim decision (refuseClaim), then either the refusal
+ * (refuse) or the claim (claim: push Secret, URL, tags), the Warning for a new problem (report),
+ * the status (writeStatus) and, for a claimed path, the requeue that reads its tags again.
+ */
 export class RepositoryReconciler {
   private readonly deps: RepoDeps;
   private readonly caches: RepositoryCaches;
@@ -66,65 +67,84 @@ export class RepositoryReconciler {
     const cached = this.caches.repositories.get(req.name, req.namespace) as Repository | undefined;
     if (!cached || cached.metadata?.deletionTimestamp) return; // the push Secret is owned: it goes too
     const repo = structuredClone(cached);
-    const ns = req.namespace ?? '';
     const path = repositoryPath(repo);
     const regKey = registryKeyOf(repo);
     const [regNs = '', regName = ''] = regKey.split('/');
+    const reg: RegistryKey = { name: regName, namespace: regNs };
     const registry = this.caches.registries.get(regName, regNs) as Registry | undefined;
     const status: Record<string, unknown> = { ...(repo.status ?? {}), path };
-    let outcome: Outcome;
-    let refresh = false;
+    const refusal = this.refusal(repo, req.namespace ?? '', path, regKey, registry);
+    const outcome = refusal
+      ? await this.refuse(repo, reg, refusal)
+      : await this.claim(repo, registry as Registry, reg, status);
+    this.report(repo, outcome);
+    await this.writeStatus(repo, status, outcome);
+    return lowestRequeue([refusal ? undefined : tagRefreshMs]);
+  }
 
-    if (!pathInNamespace(repo)) {
-      outcome = {
-        ready: false,
-        reason: 'PathOutsideNamespace',
-        message: `spec.path "${path}" must start with "${ns}/": a Repository claims paths under its own namespace only`,
-      };
-      await this.dropPushSecrets(repo, regNs, regName);
-    } else if (!validPath(repo)) {
-      outcome = {
-        ready: false,
-        reason: 'InvalidPath',
-        message: `the path ${path.length > 80 ? `${path.slice(0, 80)}…` : path} (${path.length} characters) is not a registry repository name (at most 255 characters of lowercase components); set a shorter spec.path`,
-      };
-      await this.dropPushSecrets(repo, regNs, regName);
-    } else if (!registry) {
-      outcome = {
-        ready: false,
-        reason: 'RegistryNotFound',
-        message: `Registry ${regKey} does not exist (spec.registryRef)`,
-      };
-    } else {
-      const siblings = (this.caches.repositories.list() as Repository[]).filter(
-        (r) => registryKeyOf(r) === regKey,
-      );
-      const holder = resolveClaims(siblings).conflicts.get(repositoryKey(repo));
-      if (holder) {
-        outcome = {
-          ready: false,
-          reason: 'PathConflict',
-          message: `path ${path} in Registry ${regKey} is claimed by the older Repository ${repositoryKey(holder)}`,
-        };
-        await this.dropPushSecrets(repo, regNs, regName);
-      } else {
-        outcome = await this.pushSecret(repo, registry, { name: regName, namespace: regNs });
-        status.url = `${registry.status?.endpoint ?? endpoint({ name: regName, namespace: regNs }, registry)}/${path}`;
-        const tags = outcome.ready ? await this.readTags(registry, path) : undefined;
-        if (tags !== undefined) status.tags = tags;
-        refresh = true;
-      }
-    }
-    // A Warning when the problem is new; one that status already shows is not repeated on every
-    // resync (a steady cluster sees no writes from berth, Event series updates included).
+  /** Reads the Repository cache (siblings in the same Registry, only when asked) for refuseClaim. */
+  private refusal(
+    repo: Repository,
+    namespace: string,
+    path: string,
+    registryKey: string,
+    registry: Registry | undefined,
+  ): Refusal | undefined {
+    return refuseClaim({
+      namespace,
+      path,
+      registryKey,
+      inNamespace: pathInNamespace(repo),
+      validPath: validPath(repo),
+      registryFound: registry !== undefined,
+      holder: () => {
+        const siblings = (this.caches.repositories.list() as Repository[]).filter(
+          (r) => registryKeyOf(r) === registryKey,
+        );
+        return resolveClaims(siblings).conflicts.get(repositoryKey(repo));
+      },
+      keyOf: repositoryKey,
+    });
+  }
+
+  /** Step for a refused claim: deletes the Repository's push Secrets when the refusal says so. */
+  private async refuse(repo: Repository, reg: RegistryKey, refusal: Refusal): Promise<Outcome> {
+    const { dropPushSecrets, ...outcome } = refusal;
+    if (dropPushSecrets) await this.dropPushSecrets(repo, reg);
+    return outcome;
+  }
+
+  /**
+   * Step for a claimed path: writes the push Secret (pushSecret), sets status.url and, while the
+   * push Secret is fine and the registry answers, status.tags. Returns the Ready outcome.
+   */
+  private async claim(
+    repo: Repository,
+    registry: Registry,
+    reg: RegistryKey,
+    status: Record<string, unknown>,
+  ): Promise<Outcome> {
+    const path = repositoryPath(repo);
+    const outcome = await this.pushSecret(repo, registry, reg);
+    status.url = `${registry.status?.endpoint ?? endpoint(reg, registry)}/${path}`;
+    const tags = outcome.ready ? await this.readTags(registry, path) : undefined;
+    if (tags !== undefined) status.tags = tags;
+    return outcome;
+  }
+
+  /** A Warning Event on the Repository when its problem is new (see alreadyReported). */
+  private report(repo: Repository, outcome: Outcome): void {
     const previous = readConditions(repo.status).find((c) => c.type === 'Ready');
-    const alreadyReported =
-      previous?.status === 'False' &&
-      previous.reason === outcome.reason &&
-      previous.message === outcome.message &&
-      previous.observedGeneration === repo.metadata?.generation;
-    if (!outcome.ready && !alreadyReported)
+    if (!outcome.ready && !alreadyReported(previous, outcome, repo.metadata?.generation))
       this.deps.events.event(repo as KubeObject, 'Warning', outcome.reason, 'Reconcile', outcome.message);
+  }
+
+  /** Owns Ready: writes observedGeneration and the condition with `status` (skipped when unchanged). */
+  private async writeStatus(
+    repo: Repository,
+    status: Record<string, unknown>,
+    outcome: Outcome,
+  ): Promise<void> {
     status.observedGeneration = repo.metadata?.generation;
     status.conditions = setCondition(
       readConditions(repo.status),
@@ -138,20 +158,17 @@ export class RepositoryReconciler {
       this.deps.clock.now(),
     );
     await updateStatus(this.deps.client, resources.repositories, repo as KubeObject, status);
-    return refresh ? { requeueAfterMs: tagRefreshMs } : undefined;
   }
 
-  private async pushSecret(
-    repo: Repository,
-    registry: Registry,
-    reg: { name: string; namespace: string },
-  ): Promise<Outcome> {
+  /**
+   * The push Secret (spec.push.secretName): push Secrets of this Repository under another name
+   * are deleted; a foreign Secret of its name is left alone (SecretNotOwned); berth's is written
+   * where it differs, its credential minted once and kept. Owns the Claimed outcome.
+   */
+  private async pushSecret(repo: Repository, registry: Registry, reg: RegistryKey): Promise<Outcome> {
     const ns = repo.metadata?.namespace ?? '';
-    const name = repo.metadata?.name ?? '';
     const secretName = repo.spec.push?.secretName;
-    for (const old of this.ownPushSecrets(repo, reg)) {
-      if (old.metadata?.name !== secretName) await this.deleteSecret(ns, old.metadata?.name ?? '');
-    }
+    await this.dropPushSecrets(repo, reg, secretName);
     if (!secretName)
       return {
         ready: true,
@@ -161,22 +178,40 @@ export class RepositoryReconciler {
     const live =
       (this.caches.secrets.get(secretName, ns) as k8s.V1Secret | undefined) ??
       (await this.readSecret(ns, secretName));
-    if (
-      live &&
-      !(
-        isOwnCredential(live, 'push', reg) &&
-        live.metadata?.labels?.[labels.repository] === repositoryLabelValue(name)
-      )
-    ) {
+    if (live && !isOwnPushSecret(live, reg, repo.metadata?.name ?? '')) {
       const message = `Secret ${ns}/${secretName} exists and is not berth's push secret for this Repository; berth leaves it untouched (spec.push.secretName)`;
       return { ready: false, reason: 'SecretNotOwned', message };
     }
+    const desired = this.desiredPushSecret(repo, registry, reg, secretName, live);
+    await applyOwned(
+      this.deps.client,
+      resources.secrets,
+      desired as KubeObject,
+      live as KubeObject | undefined,
+    );
+    return {
+      ready: true,
+      reason: 'Claimed',
+      message: `the path ${repositoryPath(repo)} is this Repository's; push secret ${secretName}`,
+    };
+  }
+
+  /** The push Secret as it should be: the live credential kept, or one minted now. */
+  private desiredPushSecret(
+    repo: Repository,
+    registry: Registry,
+    reg: RegistryKey,
+    secretName: string,
+    live: k8s.V1Secret | undefined,
+  ): k8s.V1Secret {
+    const ns = repo.metadata?.namespace ?? '';
+    const name = repo.metadata?.name ?? '';
     const state = readCredentialState(live, pushUsername(ns, name));
     if (!state.password || !state.issuedAt) {
       state.password = randomSecret(32);
       state.issuedAt = new Date(this.deps.clock.now());
     }
-    const desired = credentialSecret({
+    return credentialSecret({
       name: secretName,
       namespace: ns,
       kind: 'push',
@@ -192,30 +227,20 @@ export class RepositoryReconciler {
         }),
       ],
     });
-    await applyOwned(
-      this.deps.client,
-      resources.secrets,
-      desired as KubeObject,
-      live as KubeObject | undefined,
-    );
-    return {
-      ready: true,
-      reason: 'Claimed',
-      message: `the path ${repositoryPath(repo)} is this Repository's; push secret ${secretName}`,
-    };
   }
 
-  private ownPushSecrets(repo: Repository, reg: { name: string; namespace: string }): k8s.V1Secret[] {
-    return (this.caches.secrets.list(repo.metadata?.namespace) as k8s.V1Secret[]).filter(
-      (s) =>
-        isOwnCredential(s, 'push', reg) &&
-        s.metadata?.labels?.[labels.repository] === repositoryLabelValue(repo.metadata?.name ?? ''),
+  private ownPushSecrets(repo: Repository, reg: RegistryKey): k8s.V1Secret[] {
+    return (this.caches.secrets.list(repo.metadata?.namespace) as k8s.V1Secret[]).filter((s) =>
+      isOwnPushSecret(s, reg, repo.metadata?.name ?? ''),
     );
   }
 
-  private async dropPushSecrets(repo: Repository, regNs: string, regName: string): Promise<void> {
-    for (const s of this.ownPushSecrets(repo, { name: regName, namespace: regNs }))
+  /** Deletes the Repository's push Secrets, all of them or all but `except`. */
+  private async dropPushSecrets(repo: Repository, reg: RegistryKey, except?: string): Promise<void> {
+    for (const s of this.ownPushSecrets(repo, reg)) {
+      if (except !== undefined && s.metadata?.name === except) continue;
       await this.deleteSecret(repo.metadata?.namespace ?? '', s.metadata?.name ?? '');
+    }
   }
 
   private async readSecret(ns: string, name: string): Promise<k8s.V1Secret | undefined> {
