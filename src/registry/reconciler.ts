@@ -5,27 +5,35 @@
 // runtimes can connect to the IP and still verify TLS), then the material (certificates, keys,
 // credentials), the configuration, the claim, and the workloads whose pod templates carry checksums
 // of what they load, so a change of configuration, certificate or key rolls them.
+//
+// The steps, in order (each a method below, with its contract):
+//   load → service → certificate → ingress host → node access → storage → keys → credential store
+//   → configuration → claim → workloads → exposure → status.
+// Each step writes its own part of `Observed` (src/model/status.ts); the status step turns it into
+// conditions. The requeues of the steps are combined by lowestRequeue (src/runtime/requeue.ts).
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry, Repository } from '../api/index.ts';
 import { maintenanceOf } from '../model/maintenance.ts';
 import { layoutCredentialStore, StoreTooLargeError, type StoreLayout } from '../credentials/layout.ts';
 import { storeShards } from '../credentials/sharded.ts';
 import type { CredentialStore } from '../credentials/store.ts';
+import type { KeyPair } from '../pki/certificates.ts';
 import { isOwnCredential } from '../model/credential-secret.ts';
 import { registryKeyOf, resolveClaims } from '../model/claims.ts';
 import { buildCredentialStore, type CredentialHashCache } from '../model/store.ts';
-import { setCondition, readConditions, type Condition } from '../runtime/conditions.ts';
 import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
 import { errorMessage, TerminalError } from '../runtime/errors.ts';
 import type { Cache } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
 import { objectPath, type ResourceType } from '../runtime/kube/resource.ts';
+import { lowestRequeue } from '../runtime/requeue.ts';
 import { applyCached, applyOwned, updateStatus } from '../runtime/writes.ts';
-import { checksum, secretText } from '../util/secrets.ts';
-import { renderRegistryConfig, type RegistryStorage } from './config.ts';
+import { checksum } from '../util/secrets.ts';
+import { renderRegistryConfig } from './config.ts';
+import { registryConfigInput } from './config-input.ts';
 import { type BuildContext } from './desired/context.ts';
-import { endpoint, refOf } from '../model/registry.ts';
+import { refOf } from '../model/registry.ts';
 import { registryIngress, registryNetworkPolicy, registryPDB, registryService } from './desired/network.ts';
 import {
   adminSecret,
@@ -40,9 +48,8 @@ import {
   tokenKeySecret,
 } from './desired/secrets.ts';
 import { registryPVC } from './desired/storage.ts';
-import { tokenDeployment, tokenIdentity } from './desired/token-service.ts';
+import { tokenDeployment } from './desired/token-service.ts';
 import { registryDeployment } from './desired/workload.ts';
-import { registryPaths } from '../model/workload.ts';
 import {
   adminPassword,
   eventsToken,
@@ -50,8 +57,9 @@ import {
   selfSignedTLS,
   servingNames,
   tokenSigningKey,
+  type ExistingMaterial,
 } from './material.ts';
-import { names, ports, registryEventsUrl, serviceHostNames, type RegistryRef } from '../model/names.ts';
+import { names, type RegistryRef } from '../model/names.ts';
 import { resources } from '../model/resources.ts';
 import { NodeAccessStep, type NodeAccessCaches } from './node-access-step.ts';
 import { defaultAllowedDirs } from '../model/node-dirs.ts';
@@ -62,7 +70,22 @@ import {
   clientHosts,
   type IngressHostVerdict,
 } from '../model/hosts.ts';
-import { registryConditions, type Check, type Observed } from '../model/status.ts';
+import type { Check, Observed } from '../model/status.ts';
+import {
+  certManagerNotInstalled,
+  certManagerSecretCheck,
+  claimCheck,
+  clusterIPsOf,
+  nodeIngressHost,
+  s3SecretCheck,
+  tlsSecretNameOf,
+  userTLSCheck,
+  workloadsAllowed,
+  type CertificateOutcome,
+} from './checks.ts';
+import { nextRegistryStatus } from './registry-status.ts';
+
+export { storageConfig, tokenRealm } from './config-input.ts';
 
 export interface RegistryCaches extends Pick<NodeAccessCaches, 'daemonSets'> {
   registries: Cache<KubeObject>;
@@ -98,6 +121,31 @@ type RegistryDeps = Pick<Deps, 'client' | 'clock' | 'events' | 'logger'>;
 
 const ok: Check = { ok: true };
 
+/** One reconcile of a live Registry: what every step reads, and `observed`, which they fill. */
+interface Run {
+  /** The reconciler's copy (the node-access step keeps its resourceVersion current). */
+  registry: Registry;
+  ref: RegistryRef;
+  now: Date;
+  /** What the builders need; checksums are filled in for the workloads (`withChecksums`). */
+  base: BuildContext;
+  /** Read-only maintenance (garbage collection in progress). */
+  readOnly: boolean;
+  observed: Observed;
+}
+
+/** The certificate step's result: CertificateOutcome and when to look again. */
+interface CertificateStep extends CertificateOutcome {
+  requeueAfterMs?: number;
+}
+
+/** The keys step's result: what the configuration and the workloads need of the material. */
+interface Keys {
+  existing: ExistingMaterial;
+  signer: KeyPair;
+  password: string;
+}
+
 export class RegistryReconciler {
   private readonly deps: RegistryDeps;
   private readonly caches: RegistryCaches;
@@ -120,168 +168,231 @@ export class RegistryReconciler {
     // Owned objects go by garbage collection; the node agents first clean the nodes (finalizer).
     if (!cached) return this.nodeAccess.orphaned({ name: req.name, namespace: req.namespace ?? '' });
     if (cached.metadata?.deletionTimestamp)
-      return this.nodeAccess.finalize(
-        cached as Registry,
-        refOf(cached as Registry),
-        this.settings.operatorImage,
-      );
+      return this.nodeAccess.finalize(cached, refOf(cached), this.settings.operatorImage);
+    const run = this.load(cached);
+    const clusterIPs = await this.serviceStep(run);
+    const certificate = await this.certificateStep(run, clusterIPs);
+    const host = this.ingressHostStep(run);
+    const nodes = await this.nodeAccessStep(run, clusterIPs[0], certificate.caPem, host);
+    await this.storageStep(run);
+    const keys = await this.keysStep(run);
+    await this.credentialStoreStep(run, keys.password);
+    const configYaml = await this.configurationStep(run, keys.existing);
+    await this.claimStep(run);
+    const ctx = withChecksums(run.base, configYaml, certificate.checksum, keys.signer);
+    await this.workloadsStep(run, ctx);
+    await this.exposureStep(run, ctx, host);
+    const storageRequeue = await this.statusStep(run, certificate.caPem !== undefined);
+    const requeues = [certificate.requeueAfterMs, nodes.requeueAfterMs, storageRequeue];
+    rctx.log.debug('Reconciled registry', { requeueMs: lowestRequeue(requeues, Infinity)?.requeueAfterMs });
+    return lowestRequeue(requeues);
+  }
+
+  /**
+   * Load. Reads: the cached Registry. Writes: nothing. Owns: `observed.config`, from a failed
+   * garbage collection (src/model/maintenance.ts); certificate and storage start out ok.
+   */
+  private load(cached: Registry): Run {
     const registry = structuredClone(cached);
     const ref = refOf(registry);
-    const now = new Date(this.deps.clock.now());
-    const requeue: number[] = [];
-    const observed: Observed = { certificate: ok, storage: ok };
     const maintenance = maintenanceOf(registry); // garbage collection: read-only, or failed (src/gc)
+    const observed: Observed = { certificate: ok, storage: ok };
     if (maintenance.problem) observed.config = maintenance.problem;
-    const ctx0 = { registry, ref };
-
-    // The Service, for its cluster IP.
-    const tlsOn = registry.spec.tls?.mode !== 'Disabled';
     const base: BuildContext = {
       registry,
       ref,
       operatorImage: this.settings.operatorImage,
-      tls: tlsOn,
-      tlsSecretName: names.tlsSecret(ref),
+      tls: registry.spec.tls?.mode !== 'Disabled',
+      tlsSecretName: tlsSecretNameOf(registry, ref),
       checksums: { config: '', tls: '', tokenKey: '' },
     };
-    const service = await this.apply(resources.services, registryService(base), this.caches.services);
-    const clusterIPs = ((service.spec as k8s.V1ServiceSpec | undefined)?.clusterIPs ?? []).filter(
-      (ip) => ip && ip !== 'None',
-    );
-
-    // TLS material, by mode.
-    let caPem: string | undefined;
-    let tlsChecksum = 'disabled';
-    const mode = registry.spec.tls?.mode ?? 'SelfSigned';
-    if (mode === 'SelfSigned') {
-      const existing = {
-        caSecret: this.cachedSecret(ref.namespace, names.caSecret(ref)),
-        tlsSecret: this.cachedSecret(ref.namespace, names.tlsSecret(ref)),
-      };
-      const material = await selfSignedTLS(now, ref, registry, existing, clusterIPs);
-      for (const e of material.events)
-        this.deps.events.event(registry as KubeObject, 'Normal', e.reason, 'Issue', e.message);
-      await this.apply(resources.secrets, caSecret(ctx0, material.ca), this.caches.secrets);
-      await this.apply(
-        resources.secrets,
-        servingSecret(ctx0, material.serving, material.ca.certPem),
-        this.caches.secrets,
-      );
-      caPem = material.ca.certPem;
-      tlsChecksum = checksum(material.serving.certPem, material.serving.keyPem);
-      requeue.push(material.recheckAt.getTime() - now.getTime());
-      observed.certificate = { ok: true, message: `berth's CA issued the serving certificate` };
-    } else if (mode === 'Secret') {
-      const userSecretName = registry.spec.tls?.secretName ?? '';
-      base.tlsSecretName = userSecretName;
-      const check = await this.userTLSSecret(ref.namespace, userSecretName);
-      observed.certificate = check.check;
-      caPem = check.caPem;
-      tlsChecksum = check.checksum;
-      requeue.push(this.settings.pollIntervalMs);
-    } else if (mode === 'CertManager') {
-      const check = await this.certManager(ctx0, servingNames(ref, registry), clusterIPs);
-      observed.certificate = check.check;
-      caPem = check.caPem;
-      tlsChecksum = check.checksum;
-      if (!check.check.ok) requeue.push(this.settings.pollIntervalMs);
-    }
-    if (caPem) await this.apply(resources.configMaps, caConfigMap(ctx0, caPem), this.caches.configMaps);
-
-    // The Ingress host: this Registry's own, or claimed by an older one (src/model/hosts.ts).
-    const host = this.ingressHost(registry);
-    if (host.kind === 'conflict') {
-      observed.hosts = { ok: false, reason: host.reason, message: host.message };
-      this.deps.events.event(registry as KubeObject, 'Warning', host.reason, 'Reconcile', host.message);
-    }
-
-    // Node access: the node agents' ConfigMap and DaemonSet (src/registry/node-access-step.ts).
-    const nodes = await this.nodeAccess.reconcile({
+    return {
       registry,
       ref,
-      operatorImage: this.settings.operatorImage,
-      clusterIP: clusterIPs[0],
-      tls: tlsOn,
-      caPem,
-      ...(host.kind === 'none'
-        ? {}
-        : {
-            ingressHost:
-              host.kind === 'own' && host.nodes
-                ? { nodes: true as const }
-                : { nodes: false as const, reason: host.reason, message: host.message },
-          }),
-    });
-    observed.nodes = nodes.condition;
-    if (nodes.requeueAfterMs) requeue.push(nodes.requeueAfterMs);
+      now: new Date(this.deps.clock.now()),
+      base,
+      readOnly: maintenance.readOnly,
+      observed,
+    };
+  }
 
-    // Storage checks that only the controller can make.
-    const storage = registry.spec.storage;
-    if (storage.s3) observed.storage = await this.s3Secret(ref.namespace, storage.s3.secretRef.name);
+  /** Service. Writes: the Service, first, for its cluster IPs (the serving certificate names them). */
+  private async serviceStep(run: Run): Promise<string[]> {
+    const service = await this.apply(resources.services, registryService(run.base), this.caches.services);
+    return clusterIPsOf(service as k8s.V1Service);
+  }
 
-    // Token signing key, credentials and the registry configuration.
+  /**
+   * Certificate, by tls.mode. Reads: berth's CA and serving Secrets, the user's Secret, or
+   * cert-manager's. Writes: the CA and serving Secrets (SelfSigned), the Certificate (CertManager),
+   * then the CA ConfigMap when a CA is known. Owns: `observed.certificate` (CertificateReady).
+   * Requeues: at renewal (SelfSigned), or to poll what berth does not watch.
+   */
+  private async certificateStep(run: Run, clusterIPs: string[]): Promise<CertificateStep> {
+    const outcome = await this.certificateByMode(run, clusterIPs);
+    run.observed.certificate = outcome.check;
+    if (outcome.caPem)
+      await this.apply(resources.configMaps, caConfigMap(run, outcome.caPem), this.caches.configMaps);
+    return outcome;
+  }
+
+  private async certificateByMode(run: Run, clusterIPs: string[]): Promise<CertificateStep> {
+    const { registry, ref } = run;
+    const mode = registry.spec.tls?.mode ?? 'SelfSigned';
+    if (mode === 'SelfSigned') return this.selfSigned(run, clusterIPs);
+    if (mode === 'Secret') {
+      const name = registry.spec.tls?.secretName ?? '';
+      const outcome = userTLSCheck(await this.readSecret(ref.namespace, name), ref.namespace, name);
+      return { ...outcome, requeueAfterMs: this.settings.pollIntervalMs };
+    }
+    if (mode === 'CertManager') {
+      const outcome = await this.certManager(run, servingNames(ref, registry), clusterIPs);
+      return outcome.check.ok ? outcome : { ...outcome, requeueAfterMs: this.settings.pollIntervalMs };
+    }
+    return { check: run.observed.certificate, checksum: 'disabled' };
+  }
+
+  /** berth's own CA and serving certificate: kept while valid, else issued (with an Event). */
+  private async selfSigned(run: Run, clusterIPs: string[]): Promise<CertificateStep> {
+    const { registry, ref, now } = run;
     const existing = {
+      caSecret: this.cachedSecret(ref.namespace, names.caSecret(ref)),
+      tlsSecret: this.cachedSecret(ref.namespace, names.tlsSecret(ref)),
+    };
+    const material = await selfSignedTLS(now, ref, registry, existing, clusterIPs);
+    for (const e of material.events)
+      this.deps.events.event(registry as KubeObject, 'Normal', e.reason, 'Issue', e.message);
+    await this.apply(resources.secrets, caSecret(run, material.ca), this.caches.secrets);
+    await this.apply(
+      resources.secrets,
+      servingSecret(run, material.serving, material.ca.certPem),
+      this.caches.secrets,
+    );
+    return {
+      check: { ok: true, message: `berth's CA issued the serving certificate` },
+      caPem: material.ca.certPem,
+      checksum: checksum(material.serving.certPem, material.serving.keyPem),
+      requeueAfterMs: material.recheckAt.getTime() - now.getTime(),
+    };
+  }
+
+  /**
+   * Ingress host: this Registry's own, or claimed by an older one (src/model/hosts.ts). Reads:
+   * every cached Registry. Owns: `observed.hosts` (HostConflict), with a Warning Event.
+   */
+  private ingressHostStep(run: Run): IngressHostVerdict {
+    const host = this.ingressHost(run.registry);
+    if (host.kind === 'conflict') {
+      run.observed.hosts = { ok: false, reason: host.reason, message: host.message };
+      this.deps.events.event(run.registry as KubeObject, 'Warning', host.reason, 'Reconcile', host.message);
+    }
+    return host;
+  }
+
+  /**
+   * Node access (src/registry/node-access-step.ts). Writes: the node agents' ConfigMap and
+   * DaemonSet, the finalizer. Owns: `observed.nodes` (NodesReady).
+   */
+  private async nodeAccessStep(
+    run: Run,
+    clusterIP: string | undefined,
+    caPem: string | undefined,
+    host: IngressHostVerdict,
+  ): Promise<{ requeueAfterMs?: number }> {
+    const ingressHost = nodeIngressHost(host);
+    const nodes = await this.nodeAccess.reconcile({
+      registry: run.registry,
+      ref: run.ref,
+      operatorImage: this.settings.operatorImage,
+      clusterIP,
+      tls: run.base.tls,
+      caPem,
+      ...(ingressHost ? { ingressHost } : {}),
+    });
+    run.observed.nodes = nodes.condition;
+    return nodes;
+  }
+
+  /** Storage checks that only the controller can make. Reads: the S3 Secret. Owns: `observed.storage`. */
+  private async storageStep(run: Run): Promise<void> {
+    const s3 = run.registry.spec.storage.s3;
+    if (!s3) return;
+    const name = s3.secretRef.name;
+    run.observed.storage = s3SecretCheck(
+      await this.readSecret(run.ref.namespace, name),
+      run.ref.namespace,
+      name,
+    );
+  }
+
+  /**
+   * Keys. Reads: the token key, configuration and admin Secrets (kept while valid). Writes: the
+   * token key Secret and the admin Secret.
+   */
+  private async keysStep(run: Run): Promise<Keys> {
+    const { ref, registry, now } = run;
+    const existing: ExistingMaterial = {
       tokenKeySecret: this.cachedSecret(ref.namespace, names.tokenKeySecret(ref)),
       configSecret: this.cachedSecret(ref.namespace, names.configSecret(ref)),
       adminSecret: this.cachedSecret(ref.namespace, names.adminSecret(ref)),
     };
     const signer = await tokenSigningKey(now, ref, existing);
-    await this.apply(resources.secrets, tokenKeySecret(ctx0, signer), this.caches.secrets);
+    await this.apply(resources.secrets, tokenKeySecret(run, signer), this.caches.secrets);
     const password = adminPassword(existing);
     await this.apply(
       resources.secrets,
-      adminSecret(ctx0, clientHosts(ref, registry), password),
+      adminSecret(run, clientHosts(ref, registry), password),
       this.caches.secrets,
     );
-    await this.writeCredentialStore(ctx0, this.credentialStore(registry, ref, password, now));
+    return { existing, signer, password };
+  }
+
+  /**
+   * Credential store. Reads: berth's pull and push Secrets, Repositories, namespace labels. Writes:
+   * the store's Secrets (writeCredentialStore). Fails terminally when the store cannot fit.
+   */
+  private async credentialStoreStep(run: Run, password: string): Promise<void> {
+    await this.writeCredentialStore(run, this.credentialStore(run.registry, run.ref, password, run.now));
+  }
+
+  /**
+   * Configuration. Reads: the HTTP secret and events token kept in the configuration Secret.
+   * Writes: the configuration Secret. Returns config.yml (its checksum rolls the registry).
+   */
+  private async configurationStep(run: Run, existing: ExistingMaterial): Promise<string> {
     const token = eventsToken(existing);
     const secret = httpSecret(existing); // once: a fresh one must be the same in config.yml and the Secret
-    const configYaml = renderRegistryConfig({
-      storage: storageConfig(registry),
-      ...(this.settings.eventsUrl
-        ? { notifications: { url: registryEventsUrl(this.settings.eventsUrl, ref), token } }
-        : {}),
-      readOnly: maintenance.readOnly,
-      http: {
-        addr: `:${ports.registryContainer}`,
-        debugAddr: `:${ports.debugContainer}`,
-        secret,
-        ...(tlsOn
-          ? {
-              tls: { certificate: `${registryPaths.tlsDir}/tls.crt`, key: `${registryPaths.tlsDir}/tls.key` },
-            }
-          : {}),
-      },
-      auth: {
-        realm: tokenRealm(ref, registry, tlsOn),
-        ...tokenIdentity({ ref }),
-        rootCertBundle: `${registryPaths.tokenDir}/token.crt`,
-      },
-    });
-    await this.apply(resources.secrets, configSecret(ctx0, configYaml, secret, token), this.caches.secrets);
+    const configYaml = renderRegistryConfig(
+      registryConfigInput({
+        registry: run.registry,
+        ref: run.ref,
+        tls: run.base.tls,
+        readOnly: run.readOnly,
+        ...(this.settings.eventsUrl ? { eventsUrl: this.settings.eventsUrl } : {}),
+        httpSecret: secret,
+        eventsToken: token,
+      }),
+    );
+    await this.apply(resources.secrets, configSecret(run, configYaml, secret, token), this.caches.secrets);
+    return configYaml;
+  }
 
-    // The claim.
-    const pvc = registryPVC(base);
-    if (pvc) {
-      const applied = await this.apply(resources.pvcs, pvc, this.caches.pvcs);
-      const phase = (applied.status as k8s.V1PersistentVolumeClaimStatus | undefined)?.phase;
-      if (phase !== 'Bound' && observed.storage.ok) {
-        observed.storage = {
-          ok: false,
-          reason: 'PVCPending',
-          message: `PersistentVolumeClaim ${names.pvc(ref)} is ${phase ?? 'not bound yet'}: waiting for a volume`,
-        };
-      }
-    }
+  /** Claim. Writes: the PersistentVolumeClaim (if any). Owns: `observed.storage` (PVCPending). */
+  private async claimStep(run: Run): Promise<void> {
+    const pvc = registryPVC(run.base);
+    if (!pvc) return;
+    const applied = await this.apply(resources.pvcs, pvc, this.caches.pvcs);
+    const phase = (applied.status as k8s.V1PersistentVolumeClaimStatus | undefined)?.phase;
+    run.observed.storage = claimCheck(run.observed.storage, phase, run.ref);
+  }
 
-    // Workloads, and what makes them reachable.
-    const ctx: BuildContext = {
-      ...base,
-      checksums: { config: checksum(configYaml), tls: tlsChecksum, tokenKey: checksum(signer.certPem) },
-    };
-    const certOk = observed.certificate.ok || !tlsOn;
-    const storageBlocked = !observed.storage.ok && observed.storage.reason !== 'PVCPending';
-    if (certOk && !storageBlocked) {
+  /**
+   * Workloads. Writes: the registry and token-service Deployments, when `workloadsAllowed`; else
+   * reads them from the cache. Owns: `observed.registry` and `observed.token` (Ready, Progressing).
+   */
+  private async workloadsStep(run: Run, ctx: BuildContext): Promise<void> {
+    const { observed, ref } = run;
+    if (workloadsAllowed(observed, ctx.tls)) {
       observed.registry = (await this.apply(
         resources.deployments,
         registryDeployment(ctx),
@@ -292,12 +403,20 @@ export class RegistryReconciler {
         tokenDeployment(ctx),
         this.caches.deployments,
       )) as k8s.V1Deployment;
-    } else {
-      observed.registry = this.caches.deployments.get(names.workload(ref), ref.namespace) as
-        k8s.V1Deployment | undefined;
-      observed.token = this.caches.deployments.get(names.tokenDeployment(ref), ref.namespace) as
-        k8s.V1Deployment | undefined;
+      return;
     }
+    observed.registry = this.caches.deployments.get(names.workload(ref), ref.namespace) as
+      k8s.V1Deployment | undefined;
+    observed.token = this.caches.deployments.get(names.tokenDeployment(ref), ref.namespace) as
+      k8s.V1Deployment | undefined;
+  }
+
+  /**
+   * Exposure. Writes: the NetworkPolicy; the PodDisruptionBudget and the Ingress, or deletes them
+   * when not wanted (the Ingress also when an older Registry routes its host).
+   */
+  private async exposureStep(run: Run, ctx: BuildContext, host: IngressHostVerdict): Promise<void> {
+    const { ref } = run;
     await this.apply(resources.networkPolicies, registryNetworkPolicy(ctx), this.caches.networkPolicies);
     await this.applyOrDelete(
       resources.pdbs,
@@ -313,17 +432,20 @@ export class RegistryReconciler {
       names.ingress(ref),
       ref.namespace,
     );
+  }
 
-    // Status.
-    await this.writeStatus(registry, ref, observed, caPem !== undefined);
+  /**
+   * Status. Writes: the status (conditions from `observed`), then a Warning Event for a
+   * certificate or storage problem. Returns the poll interval while storage is not ready.
+   */
+  private async statusStep(run: Run, hasCA: boolean): Promise<number | undefined> {
+    const { registry, observed } = run;
+    await this.writeStatus(registry, run.ref, observed, hasCA);
     for (const check of [observed.certificate, observed.storage]) {
       if (!check.ok)
         this.deps.events.event(registry as KubeObject, 'Warning', check.reason, 'Reconcile', check.message);
     }
-    if (!observed.storage.ok) requeue.push(this.settings.pollIntervalMs);
-    const positive = requeue.filter((ms) => ms > 0);
-    rctx.log.debug('Reconciled registry', { requeueMs: positive.length ? Math.min(...positive) : undefined });
-    return positive.length ? { requeueAfterMs: Math.min(...positive, 24 * 3600_000) } : undefined;
+    return observed.storage.ok ? undefined : this.settings.pollIntervalMs;
   }
 
   /** Whether the Ingress host is this Registry's, against every Registry in the cache. */
@@ -410,78 +532,14 @@ export class RegistryReconciler {
       k8s.V1Secret | undefined;
   }
 
-  private async s3Secret(namespace: string, name: string): Promise<Check> {
-    const secret = await this.readSecret(namespace, name);
-    if (!secret) {
-      return {
-        ok: false,
-        reason: 'StorageSecretMissing',
-        message: `spec.storage.s3.secretRef: Secret ${namespace}/${name} does not exist; create it with the keys accessKeyID and secretAccessKey`,
-      };
-    }
-    const missing = ['accessKeyID', 'secretAccessKey'].filter((k) => !secret.data?.[k]);
-    if (missing.length) {
-      return {
-        ok: false,
-        reason: 'StorageSecretInvalid',
-        message: `spec.storage.s3.secretRef: Secret ${namespace}/${name} has no ${missing.join(' or ')}`,
-      };
-    }
-    return { ok: true, message: `S3 bucket with credentials from Secret ${name}` };
-  }
-
-  private async userTLSSecret(
-    namespace: string,
-    name: string,
-  ): Promise<{ check: Check; caPem?: string; checksum: string }> {
-    const secret = await this.readSecret(namespace, name);
-    if (!secret) {
-      return {
-        check: {
-          ok: false,
-          reason: 'TLSSecretMissing',
-          message: `spec.tls.secretName: Secret ${namespace}/${name} does not exist`,
-        },
-        checksum: '',
-      };
-    }
-    const cert = secretText(secret, 'tls.crt');
-    const key = secretText(secret, 'tls.key');
-    const missing = [cert ? '' : 'tls.crt', key ? '' : 'tls.key'].filter(Boolean);
-    if (missing.length) {
-      return {
-        check: {
-          ok: false,
-          reason: 'TLSSecretInvalid',
-          message: `spec.tls.secretName: Secret ${namespace}/${name} has no ${missing.join(' or ')}`,
-        },
-        checksum: '',
-      };
-    }
-    const caPem = secretText(secret, 'ca.crt') ?? lastCertificate(cert ?? '');
-    return {
-      check: { ok: true, message: `serving the certificate from Secret ${name}` },
-      caPem,
-      checksum: checksum(cert, key),
-    };
-  }
-
+  /** tls.mode CertManager: apply the Certificate, then read the Secret cert-manager issues. */
   private async certManager(
     ctx: { registry: Registry; ref: RegistryRef },
     dnsNames: string[],
     ipAddresses: string[],
-  ): Promise<{ check: Check; caPem?: string; checksum: string }> {
-    if (!(await this.deps.client.find(objectPath(resources.crds, 'certificates.cert-manager.io')))) {
-      return {
-        check: {
-          ok: false,
-          reason: 'CertManagerNotInstalled',
-          message:
-            'spec.tls.mode is CertManager, but cert-manager is not installed (no certificates.cert-manager.io CRD)',
-        },
-        checksum: '',
-      };
-    }
+  ): Promise<CertificateOutcome> {
+    if (!(await this.deps.client.find(objectPath(resources.crds, 'certificates.cert-manager.io'))))
+      return certManagerNotInstalled;
     const certificate = certManagerCertificate(ctx, dnsNames, ipAddresses);
     await applyOwned(this.deps.client, resources.certificates, certificate as KubeObject, undefined).catch(
       async (err: unknown) => {
@@ -491,24 +549,7 @@ export class RegistryReconciler {
     const secret =
       this.cachedSecret(ctx.ref.namespace, names.tlsSecret(ctx.ref)) ??
       (await this.readSecret(ctx.ref.namespace, names.tlsSecret(ctx.ref)));
-    const cert = secretText(secret, 'tls.crt');
-    const key = secretText(secret, 'tls.key');
-    if (!cert || !key) {
-      return {
-        check: {
-          ok: false,
-          reason: 'CertificateIssuing',
-          message: `waiting for cert-manager to issue Certificate ${names.certificate(ctx.ref)}`,
-        },
-        checksum: '',
-      };
-    }
-    const caPem = secretText(secret, 'ca.crt') ?? lastCertificate(cert);
-    return {
-      check: { ok: true, message: 'cert-manager issued the serving certificate' },
-      caPem,
-      checksum: checksum(cert, key),
-    };
+    return certManagerSecretCheck(secret, ctx.ref);
   }
 
   private async writeStatus(
@@ -517,49 +558,12 @@ export class RegistryReconciler {
     observed: Observed,
     hasCA: boolean,
   ): Promise<void> {
-    const generation = registry.metadata?.generation;
-    const now = this.deps.clock.now();
-    let conditions: Condition[] = readConditions(registry.status);
-    observed.pullSecrets = conditions.find((c) => c.type === 'PullSecretsReady');
-    for (const c of registryConditions(observed)) conditions = setCondition(conditions, c, generation, now);
-    if (!observed.nodes) conditions = conditions.filter((c) => c.type !== 'NodesReady'); // node access off
-    const previous = (registry.status ?? {}) as Record<string, unknown>;
-    const status: Record<string, unknown> = {
-      ...previous,
-      observedGeneration: generation,
-      conditions,
-      endpoint: endpoint(ref, registry),
-      adminSecret: names.adminSecret(ref),
-    };
-    if (hasCA) status.caConfigMap = names.caConfigMap(ref);
-    else delete status.caConfigMap;
+    const status = nextRegistryStatus(registry, ref, observed, hasCA, this.deps.clock.now());
     await updateStatus(this.deps.client, resources.registries, registry as KubeObject, status);
   }
 }
 
-/** The token endpoint, on the registry's own host name: the Ingress host, or the Service. */
-export function tokenRealm(ref: RegistryRef, registry: Registry, tls: boolean): string {
-  const ingress = registry.spec.expose?.ingress?.host;
-  if (ingress) return `https://${ingress}/token`;
-  return `${tls ? 'https' : 'http'}://${serviceHostNames(ref)[0]}:${ports.tokenService}/token`;
-}
-
-export function storageConfig(registry: Registry): RegistryStorage {
-  const s = registry.spec.storage;
-  if (s.s3) {
-    return {
-      kind: 's3',
-      bucket: s.s3.bucket,
-      region: s.s3.region,
-      ...(s.s3.regionEndpoint ? { regionEndpoint: s.s3.regionEndpoint } : {}),
-      ...(s.s3.forcePathStyle !== undefined ? { forcePathStyle: s.s3.forcePathStyle } : {}),
-      ...(s.s3.rootDirectory ? { rootDirectory: s.s3.rootDirectory } : {}),
-    };
-  }
-  return { kind: s.emptyDir ? 'emptyDir' : 'filesystem', rootDirectory: registryPaths.storage };
-}
-
-function lastCertificate(bundle: string): string | undefined {
-  const blocks = bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g);
-  return blocks?.[blocks.length - 1];
+/** The builders' context for the workloads: what the pods load, by checksum (a change rolls them). */
+function withChecksums(base: BuildContext, configYaml: string, tls: string, signer: KeyPair): BuildContext {
+  return { ...base, checksums: { config: checksum(configYaml), tls, tokenKey: checksum(signer.certPem) } };
 }
