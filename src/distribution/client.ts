@@ -196,7 +196,7 @@ export class RegistryClient {
   private async token(realm: string, service: string | undefined, scope: string): Promise<string> {
     const key = `${realm} ${service ?? ''} ${scope}`;
     const cached = this.tokens.get(key);
-    if (cached && cached.expires > Date.now()) return cached.token;
+    if (cached && cached.expires > this.clock()) return cached.token;
     const u = new URL(realm);
     if (service) u.searchParams.set('service', service);
     if (scope) for (const s of scope.split(' ')) u.searchParams.append('scope', s);
@@ -217,7 +217,7 @@ export class RegistryClient {
     const token = body.token ?? body.access_token;
     if (!token) throw new RegistryError('the token endpoint answered without a token', 502);
     const ttl = Math.max(10, (body.expires_in ?? 60) - 10) * 1000;
-    this.tokens.set(key, { token, expires: Date.now() + ttl });
+    this.tokens.set(key, { token, expires: this.clock() + ttl });
     return token;
   }
 
@@ -272,7 +272,7 @@ export class RegistryClient {
     if (!this.challenge) return undefined;
     const key = `${this.challenge.realm} ${this.challenge.service ?? ''} ${scope}`;
     const cached = this.tokens.get(key);
-    return cached && cached.expires > Date.now() ? `Bearer ${cached.token}` : undefined;
+    return cached && cached.expires > this.clock() ? `Bearer ${cached.token}` : undefined;
   }
 
   private async paged<T>(path: string, scope: string, field: string): Promise<T[]> {

@@ -8,6 +8,7 @@ import type http from 'node:http';
 import path from 'node:path';
 import client from 'prom-client';
 import type winston from 'winston';
+import { systemClock, type Clock } from '../runtime/clock.ts';
 import { configKeys, parseNodeAccessConfig, type NodeAccessConfig } from '../model/node-access-config.ts';
 import { applyPlan, readNodeState } from './node-fs.ts';
 import { planNode, type Desired } from './plan.ts';
@@ -26,6 +27,8 @@ export interface AgentOptions {
   /** Remove everything this agent wrote, and write nothing. */
   cleanup: boolean;
   intervalMs: number;
+  /** Where the time comes from (the last-success gauge); the system's by default. */
+  clock?: Pick<Clock, 'now'>;
 }
 
 export interface SyncResult {
@@ -166,7 +169,7 @@ export class NodeAgent {
       this.changes.inc({ change: 'written' }, outcome.written);
       this.changes.inc({ change: 'removed' }, outcome.removed);
       this.syncs.inc({ result: 'ok' });
-      this.lastSuccess.set(Date.now() / 1000);
+      this.lastSuccess.set((this.options.clock ?? systemClock).now() / 1000);
     } catch (err) {
       const error = (err as Error).message;
       result = { ok: false, written: 0, removed: 0, conflicts: [], error };
