@@ -48,29 +48,20 @@ function bearer(header: string | undefined): string | undefined {
   return m?.[1];
 }
 
-export function pushEventsRouter(
+/** Answers a request in plain text and counts it by result. */
+type Answer = (res: express.Response, status: number, result: string, message: string) => void;
+
+/**
+ * Before the body is read: 503 until the caches have synced, 401 unless the caller presents this
+ * Registry's events token (configuration Secret), 503 unless this replica leads.
+ */
+function authenticator(
   deps: HandlerDeps,
   caches: PushEventCaches,
   options: PushEventOptions,
-): express.Router {
-  const requests = new Counter({
-    name: 'berth_registry_events_requests_total',
-    help: 'Registry notification requests, by result (applied, unauthorized, not_leader, not_ready, invalid, error)',
-    labelNames: ['result'],
-    registers: [deps.registry],
-  });
-  const written = new Counter({
-    name: 'berth_repository_push_time_updates_total',
-    help: 'Repository status.lastPushTime writes from registry push events',
-    registers: [deps.registry],
-  });
-
-  const answer = (res: express.Response, status: number, result: string, message: string) => {
-    requests.inc({ result });
-    res.status(status).type('text/plain').send(message);
-  };
-  // Before the body is read: the caller must present this Registry's token, and this replica lead.
-  const authenticate: express.RequestHandler = (req, res, next) => {
+  answer: Answer,
+): express.RequestHandler {
+  return (req, res, next) => {
     const namespace = String(req.params.namespace);
     const name = String(req.params.name);
     if (!options.synced()) return answer(res, 503, 'not_ready', 'not ready: caches are syncing');
@@ -87,17 +78,29 @@ export function pushEventsRouter(
     if (!options.isLeader()) return answer(res, 503, 'not_leader', 'not the leader: retry');
     next();
   };
-  const handle: express.RequestHandler = async (req, res) => {
-    const namespace = String(req.params.namespace);
-    const name = String(req.params.name);
+}
+
+/** The push-time updates an envelope sent for Registry `key` brings to the Repositories holding their paths; throws on an invalid envelope. */
+function updatesOf(caches: PushEventCaches, key: string, body: unknown): PushTimeUpdate[] {
+  const envelope = parseEnvelope(body);
+  const claims = resolveClaims(
+    (caches.repositories.list() as Repository[]).filter((r) => registryKeyOf(r) === key),
+  );
+  return pushTimeUpdates(envelope, claims.winners);
+}
+
+/** After authentication: 400 for an invalid envelope, else the push times written (200) or 503 to be retried. */
+function pushTimeHandler(
+  deps: HandlerDeps,
+  caches: PushEventCaches,
+  answer: Answer,
+  written: Counter,
+): express.RequestHandler {
+  return async (req, res) => {
+    const registry = `${String(req.params.namespace)}/${String(req.params.name)}`;
     let updates: PushTimeUpdate[];
     try {
-      const envelope = parseEnvelope(req.body);
-      const key = `${namespace}/${name}`;
-      const claims = resolveClaims(
-        (caches.repositories.list() as Repository[]).filter((r) => registryKeyOf(r) === key),
-      );
-      updates = pushTimeUpdates(envelope, claims.winners);
+      updates = updatesOf(caches, registry, req.body);
     } catch (err) {
       return answer(res, 400, 'invalid', `invalid envelope: ${errorMessage(err)}`);
     }
@@ -107,25 +110,44 @@ export function pushEventsRouter(
       written.inc(applied);
       if (applied)
         deps.logger.info('Recorded push times', {
-          registry: `${namespace}/${name}`,
+          registry,
           repositories: updates.map((u) => `${u.namespace}/${u.name}=${u.lastPushTime}`),
         });
       answer(res, 200, 'applied', `applied ${applied}`);
     } catch (err) {
-      deps.logger.error('Failed to record push times', {
-        registry: `${namespace}/${name}`,
-        error: errorMessage(err),
-      });
+      deps.logger.error('Failed to record push times', { registry, error: errorMessage(err) });
       answer(res, 503, 'error', 'could not write status: retry');
     }
+  };
+}
+
+export function pushEventsRouter(
+  deps: HandlerDeps,
+  caches: PushEventCaches,
+  options: PushEventOptions,
+): express.Router {
+  const requests = new Counter({
+    name: 'berth_registry_events_requests_total',
+    help: 'Registry notification requests, by result (applied, unauthorized, not_leader, not_ready, invalid, error)',
+    labelNames: ['result'],
+    registers: [deps.registry],
+  });
+  const written = new Counter({
+    name: 'berth_repository_push_time_updates_total',
+    help: 'Repository status.lastPushTime writes from registry push events',
+    registers: [deps.registry],
+  });
+  const answer: Answer = (res, status, result, message) => {
+    requests.inc({ result });
+    res.status(status).type('text/plain').send(message);
   };
 
   const router = express.Router();
   router.post(
     '/registry-events/:namespace/:name',
-    authenticate,
+    authenticator(deps, caches, options, answer),
     express.json({ type: () => true, limit: '1mb' }),
-    handle,
+    pushTimeHandler(deps, caches, answer, written),
   );
   // a body that is not JSON (or too large): a short answer, no stack trace
   router.use(((err, _req, res, next) => {
