@@ -15,6 +15,7 @@ import { rolloutOf } from '../model/status.ts';
 import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
 import { errorMessage, isStatus } from '../runtime/errors.ts';
+import { lowestRequeue } from '../runtime/requeue.ts';
 import type { Cache } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
 import { collectionPath, objectPath, type ResourceType } from '../runtime/kube/resource.ts';
@@ -22,13 +23,13 @@ import type { Manager } from '../runtime/manager.ts';
 import { managedBySelector } from '../runtime/objects.ts';
 import { updateStatus } from '../runtime/writes.ts';
 import { checksum, secretText } from '../util/secrets.ts';
-import { scheduleDecision, ScheduleError } from '../jobs/cron.ts';
 import { collectJob, probeJob, verifyJob } from './jobs.ts';
+import { triggerOf, withNextRunTime } from './trigger.ts';
 import { configChecksumAnnotation, stalePods } from './stale-pods.ts';
 import { isFinished, jobState, terminationMessage, type JobState } from '../jobs/state.ts';
 import { retentionJobSelector } from '../jobs/lock.ts';
 import { needsSameNode, registryNode, unsupported } from '../jobs/placement.ts';
-import { gcRequestAnnotation, restartAnnotation } from '../model/maintenance.ts';
+import { restartAnnotation } from '../model/maintenance.ts';
 import {
   defaultSettings,
   step,
@@ -65,58 +66,31 @@ export class GarbageCollectionReconciler {
     this.settings = settings;
   }
 
+  /**
+   * Observes, decides one step of the procedure (`step`), writes status.garbageCollection, then
+   * carries out the effects; requeues at the soonest of the step's wait and the next scheduled run.
+   */
   async reconcile(req: ReconcileRequest, rctx: ReconcileContext): Promise<ReconcileResult | void> {
     const cached = this.caches.registries.get(req.name, req.namespace) as Registry | undefined;
     if (!cached || cached.metadata?.deletionTimestamp) return;
     const registry = structuredClone(cached);
-    const ref = refOf(registry);
     const now = new Date(this.deps.clock.now());
     const current: GCStatus = registry.status?.garbageCollection ?? {};
-
-    // Triggers: a new on-demand request wins over the schedule (both start the same procedure).
-    let trigger: Observed['trigger'];
-    let nextRunTime: string | undefined;
-    const schedule = registry.spec.garbageCollection?.schedule;
-    if (schedule) {
-      try {
-        const d = scheduleDecision(schedule, current.nextRunTime, now);
-        nextRunTime = d.nextRunTime.toISOString();
-        if (d.due) trigger = { kind: 'Schedule' };
-      } catch (err) {
-        if (!(err instanceof ScheduleError)) throw err;
-        this.deps.events.event(
-          registry as unknown as KubeObject,
-          'Warning',
-          'InvalidSchedule',
-          'GarbageCollect',
-          err.message,
-        );
-      }
+    const when = triggerOf(registry, current, now);
+    if (when.scheduleProblem) {
+      this.deps.events.event(
+        registry as unknown as KubeObject,
+        'Warning',
+        'InvalidSchedule',
+        'GarbageCollect',
+        when.scheduleProblem,
+      );
     }
-    const request = registry.metadata?.annotations?.[gcRequestAnnotation];
-    if (request && request !== current.handledRequest) trigger = { kind: 'OnDemand', request };
-
-    const observed: Observed = {
-      now,
-      ...(trigger ? { trigger } : {}),
-      retentionJobsRunning:
-        current.phase === 'Pending' ? await this.retentionJobsRunning(ref.namespace, ref.name) : 0,
-      workload: await this.workload(ref, current.phase === 'ReadOnly'),
-      job: await this.currentJob(ref.namespace, current),
-      ...(unsupported(registry) ? { unsupported: unsupported(registry) } : {}),
-    };
-    const result = step(ref.name, current, observed, this.settings);
-    const status: GCStatus = { ...result.status };
-    if (nextRunTime) status.nextRunTime = nextRunTime;
-    else delete status.nextRunTime;
-
+    const observed = await this.observe(registry, current, now, when.trigger);
+    const result = step(registry.metadata?.name ?? '', current, observed, this.settings);
+    const status = withNextRunTime(result.status, when.nextRunTime);
     // Status first: the effects are derived again from it if anything below fails.
-    if (JSON.stringify(status) !== JSON.stringify(registry.status?.garbageCollection ?? {})) {
-      await updateStatus(this.deps.client, resources.registries, cached as unknown as KubeObject, {
-        ...(registry.status ?? {}),
-        garbageCollection: status,
-      });
-    }
+    await this.writeStatus(cached, status);
     for (const effect of result.effects) await this.perform(registry, effect, rctx);
     if (status.phase !== current.phase) {
       rctx.log.info('Garbage collection moved on', {
@@ -125,11 +99,44 @@ export class GarbageCollectionReconciler {
         message: status.message,
       });
     }
+    const untilNextRun = when.nextRunTime
+      ? new Date(when.nextRunTime).getTime() - now.getTime() + 1000
+      : undefined;
+    // No cap: the next scheduled run may be a week away.
+    return lowestRequeue([result.requeueAfterMs, untilNextRun], Number.POSITIVE_INFINITY);
+  }
 
-    const waits = [result.requeueAfterMs];
-    if (nextRunTime) waits.push(new Date(nextRunTime).getTime() - now.getTime() + 1000);
-    const positive = waits.filter((ms) => ms > 0);
-    return positive.length ? { requeueAfterMs: Math.min(...positive) } : undefined;
+  /**
+   * What the procedure needs: retention Jobs (from the API server, only while Pending), the
+   * workload (stale pods only while ReadOnly), the current step's Job, and whether the storage
+   * can be collected at all.
+   */
+  private async observe(
+    registry: Registry,
+    current: GCStatus,
+    now: Date,
+    trigger: Observed['trigger'],
+  ): Promise<Observed> {
+    const ref = refOf(registry);
+    const why = unsupported(registry);
+    return {
+      now,
+      ...(trigger ? { trigger } : {}),
+      retentionJobsRunning:
+        current.phase === 'Pending' ? await this.retentionJobsRunning(ref.namespace, ref.name) : 0,
+      workload: await this.workload(ref, current.phase === 'ReadOnly'),
+      job: await this.currentJob(ref.namespace, current),
+      ...(why ? { unsupported: why } : {}),
+    };
+  }
+
+  /** Writes status.garbageCollection, only when it changed. */
+  private async writeStatus(cached: Registry, status: GCStatus): Promise<void> {
+    if (JSON.stringify(status) === JSON.stringify(cached.status?.garbageCollection ?? {})) return;
+    await updateStatus(this.deps.client, resources.registries, cached as unknown as KubeObject, {
+      ...(cached.status ?? {}),
+      garbageCollection: status,
+    });
   }
 
   private async workload(ref: RegistryRef, countStale: boolean): Promise<WorkloadView> {
