@@ -8,19 +8,10 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import { FencedError, isWrite, type WriteGate } from '../fence.ts';
 import type { KubeAccess } from './config.ts';
+import { apiError, KubeApiError } from './api-error.ts';
+import { readWatchResponse } from './watch-stream.ts';
 
-/** A failed API request: `code` is the HTTP status, `body` the response (a Status, as text). */
-export class KubeApiError extends Error {
-  override name = 'KubeApiError';
-  readonly code: number;
-  readonly body: string;
-
-  constructor(code: number, message: string, body: string) {
-    super(message);
-    this.code = code;
-    this.body = body;
-  }
-}
+export { KubeApiError };
 
 /** One event of a watch stream. */
 export interface WatchEvent {
@@ -160,50 +151,17 @@ export class KubeClient {
     const idleMs = (Number(query?.timeoutSeconds ?? 300) + 60) * 1000;
     await new Promise<void>((resolve, reject) => {
       if (signal.aborted) return resolve();
-      const req = transport.request(url, { ...opts, timeout: idleMs }, (res) => {
-        res.setEncoding('utf8');
-        if ((res.statusCode ?? 0) !== 200) {
-          let text = '';
-          res.on('data', (c: string) => (text += c));
-          res.on('end', () => reject(apiError('GET', url, res.statusCode ?? 0, text)));
-          res.on('error', reject);
-          return;
-        }
-        let buffered = '';
-        let failed = false;
-        res.on('data', (chunk: string) => {
-          buffered += chunk;
-          let nl: number;
-          while (!failed && (nl = buffered.indexOf('\n')) >= 0) {
-            const line = buffered.slice(0, nl);
-            buffered = buffered.slice(nl + 1);
-            if (!line.trim()) continue;
-            const event = JSON.parse(line) as WatchEvent;
-            if (event.type === 'ERROR') {
-              failed = true;
-              const st = event.object as { code?: number; message?: string };
-              reject(
-                new KubeApiError(st.code ?? 500, `WATCH ${url.pathname}: ${st.code}: ${st.message}`, line),
-              );
-              req.destroy();
-              return;
-            }
-            try {
-              onEvent(event);
-            } catch (err) {
-              failed = true;
-              reject(err as Error);
-              req.destroy();
-              return;
-            }
-          }
-        });
-        res.on('end', () => resolve());
-        res.on('error', (err) => (signal.aborted ? resolve() : reject(err)));
-        res.on('aborted', () =>
-          signal.aborted ? resolve() : reject(new Error(`WATCH ${url.pathname}: aborted`)),
-        );
-      });
+      const req = transport.request(url, { ...opts, timeout: idleMs }, (res) =>
+        readWatchResponse(res, url, onEvent, {
+          resolve,
+          reject,
+          fail: (err) => {
+            reject(err);
+            req.destroy();
+          },
+          aborted: () => signal.aborted,
+        }),
+      );
       const onAbort = () => {
         req.destroy();
         resolve();
@@ -221,22 +179,8 @@ export class KubeClient {
     const early = this.refusal(method, url, options);
     if (early) throw early;
     const opts = await this.connection(method, url);
-    const body =
-      options.body === undefined
-        ? undefined
-        : typeof options.body === 'string'
-          ? options.body
-          : JSON.stringify(options.body);
-    const headers: Record<string, string> = {
-      ...(opts.headers as Record<string, string>),
-      accept: 'application/json',
-    };
-    if (body !== undefined) {
-      headers['content-type'] = options.contentType ?? 'application/json';
-      // Node frames a DELETE body only with an explicit length; without it a keep-alive
-      // connection desynchronises and the next request on it fails.
-      headers['content-length'] = String(Buffer.byteLength(body));
-    }
+    const body = encodeBody(options.body);
+    const headers = requestHeaders(opts.headers as Record<string, string>, body, options.contentType);
     const timeoutMs = options.timeoutMs ?? 30_000;
     const transport = url.protocol === 'http:' ? http : https;
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
@@ -343,12 +287,23 @@ export class KubeClient {
   }
 }
 
-function apiError(method: string, url: URL, status: number, text: string): KubeApiError {
-  let message = text;
-  try {
-    message = (JSON.parse(text) as { message?: string }).message ?? text;
-  } catch {
-    // not JSON
+/** A request body as sent: a string as is, anything else as JSON; undefined for none. Pure. */
+export function encodeBody(body: unknown): string | undefined {
+  return body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+}
+
+/** The credentials' headers, accepting JSON, and for a body its type and length. Pure. */
+export function requestHeaders(
+  base: Record<string, string> | undefined,
+  body: string | undefined,
+  contentType: string | undefined,
+): Record<string, string> {
+  const headers: Record<string, string> = { ...base, accept: 'application/json' };
+  if (body !== undefined) {
+    headers['content-type'] = contentType ?? 'application/json';
+    // Node frames a DELETE body only with an explicit length; without it a keep-alive
+    // connection desynchronises and the next request on it fails.
+    headers['content-length'] = String(Buffer.byteLength(body));
   }
-  return new KubeApiError(status, `${method} ${url.pathname}: ${status}: ${message}`, text);
+  return headers;
 }
