@@ -58,23 +58,58 @@ export async function selfSignedTLS(
 ): Promise<SelfSignedTLS> {
   const events: IssuedEvent[] = [];
   const backdate = new Date(now.getTime() - 5 * 60_000); // tolerate clock skew between nodes
-  let ca: KeyPair | undefined;
+  const ca = await keepOrCreateCA(now, backdate, ref, existing, events);
+  const served = await keepOrIssueServing(
+    now,
+    backdate,
+    ref,
+    registry,
+    existing,
+    clusterIPs,
+    ca.pair,
+    events,
+  );
+  let recheckAt = served.recheckAt;
+  if (ca.recheckAt && ca.recheckAt < recheckAt) recheckAt = ca.recheckAt;
+  return { ca: ca.pair, serving: served.pair, recheckAt, events };
+}
+
+/** The CA: the existing one while decideCA keeps it (and when to look again), else a new one. */
+async function keepOrCreateCA(
+  now: Date,
+  backdate: Date,
+  ref: RegistryRef,
+  existing: ExistingMaterial,
+  events: IssuedEvent[],
+): Promise<{ pair: KeyPair; recheckAt?: Date }> {
   const caCert = secretText(existing.caSecret, 'tls.crt');
   const caKey = secretText(existing.caSecret, 'tls.key');
   const caDecision = decideCA(now, caKey ? facts(caCert) : undefined);
-  if (caDecision.action === 'keep' && caCert && caKey) {
-    ca = { certPem: caCert, keyPem: caKey };
-  } else {
-    ca = await createCA({
-      commonName: `berth ${ref.namespace}/${ref.name} CA`,
-      notBefore: backdate,
-      notAfter: new Date(now.getTime() + caLifetimeMs),
-    });
-    events.push({
-      reason: 'CAIssued',
-      message: `Issued a new CA (${caDecision.reason}: ${caDecision.message})`,
-    });
-  }
+  if (caDecision.action === 'keep' && caCert && caKey)
+    return { pair: { certPem: caCert, keyPem: caKey }, recheckAt: caDecision.recheckAt };
+  const pair = await createCA({
+    commonName: `berth ${ref.namespace}/${ref.name} CA`,
+    notBefore: backdate,
+    notAfter: new Date(now.getTime() + caLifetimeMs),
+  });
+  events.push({
+    reason: 'CAIssued',
+    message: `Issued a new CA (${caDecision.reason}: ${caDecision.message})`,
+  });
+  return { pair };
+}
+
+/** The serving certificate: the existing one while decideServing keeps it, else one issued by `ca`. */
+async function keepOrIssueServing(
+  now: Date,
+  backdate: Date,
+  ref: RegistryRef,
+  registry: Registry,
+  existing: ExistingMaterial,
+  clusterIPs: string[],
+  ca: KeyPair,
+  events: IssuedEvent[],
+): Promise<{ pair: KeyPair; recheckAt: Date }> {
   const caSubject = describeCertificate(ca.certPem).subject;
   const tlsSpec = registry.spec.tls ?? {};
   const durationMs = parseDuration(tlsSpec.duration ?? '2160h');
@@ -83,28 +118,21 @@ export async function selfSignedTLS(
   const servingCert = secretText(existing.tlsSecret, 'tls.crt');
   const servingKey = secretText(existing.tlsSecret, 'tls.key');
   const decision = decideServing(now, servingKey ? facts(servingCert) : undefined, wanted);
-  let serving: KeyPair;
-  let recheckAt: Date;
-  if (decision.action === 'keep' && servingCert && servingKey) {
-    serving = { certPem: servingCert, keyPem: servingKey };
-    recheckAt = decision.recheckAt;
-  } else {
-    serving = await issueCertificate(ca, {
-      commonName: wanted.dnsNames[0] ?? ref.name,
-      dnsNames: wanted.dnsNames,
-      ipAddresses: wanted.ipAddresses,
-      notBefore: backdate,
-      notAfter: new Date(now.getTime() + durationMs),
-      usage: 'server',
-    });
-    recheckAt = new Date(now.getTime() + durationMs - renewBeforeMs);
-    events.push({
-      reason: 'CertificateIssued',
-      message: `Issued a serving certificate valid for ${tlsSpec.duration ?? '2160h'} (${decision.reason}: ${decision.message})`,
-    });
-  }
-  if (caDecision.action === 'keep' && caDecision.recheckAt < recheckAt) recheckAt = caDecision.recheckAt;
-  return { ca, serving, recheckAt, events };
+  if (decision.action === 'keep' && servingCert && servingKey)
+    return { pair: { certPem: servingCert, keyPem: servingKey }, recheckAt: decision.recheckAt };
+  const pair = await issueCertificate(ca, {
+    commonName: wanted.dnsNames[0] ?? ref.name,
+    dnsNames: wanted.dnsNames,
+    ipAddresses: wanted.ipAddresses,
+    notBefore: backdate,
+    notAfter: new Date(now.getTime() + durationMs),
+    usage: 'server',
+  });
+  events.push({
+    reason: 'CertificateIssued',
+    message: `Issued a serving certificate valid for ${tlsSpec.duration ?? '2160h'} (${decision.reason}: ${decision.message})`,
+  });
+  return { pair, recheckAt: new Date(now.getTime() + durationMs - renewBeforeMs) };
 }
 
 /** The token signing key pair: self-signed, long-lived, trusted by the registry as its root bundle. */
