@@ -120,3 +120,67 @@ describe('recheckRequeueMs: the requeue at the earliest recheck', () => {
     expect(recheckRequeueMs(next, now)).toBe(want);
   });
 });
+
+describe('FanoutWork: the recheck queue answers as a scan of every kept outcome would', () => {
+  /** The reference: what take (besides dirty namespaces) and nextRecheck were, by a scan. */
+  const scanDue = (w: FanoutWork, now: number) =>
+    [...w.outcomes(reg)].filter(([, o]) => o.recheckAt !== undefined && o.recheckAt <= now).map(([ns]) => ns);
+  const scanNext = (w: FanoutWork) => {
+    const times = [...w.outcomes(reg).values()].flatMap((o) =>
+      o.recheckAt === undefined ? [] : [o.recheckAt],
+    );
+    return times.length ? Math.min(...times) : undefined;
+  };
+
+  test('over random records, removals and takes', () => {
+    let seed = 42;
+    const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    const w = settled();
+    let now = 0;
+    for (let i = 0; i < 5000; i++) {
+      const ns = `ns-${rand(40)}`;
+      const op = rand(10);
+      if (op < 5) w.record(reg, ns, { ready: true, recheckAt: now + rand(200) });
+      else if (op < 6) w.record(reg, ns, { ready: false });
+      else if (op < 7) w.record(reg, ns, undefined);
+      else if (op < 8)
+        w.record(reg, ns, { ready: true, recheckAt: w.outcomes(reg).get(ns)?.recheckAt ?? now });
+      else {
+        now += rand(50);
+        const want = scanDue(w, now).sort();
+        expect([...w.take(reg, '1', now).namespaces].sort()).toEqual(want);
+      }
+      expect(w.nextRecheck(reg)).toBe(scanNext(w));
+    }
+  });
+
+  test('a due namespace that is not written again stays due', () => {
+    const w = settled();
+    w.record(reg, 'a', { ready: true, recheckAt: 10 });
+    expect([...w.take(reg, '1', 20).namespaces]).toEqual(['a']);
+    expect([...w.take(reg, '1', 30).namespaces]).toEqual(['a']);
+    expect(w.nextRecheck(reg)).toBe(10);
+  });
+
+  test('a recheck that moved is due at its new time only', () => {
+    const w = settled();
+    w.record(reg, 'a', { ready: true, recheckAt: 10 });
+    w.record(reg, 'a', { ready: true, recheckAt: 100 });
+    expect([...w.take(reg, '1', 50).namespaces]).toEqual([]);
+    expect(w.nextRecheck(reg)).toBe(100);
+    w.record(reg, 'a', { ready: true, recheckAt: 10 });
+    expect([...w.take(reg, '1', 50).namespaces]).toEqual(['a']);
+  });
+});
+
+test('FanoutWork: many moves of a recheck behind an earlier one (the queue is rebuilt) keep the answers', () => {
+  const w = settled();
+  w.record(reg, 'a', { ready: true, recheckAt: 1 });
+  for (let i = 0; i < 500; i++) w.record(reg, 'b', { ready: true, recheckAt: 1000 + (i % 7) * 10 + i });
+  w.record(reg, 'c', { ready: true, recheckAt: 5000 });
+  expect(w.nextRecheck(reg)).toBe(1);
+  w.record(reg, 'a', undefined);
+  expect(w.nextRecheck(reg)).toBe(1000 + (499 % 7) * 10 + 499);
+  expect([...w.take(reg, '1', 1600).namespaces]).toEqual(['b']);
+  expect([...w.take(reg, '1', 5000).namespaces].sort()).toEqual(['b', 'c']);
+});

@@ -7,7 +7,10 @@
 // period, a foreign Secret to look at again), and keeps each namespace's outcome for the status.
 // Everything is looked at again (a full pass) the first time a Registry is seen, when its
 // generation (spec) changes, and when its informer resyncs: the safety net for missed events.
-// Pure bookkeeping: the caller brings the time; nothing here reads or writes the API.
+// Pure bookkeeping: the caller brings the time; nothing here reads or writes the API. The due
+// namespaces and the next recheck come from a queue of recheck times (O(log n) per namespace due
+// or recorded), not from a scan of every namespace kept.
+import { RecheckQueue, type Recheck } from './recheck-queue.ts';
 
 /** What the status needs to know about one selected namespace. */
 export interface NamespaceOutcome {
@@ -34,7 +37,12 @@ interface RegistryWork {
   full: boolean;
   dirty: Set<string>;
   outcomes: Map<string, NamespaceOutcome>;
+  /** Holds an entry for the recheckAt of every kept outcome that has one (and stale ones). */
+  rechecks: RecheckQueue;
 }
+
+/** The queue is rebuilt from the kept outcomes when stale entries outnumber current ones this much. */
+const staleSlack = 64;
 
 export class FanoutWork {
   private readonly registries = new Map<string, RegistryWork>();
@@ -42,7 +50,13 @@ export class FanoutWork {
   private entry(registry: string): RegistryWork {
     let w = this.registries.get(registry);
     if (!w) {
-      w = { fingerprint: undefined, full: true, dirty: new Set(), outcomes: new Map() };
+      w = {
+        fingerprint: undefined,
+        full: true,
+        dirty: new Set(),
+        outcomes: new Map(),
+        rechecks: new RecheckQueue(),
+      };
       this.registries.set(registry, w);
     }
     return w;
@@ -84,7 +98,7 @@ export class FanoutWork {
     }
     const namespaces = w.dirty;
     w.dirty = new Set();
-    for (const [ns, o] of w.outcomes) if (o.recheckAt !== undefined && o.recheckAt <= now) namespaces.add(ns);
+    for (const ns of dueNamespaces(w, now)) namespaces.add(ns);
     return { full: false, namespaces };
   }
 
@@ -101,8 +115,12 @@ export class FanoutWork {
 
   record(registry: string, namespace: string, outcome: NamespaceOutcome | undefined): void {
     const w = this.entry(registry);
+    const before = w.outcomes.get(namespace)?.recheckAt;
     if (outcome) w.outcomes.set(namespace, outcome);
     else w.outcomes.delete(namespace);
+    const at = outcome?.recheckAt;
+    if (at !== undefined && at !== before) w.rechecks.push(at, namespace); // an unchanged one is held
+    if (w.rechecks.size > 2 * w.outcomes.size + staleSlack) w.rechecks.rebuild(currentRechecks(w));
   }
 
   /** The kept outcome of every namespace looked at (only selected ones are kept). */
@@ -112,10 +130,8 @@ export class FanoutWork {
 
   /** The earliest recheck of any namespace of `registry`. */
   nextRecheck(registry: string): number | undefined {
-    let min: number | undefined;
-    for (const o of this.outcomes(registry).values())
-      if (o.recheckAt !== undefined && (min === undefined || o.recheckAt < min)) min = o.recheckAt;
-    return min;
+    const w = this.registries.get(registry);
+    return w?.rechecks.peek((r) => isCurrent(w, r))?.at;
   }
 
   /** The Registry is gone or has no pullSecrets: forget it. */
@@ -135,4 +151,36 @@ export class FanoutWork {
  */
 export function recheckRequeueMs(next: number | undefined, now: number): number | undefined {
   return next !== undefined ? Math.max(1000, next - now) : undefined;
+}
+
+/** Whether a queued recheck is still the namespace's (its kept outcome has this recheckAt). */
+function isCurrent(w: RegistryWork, r: Recheck): boolean {
+  return w.outcomes.get(r.namespace)?.recheckAt === r.at;
+}
+
+/**
+ * The namespaces whose kept recheck time is at or before `now`. Their entries stay queued (a
+ * namespace not written again stays due), each once.
+ */
+function dueNamespaces(w: RegistryWork, now: number): string[] {
+  const due: string[] = [];
+  const seen = new Set<string>();
+  for (
+    let r = w.rechecks.peek((e) => isCurrent(w, e));
+    r && r.at <= now;
+    r = w.rechecks.peek((e) => isCurrent(w, e))
+  ) {
+    w.rechecks.pop();
+    if (seen.has(r.namespace)) continue;
+    seen.add(r.namespace);
+    due.push(r.namespace);
+  }
+  for (const ns of due) w.rechecks.push(w.outcomes.get(ns)!.recheckAt!, ns);
+  return due;
+}
+
+/** The recheck of every kept outcome that has one. */
+function* currentRechecks(w: RegistryWork): Iterable<Recheck> {
+  for (const [namespace, o] of w.outcomes)
+    if (o.recheckAt !== undefined) yield { at: o.recheckAt, namespace };
 }
