@@ -5,6 +5,7 @@ import {
   failureDetail,
   historyLimit,
   parseSummary,
+  policyStatus,
   readyCondition,
   runNames,
   startOrSkip,
@@ -535,5 +536,67 @@ describe('readyCondition: the first that applies', () => {
     const ready = readyCondition(policy(), observed(over), input);
     expect(ready).toMatchObject({ type: 'Ready', status, reason });
     expect(ready.message).toMatch(message);
+  });
+});
+
+describe('policyStatus', () => {
+  const before = {
+    nextRunTime: ago(-60),
+    lastRun: { startTime: ago(3600), report: 'old', result: 'Succeeded' as const },
+    conditions: [
+      {
+        type: 'Ready',
+        status: 'True' as const,
+        reason: 'Scheduled',
+        message: 'm',
+        lastTransitionTime: '2029-01-01T00:00:00Z',
+      },
+    ],
+  };
+  const decision = {
+    nextRunTime: ago(-3600),
+    lastRun: { startTime: NOW.toISOString(), report: 'new', mode: 'DryRun' },
+    ready: { type: 'Ready', status: 'True' as const, reason: 'Scheduled', message: 'next' },
+    actions: [],
+    requeueAfterMs: 5_000,
+  };
+  it.each<[string, boolean, Partial<typeof decision>, object, number]>([
+    [
+      'started: the decision',
+      true,
+      {},
+      { nextRunTime: decision.nextRunTime, lastRun: decision.lastRun },
+      5_000,
+    ],
+    [
+      'locked meanwhile: the run stays due, as it was, looked at again in 30 s',
+      false,
+      {},
+      { nextRunTime: before.nextRunTime, lastRun: before.lastRun },
+      30_000,
+    ],
+    [
+      'no next run time (an invalid schedule): none',
+      true,
+      { nextRunTime: undefined },
+      { lastRun: decision.lastRun },
+      5_000,
+    ],
+  ])('%s', (_name, started, over, want, requeue) => {
+    const d = { ...decision, ...over };
+    const r = policyStatus(policy({ status: before }), d, started, NOW);
+    expect(r.requeueAfterMs).toBe(requeue);
+    expect(r.status).toMatchObject({ observedGeneration: 1, ...want });
+    if (!('nextRunTime' in want)) expect(r.status.nextRunTime).toBeUndefined();
+    expect(r.status.conditions).toEqual([
+      {
+        type: 'Ready',
+        status: 'True',
+        reason: 'Scheduled',
+        message: 'next',
+        observedGeneration: 1,
+        lastTransitionTime: '2029-01-01T00:00:00Z',
+      },
+    ]);
   });
 });

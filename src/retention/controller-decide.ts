@@ -7,7 +7,7 @@ import type {
   RetentionPolicyStatusLastRun as LastRun,
 } from '../api/generated/retentionpolicy.ts';
 import type { ConditionInput } from '../model/status.ts';
-import { readConditions } from '../runtime/conditions.ts';
+import { readConditions, setCondition } from '../runtime/conditions.ts';
 import { scheduleDecision, ScheduleError } from '../jobs/cron.ts';
 import type { JobState } from '../jobs/state.ts';
 
@@ -421,4 +421,33 @@ function runEvent(lastRun: LastRun, detail: string, reported: boolean): Action {
         reason: lastRun.result === 'Refused' ? 'RunRefused' : 'RunFailed',
         message,
       };
+}
+
+/**
+ * The policy's status after `decision`: observedGeneration, Ready, nextRunTime and lastRun, and
+ * when to look again. A run that was to start but did not (`started` false: a garbage collection
+ * took the lock since the cache was read) keeps nextRunTime and lastRun as they were, so it stays
+ * due, and is looked at again in 30 seconds.
+ */
+export function policyStatus(
+  policy: RetentionPolicy,
+  decision: Decision,
+  started: boolean,
+  now: Date,
+): { status: Record<string, unknown>; requeueAfterMs: number } {
+  const generation = policy.metadata?.generation;
+  const conditions = setCondition(readConditions(policy.status), decision.ready, generation, now.getTime());
+  const status: Record<string, unknown> = {
+    ...(policy.status ?? {}),
+    observedGeneration: generation,
+    conditions,
+  };
+  if (decision.nextRunTime) status.nextRunTime = decision.nextRunTime;
+  else delete status.nextRunTime;
+  if (decision.lastRun) status.lastRun = decision.lastRun;
+  if (started) return { status, requeueAfterMs: decision.requeueAfterMs };
+  if (policy.status?.nextRunTime) status.nextRunTime = policy.status.nextRunTime;
+  if (policy.status?.lastRun) status.lastRun = policy.status.lastRun;
+  else delete status.lastRun;
+  return { status, requeueAfterMs: 30_000 };
 }

@@ -11,7 +11,7 @@ import { jobState, terminationMessage } from '../jobs/state.ts';
 import { retentionBlockedBy, retentionLabels } from '../jobs/lock.ts';
 import { registryNode } from '../jobs/placement.ts';
 import { refOf } from '../model/registry.ts';
-import { readConditions, setCondition } from '../runtime/conditions.ts';
+import type { RegistryRef } from '../model/names.ts';
 import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
 import { errorMessage, isNotFound, isStatus } from '../runtime/errors.ts';
@@ -24,8 +24,11 @@ import { applyOwned, updateStatus } from '../runtime/writes.ts';
 import {
   decide,
   parseSummary,
+  policyStatus,
   unrecordedRun,
   type Action,
+  type Decision,
+  type Observed,
   type RunSummary,
   type RunView,
 } from './controller-decide.ts';
@@ -94,6 +97,10 @@ export class RetentionReconciler {
     this.roles = roles;
   }
 
+  /**
+   * Observes the policy's runs and its Registry, decides (`decide`), carries out the actions (a
+   * Job must exist before status says it started), then writes status (`policyStatus`).
+   */
   async reconcile(req: ReconcileRequest, rctx: ReconcileContext): Promise<ReconcileResult | void> {
     const cached = this.caches.policies.get(req.name, req.namespace) as RetentionPolicy | undefined;
     if (!cached || cached.metadata?.deletionTimestamp) return;
@@ -106,9 +113,30 @@ export class RetentionReconciler {
     const registry = this.caches.registries.get(registryRef.name, registryRef.namespace) as
       Registry | undefined;
     const now = new Date(this.deps.clock.now());
+    const observed = await this.observe(policy, req, registryRef.namespace, registry, now, rctx);
+    const decision = decide(policy, observed);
+    const started = await this.act(policy, policyRef, registryRef.namespace, registry, decision, rctx);
+    const { status, requeueAfterMs } = policyStatus(policy, decision, started, now);
+    await updateStatus(this.deps.client, retentionPolicies, cached as unknown as KubeObject, status);
+    return requeueAfterMs > 0 ? { requeueAfterMs } : undefined;
+  }
 
+  /**
+   * What `decide` reads: the policy's Jobs (from the cache, in the Registry's namespace), and for
+   * the newest unrecorded finished run its report's summary and, if it failed, its container's
+   * termination message; whether the Registry exists, is locked by a garbage collection, or has
+   * storage a run cannot read.
+   */
+  private async observe(
+    policy: RetentionPolicy,
+    req: ReconcileRequest,
+    jobNamespace: string,
+    registry: Registry | undefined,
+    now: Date,
+    rctx: ReconcileContext,
+  ): Promise<Observed> {
     const runs: RunView[] = this.caches.jobs
-      .list(registryRef.namespace)
+      .list(jobNamespace)
       .filter((j) => mapJobToPolicy(j)[0] === req.key)
       .map((j) => ({
         job: j.metadata?.name ?? '',
@@ -118,52 +146,42 @@ export class RetentionReconciler {
       }));
     rctx.log.debug('Observed retention runs', { runs: runs.map((r) => `${r.job}:${r.state.state}`) });
     const unrecorded = unrecordedRun(policy, runs);
-    const summary = unrecorded ? await this.readSummary(policyRef.namespace, unrecorded.report) : undefined;
+    const summary = unrecorded ? await this.readSummary(req.namespace ?? '', unrecorded.report) : undefined;
     const failure =
-      unrecorded?.state.state === 'Failed'
-        ? await this.failureOf(registryRef.namespace, unrecorded.job)
-        : undefined;
+      unrecorded?.state.state === 'Failed' ? await this.failureOf(jobNamespace, unrecorded.job) : undefined;
     const unsupported = registry ? retentionUnsupported(registry) : undefined;
-
-    const decision = decide(policy, {
+    const blockedBy = registry ? retentionBlockedBy(registry) : undefined;
+    return {
       now,
       registryFound: !!registry,
-      ...(registry && retentionBlockedBy(registry) ? { blockedBy: retentionBlockedBy(registry) } : {}),
+      ...(blockedBy ? { blockedBy } : {}),
       runs,
       ...(summary ? { summary } : {}),
       ...(failure ? { failure } : {}),
       ...(unsupported ? { unsupported } : {}),
-    });
+    };
+  }
 
-    // Effects first (a Job must exist before status says it started); a retry derives them again,
-    // and the Job name is fixed per second, so a retry within it finds the Job already there.
+  /**
+   * Carries out the decision's actions; a retry derives them again, and the Job name is fixed per
+   * second, so a retry within it finds the Job already there. False when a run was to start but a
+   * garbage collection took the lock meanwhile.
+   */
+  private async act(
+    policy: RetentionPolicy,
+    policyRef: { name: string; namespace: string },
+    jobNamespace: string,
+    registry: Registry | undefined,
+    decision: Decision,
+    rctx: ReconcileContext,
+  ): Promise<boolean> {
     let started = true;
     for (const action of decision.actions) {
       if (action.kind === 'createJob' && registry) {
         started = await this.startRun(policy, policyRef, registry, action, rctx);
-      } else await this.perform(policy, policyRef, registryRef.namespace, action);
+      } else await this.perform(policy, policyRef, jobNamespace, action);
     }
-
-    const generation = policy.metadata?.generation;
-    const conditions = setCondition(readConditions(policy.status), decision.ready, generation, now.getTime());
-    const status: Record<string, unknown> = {
-      ...(policy.status ?? {}),
-      observedGeneration: generation,
-      conditions,
-    };
-    if (decision.nextRunTime) status.nextRunTime = decision.nextRunTime;
-    else delete status.nextRunTime;
-    if (decision.lastRun) status.lastRun = decision.lastRun;
-    let requeueAfterMs = decision.requeueAfterMs;
-    if (!started) {
-      // A garbage collection took the lock meanwhile: keep the run due, and look again.
-      if (policy.status?.nextRunTime) status.nextRunTime = policy.status.nextRunTime;
-      if (policy.status?.lastRun) status.lastRun = policy.status.lastRun;
-      else delete status.lastRun;
-      requeueAfterMs = 30_000;
-    }
-    await updateStatus(this.deps.client, retentionPolicies, cached as unknown as KubeObject, status);
-    return requeueAfterMs > 0 ? { requeueAfterMs } : undefined;
+    return started;
   }
 
   private async readSummary(namespace: string, name: string): Promise<RunSummary | undefined> {
@@ -185,7 +203,11 @@ export class RetentionReconciler {
     return terminationMessage(pods.items as k8s.V1Pod[]);
   }
 
-  /** Creates the run's Job, unless a garbage collection took the lock since the cache was read. */
+  /**
+   * Creates the run's Job, unless a garbage collection took the lock since the cache was read:
+   * reads the Registry fresh (the lock, src/jobs/lock.ts), applies the run's identity, creates the
+   * Job (placed beside the registry pod when it must be) and emits RunStarted. False when locked.
+   */
   private async startRun(
     policy: RetentionPolicy,
     policyRef: { name: string; namespace: string },
@@ -198,30 +220,13 @@ export class RetentionReconciler {
     const fresh = await this.deps.client.get<KubeObject>(
       objectPath(resources.registries, ref.name, ref.namespace),
     );
-    const blocked = retentionBlockedBy(fresh as unknown as Registry);
+    const registry = fresh as unknown as Registry;
+    const blocked = retentionBlockedBy(registry);
     if (blocked) {
       rctx.log.info('Retention run waits for the garbage collection', { reason: blocked });
       return false;
     }
-    const registry = fresh as unknown as Registry;
-    await applyOwned(
-      this.deps.client,
-      core.serviceAccounts,
-      retentionServiceAccountObject(ref) as KubeObject,
-      undefined,
-    );
-    await applyOwned(
-      this.deps.client,
-      clusterRoleBindings,
-      retentionClusterBinding(ref, this.roles) as unknown as KubeObject,
-      undefined,
-    );
-    await applyOwned(
-      this.deps.client,
-      roleBindings,
-      retentionReportBinding(ref, policyRef.namespace, this.roles) as unknown as KubeObject,
-      undefined,
-    );
+    await this.applyIdentity(ref, policyRef.namespace);
     const nodeName = await registryNode(this.deps.client, ref);
     const job = retentionJob({
       policy: policyRef,
@@ -247,6 +252,32 @@ export class RetentionReconciler {
       `started ${action.mode} run: Job ${ref.namespace}/${action.job}, report ConfigMap ${action.report}`,
     );
     return true;
+  }
+
+  /**
+   * The runs' identity in the Registry's namespace: the ServiceAccount, its cluster-wide binding
+   * and its binding to write reports in the policy's namespace.
+   */
+  private async applyIdentity(ref: RegistryRef, policyNamespace: string): Promise<void> {
+    const { client } = this.deps;
+    await applyOwned(
+      client,
+      core.serviceAccounts,
+      retentionServiceAccountObject(ref) as KubeObject,
+      undefined,
+    );
+    await applyOwned(
+      client,
+      clusterRoleBindings,
+      retentionClusterBinding(ref, this.roles) as unknown as KubeObject,
+      undefined,
+    );
+    await applyOwned(
+      client,
+      roleBindings,
+      retentionReportBinding(ref, policyNamespace, this.roles) as unknown as KubeObject,
+      undefined,
+    );
   }
 
   private async perform(
