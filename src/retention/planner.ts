@@ -55,7 +55,7 @@ function compileRules(rules: PlannerRule[]): CompiledRule[] {
 
 const age = (ms: number): string => formatDuration(Math.max(0, ms));
 
-interface TagVerdict {
+export interface TagVerdict {
   tag: TagState;
   /** The subject digest, for a signature/attestation/SBOM tag. */
   subject?: string;
@@ -169,6 +169,82 @@ interface LivenessOptions {
   protections: boolean;
 }
 
+/** What ownReason reads of one manifest and its place in the repository's graph. */
+export interface ManifestFacts {
+  digest: string;
+  pushedAt: number;
+  /** Its tags, with the rules' verdicts. */
+  tags: readonly TagVerdict[];
+  /** The subject its signature tag names, when that subject is not in the repository. */
+  orphanOf: string | undefined;
+  /** An index in the repository lists it. */
+  hasParent: boolean;
+  /** It is a signature or referrer of a manifest in the repository. */
+  hasSubject: boolean;
+}
+
+/** The policy and clock ownReason applies. */
+export interface OwnReasonRules {
+  repository: string;
+  /** What workloads use; undefined when in-use protection does not apply. */
+  inUse: InUse | undefined;
+  /** 0 when the minAge protection does not apply. */
+  minAgeMs: number;
+  untagged: PlannerPolicy['untagged'];
+  now: number;
+}
+
+/**
+ * Why a manifest is kept for a reason of its own (before liveness spreads through its unit), or
+ * undefined. In order: in use (by digest, then by tag); for a tagged manifest, a tag a rule keeps,
+ * a tag within minAge, a signature whose subject is not here; for an untagged one, stored within
+ * minAge, then (unless it follows an index or subject) untagged.delete false or not old enough. Pure.
+ */
+export function ownReason(facts: ManifestFacts, rules: OwnReasonRules): string | undefined {
+  return (
+    inUseReason(facts, rules) ??
+    (facts.tags.length > 0 ? taggedReason(facts, rules) : untaggedReason(facts, rules))
+  );
+}
+
+function inUseReason(facts: ManifestFacts, { repository, inUse }: OwnReasonRules): string | undefined {
+  if (!inUse) return undefined;
+  const by = inUse.digests.get(`${repository}@${facts.digest}`);
+  if (by) return `in use by ${by}`;
+  for (const t of facts.tags) {
+    const byTag = inUse.tags.get(`${repository}:${t.tag.tag}`);
+    if (byTag) return `tag ${t.tag.tag} is in use by ${byTag}`;
+  }
+  return undefined;
+}
+
+function taggedReason(
+  { tags, orphanOf, hasSubject }: ManifestFacts,
+  rules: OwnReasonRules,
+): string | undefined {
+  const { now, minAgeMs } = rules;
+  const kept = tags.find((t) => !t.subject && !t.wantDelete);
+  if (kept) return `tag ${kept.tag.tag} is kept (${kept.rule ? `rule ${kept.rule}: ` : ''}${kept.reason})`;
+  for (const t of tags)
+    if (now - t.tag.pushedAt < minAgeMs)
+      return `tag ${t.tag.tag} was pushed ${age(now - t.tag.pushedAt)} ago, within minAge ${age(minAgeMs)}`;
+  if (orphanOf && !hasSubject) return `signature of ${orphanOf}, which is not in this repository`;
+  return undefined;
+}
+
+function untaggedReason(
+  facts: ManifestFacts,
+  { now, minAgeMs, untagged }: OwnReasonRules,
+): string | undefined {
+  const stored = now - facts.pushedAt;
+  if (stored < minAgeMs) return `stored ${age(stored)} ago, within minAge ${age(minAgeMs)}`;
+  if (facts.hasParent || facts.hasSubject) return undefined; // follows its unit
+  if (!untagged.delete) return 'untagged manifests are kept (untagged.delete is false)';
+  if (stored < untagged.olderThanMs)
+    return `untagged, stored ${age(stored)} ago, not older than ${age(untagged.olderThanMs)}`;
+  return undefined;
+}
+
 /** digest → why it is kept; digests absent are deleted. */
 function liveness(
   repo: RepositoryState,
@@ -178,75 +254,56 @@ function liveness(
   now: number,
   { protections }: LivenessOptions,
 ): Map<string, string> {
+  const rules: OwnReasonRules = {
+    repository: repo.name,
+    inUse: protections && policy.protect.inUse ? inUse : undefined,
+    minAgeMs: protections ? policy.protect.minAgeMs : 0,
+    untagged: policy.untagged,
+    now,
+  };
   const own = new Map<string, string>();
-  const minAge = protections ? policy.protect.minAgeMs : 0;
-  const useInUse = protections && policy.protect.inUse;
   for (const m of graph.manifests.values()) {
     const d = m.digest;
-    const tags = graph.tagsOf.get(d) ?? [];
-    const reason = ((): string | undefined => {
-      if (useInUse) {
-        const by = inUse.digests.get(`${repo.name}@${d}`);
-        if (by) return `in use by ${by}`;
-        for (const t of tags) {
-          const byTag = inUse.tags.get(`${repo.name}:${t.tag.tag}`);
-          if (byTag) return `tag ${t.tag.tag} is in use by ${byTag}`;
-        }
-      }
-      const kept = tags.find((t) => !t.subject && !t.wantDelete);
-      if (kept)
-        return `tag ${kept.tag.tag} is kept (${kept.rule ? `rule ${kept.rule}: ` : ''}${kept.reason})`;
-      for (const t of tags)
-        if (now - t.tag.pushedAt < minAge)
-          return `tag ${t.tag.tag} was pushed ${age(now - t.tag.pushedAt)} ago, within minAge ${age(minAge)}`;
-      if (tags.length > 0) {
-        const orphanOf = graph.orphanSignatures.get(d);
-        if (orphanOf && !graph.subjectOf.has(d))
-          return `signature of ${orphanOf}, which is not in this repository`;
-        return undefined;
-      }
-      // Untagged.
-      if (now - m.pushedAt < minAge)
-        return `stored ${age(now - m.pushedAt)} ago, within minAge ${age(minAge)}`;
-      if (graph.parents.has(d) || graph.subjectOf.has(d)) return undefined; // follows its unit
-      if (!policy.untagged.delete) return 'untagged manifests are kept (untagged.delete is false)';
-      if (now - m.pushedAt < policy.untagged.olderThanMs)
-        return `untagged, stored ${age(now - m.pushedAt)} ago, not older than ${age(policy.untagged.olderThanMs)}`;
-      return undefined;
-    })();
+    const reason = ownReason(
+      {
+        digest: d,
+        pushedAt: m.pushedAt,
+        tags: graph.tagsOf.get(d) ?? [],
+        orphanOf: graph.orphanSignatures.get(d),
+        hasParent: graph.parents.has(d),
+        hasSubject: graph.subjectOf.has(d),
+      },
+      rules,
+    );
     if (reason) own.set(d, reason);
   }
+  return spreadLiveness(graph, own);
+}
 
+/**
+ * Liveness through units, from the manifests with a reason of their own: upward first (a kept
+ * child keeps its index, a kept signature or referrer its subject), then downward from everything
+ * kept (a kept index keeps its children, a kept subject its signatures and referrers).
+ */
+function spreadLiveness(graph: Graph, own: Map<string, string>): Map<string, string> {
   const live = new Map<string, string>(own);
   const queue = [...own.keys()];
-  // Upward, from manifests with a reason of their own: a kept child keeps its index, a kept
-  // signature or referrer keeps its subject.
+  const keep = (d: string, why: string) => {
+    live.set(d, why);
+    queue.push(d);
+  };
   for (const [d, why] of own) {
     for (const p of graph.parents.get(d) ?? [])
-      if (!live.has(p)) {
-        live.set(p, `index of ${d}, which is kept: ${why}`);
-        queue.push(p);
-      }
+      if (!live.has(p)) keep(p, `index of ${d}, which is kept: ${why}`);
     const s = graph.subjectOf.get(d);
-    if (s && !live.has(s)) {
-      live.set(s, `subject of ${d}, which is kept: ${why}`);
-      queue.push(s);
-    }
+    if (s && !live.has(s)) keep(s, `subject of ${d}, which is kept: ${why}`);
   }
-  // Downward: a kept index keeps its children, a kept subject its signatures and referrers.
-  while (queue.length > 0) {
-    const d = queue.shift() as string;
-    const m = graph.manifests.get(d);
-    for (const c of m?.children ?? [])
-      if (graph.manifests.has(c) && !live.has(c)) {
-        live.set(c, `listed by index ${d}, which is kept`);
-        queue.push(c);
-      }
+  for (let i = 0; i < queue.length; i++) {
+    const d = queue[i] as string;
+    for (const c of graph.manifests.get(d)?.children ?? [])
+      if (graph.manifests.has(c) && !live.has(c)) keep(c, `listed by index ${d}, which is kept`);
     for (const f of graph.followers.get(d) ?? [])
-      if (!live.has(f)) {
-        live.set(f, `signature or referrer of ${d}, which is kept`);
-        queue.push(f);
-      }
+      if (!live.has(f)) keep(f, `signature or referrer of ${d}, which is kept`);
   }
   return live;
 }
@@ -301,49 +358,60 @@ export function planRepository(
   let protectedCount = 0;
   const entry = (e: PlanEntry) => {
     entries.push(e);
-    const key = e.digest;
-    if (e.decision === 'keep' && !unprotected.has(key)) protectedCount++;
+    if (e.decision === 'keep' && !unprotected.has(e.digest)) protectedCount++;
   };
   const sortedTags = [...verdicts].sort((a, b) => (a.tag.tag < b.tag.tag ? -1 : 1));
-  for (const v of sortedTags) {
-    const d = v.tag.digest;
-    const why = live.get(d);
-    const base = { repository: repo.name, tag: v.tag.tag, digest: d };
-    const rule = v.rule ? { rule: v.rule } : {};
-    if (v.subject) {
-      entry({
-        ...base,
-        decision: why ? 'keep' : 'delete',
-        reason: why ?? `signature of ${v.subject}, which is deleted`,
-      });
-    } else if (!v.wantDelete) {
-      entry({ ...base, ...rule, decision: 'keep', reason: v.reason });
-    } else if (why) {
-      entry({ ...base, ...rule, decision: 'keep', reason: `${v.reason}; kept: ${why}` });
-    } else {
-      entry({ ...base, ...rule, decision: 'delete', reason: v.reason });
-    }
-  }
+  for (const v of sortedTags) entry(tagEntry(repo.name, v, live.get(v.tag.digest)));
   const untagged = [...graph.manifests.values()]
     .filter((m) => !graph.tagsOf.has(m.digest))
     .sort((a, b) => (a.digest < b.digest ? -1 : 1));
   for (const m of untagged) {
     const why = live.get(m.digest);
-    const base = { repository: repo.name, digest: m.digest };
-    if (why) entry({ ...base, decision: 'keep', reason: why });
-    else {
-      const parent = graph.parents.get(m.digest)?.[0];
-      const subject = graph.subjectOf.get(m.digest);
-      const reason = parent
-        ? `listed by index ${parent}, which is deleted`
-        : subject
-          ? `referrer of ${subject}, which is deleted`
-          : `untagged, stored ${age(now - m.pushedAt)} ago, older than ${age(policy.untagged.olderThanMs)}`;
-      entry({ ...base, decision: 'delete', reason });
-    }
+    entry(
+      why
+        ? { repository: repo.name, digest: m.digest, decision: 'keep', reason: why }
+        : untaggedDeletion(repo.name, m, graph, policy, now),
+    );
   }
   const deleted = new Set([...graph.manifests.keys()].filter((d) => !live.has(d)));
   return { entries, deletions: deletionOrder(repo.name, graph, deleted), protected: protectedCount };
+}
+
+/**
+ * A tag's report entry, given why its manifest is kept (`why`, undefined if it is deleted): a
+ * signature tag follows its manifest; a tag its rule keeps is kept; a tag its rule would delete is
+ * kept when its manifest is, else deleted. Pure.
+ */
+export function tagEntry(repository: string, v: TagVerdict, why: string | undefined): PlanEntry {
+  const base = { repository, tag: v.tag.tag, digest: v.tag.digest };
+  const rule = v.rule ? { rule: v.rule } : {};
+  if (v.subject)
+    return {
+      ...base,
+      decision: why ? 'keep' : 'delete',
+      reason: why ?? `signature of ${v.subject}, which is deleted`,
+    };
+  if (!v.wantDelete) return { ...base, ...rule, decision: 'keep', reason: v.reason };
+  if (why) return { ...base, ...rule, decision: 'keep', reason: `${v.reason}; kept: ${why}` };
+  return { ...base, ...rule, decision: 'delete', reason: v.reason };
+}
+
+/** The entry of an untagged manifest that is deleted: with its index, its subject, or for its age. */
+function untaggedDeletion(
+  repository: string,
+  m: ManifestState,
+  graph: Graph,
+  policy: PlannerPolicy,
+  now: number,
+): PlanEntry {
+  const parent = graph.parents.get(m.digest)?.[0];
+  const subject = graph.subjectOf.get(m.digest);
+  const reason = parent
+    ? `listed by index ${parent}, which is deleted`
+    : subject
+      ? `referrer of ${subject}, which is deleted`
+      : `untagged, stored ${age(now - m.pushedAt)} ago, older than ${age(policy.untagged.olderThanMs)}`;
+  return { repository, digest: m.digest, decision: 'delete', reason };
 }
 
 /** One repository's part of a plan (planRepository's result), with the repository's name. */
