@@ -4,12 +4,13 @@
 // The real run, a Job from berth's image on the real node that deletes a tag, its contract and its
 // report in status, is test/e2e-node/lifecycle.test.ts. On demand and on schedule, the Job's
 // shape (flags of the retention-run contract, admin credential, CA, claim read-only, the registry
-// pod's node, its ServiceAccount and bindings), no two runs of a policy at once, a failing and a
+// pod's node, its ServiceAccount and bindings), placed as the Registry's pods (nodeSelector,
+// priority class, tolerations), no two runs of a policy at once, a failing and a
 // refused run, bounded history, a missing Registry, a Registry on emptyDir refused up front, and a
 // failed Job's reason (its container's termination message) in Ready.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
-import { createTestNamespace, eventually, testKubeConfig } from '../harness/kube.ts';
+import { createTestNamespace, eventually, testKubeConfig, undoAfterFile } from '../harness/kube.ts';
 import { createBoundVolume, createRegistry, manualClaim } from '../harness/objects.ts';
 import { startOperator, type RunningOperator } from '../harness/operator.ts';
 import { holdLabel, JobActor } from '../gc/act-as-job.ts';
@@ -414,6 +415,36 @@ describe('RetentionPolicy runs', () => {
     await new Promise((r) => setTimeout(r, 6000)); // beyond a resync: the requested run never starts
     expect(await actor.jobs(regNs, 'retention-on-scratch-')).toEqual([]);
     expect((await getPolicy('on-scratch')).status?.lastRun).toBeUndefined();
+  }, 60_000);
+
+  it("places a run's Job as the Registry's own pods: its nodeSelector, priority class and tolerations", async () => {
+    const scheduling = kc.makeApiClient(k8s.SchedulingV1Api);
+    const priorityClass = `berth-test-${regNs}`;
+    await scheduling.createPriorityClass({ body: { metadata: { name: priorityClass }, value: 1000 } });
+    undoAfterFile(async () => {
+      await scheduling.deletePriorityClass({ name: priorityClass }).catch(() => undefined);
+    });
+    const tolerations = [{ key: 'berth-test/dedicated', operator: 'Exists', effect: 'NoSchedule' }];
+    // S3 storage: the run may go to any node of the nodeSelector (no claim pins it to the registry pod).
+    await createRegistry(kc, regNs, 'placed', {
+      storage: { s3: { bucket: 'images', region: 'eu-west-1', secretRef: { name: 'placed-s3' } } },
+      nodeSelector: { 'berth-test/pool': 'registry' },
+      priorityClassName: priorityClass,
+      tolerations,
+    });
+    await createPolicy(
+      'placed',
+      { registryRef: { name: 'placed', namespace: regNs }, schedule: '0 2 * * *' },
+      { 'berth.dev/run-requested-at': new Date().toISOString() },
+    );
+    const job = await actor.waitForJob(regNs, 'retention-placed-');
+    const pod = job.spec!.template.spec!;
+    expect(pod.nodeSelector).toEqual({ 'berth-test/pool': 'registry' });
+    expect(pod.priorityClassName).toBe(priorityClass);
+    expect(pod.tolerations).toEqual(tolerations);
+    expect(pod.affinity).toBeUndefined();
+    expect(arg(job, 's3-bucket')).toBe('images');
+    expect(job.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'Registry', name: 'placed' });
   }, 60_000);
 
   it("a Job that fails without a report: its container's termination message is in Ready", async () => {
