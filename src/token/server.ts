@@ -10,7 +10,9 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Logger } from 'winston';
 import { handleTokenRequest, type TokenDeps, type TokenSettings } from './handler.ts';
+import { formTooLarge, routeOf, tokenParamsSource, type JsonAnswer } from './routes.ts';
 import type { CredentialStoreFile } from './store-file.ts';
 import type { ListenAddress } from '../util/listen.ts';
 
@@ -115,89 +117,137 @@ async function serveMetrics(res: http.ServerResponse, deps: TokenServerDeps): Pr
   send(res, 200, { 'content-type': m.contentType }, m.text);
 }
 
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
+
+/** The parameters of a `/token` request (query or form), or the answer that refuses it. */
+async function tokenParams(
+  req: http.IncomingMessage,
+  url: URL,
+): Promise<{ method: 'GET' | 'POST'; params: URLSearchParams } | JsonAnswer> {
+  const source = tokenParamsSource(req.method, req.headers['content-type']);
+  if (source === 'query') return { method: 'GET', params: url.searchParams };
+  if (source !== 'form') return source;
+  const form = await readForm(req);
+  return form === 'too-large' ? formTooLarge : { method: 'POST', params: form };
+}
+
+/** The main listener's routes: `/token`, `/healthz` (`/readyz`), and `/metrics` when it serves them. */
+function mainRoutes(settings: TokenSettings, deps: TokenServerDeps, metricsOnMain: boolean): Handler {
+  const tokenDeps: TokenDeps = { ...deps, store: () => deps.storeFile.current() };
+  return async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://token');
+    switch (routeOf(url.pathname, { token: true, metrics: metricsOnMain })) {
+      case 'token': {
+        const asked = await tokenParams(req, url);
+        if ('status' in asked) return sendJson(res, asked.status, asked.body, asked.headers);
+        const answer = await handleTokenRequest(
+          { ...asked, authorization: req.headers.authorization, remoteAddress: req.socket.remoteAddress },
+          settings,
+          tokenDeps,
+        );
+        return send(res, answer.status, answer.headers, JSON.stringify(answer.body));
+      }
+      case 'health': {
+        const h = healthBody(deps);
+        return sendJson(res, h.status, h.body);
+      }
+      case 'metrics':
+        return serveMetrics(res, deps);
+      case 'not-found':
+        return sendJson(res, 404, { errors: [{ code: 'NOT_FOUND', message: 'not found' }] });
+    }
+  };
+}
+
+/** The health listener's routes: `/healthz` (`/readyz`) and `/metrics`. */
+function healthRoutes(deps: TokenServerDeps): Handler {
+  return async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://health');
+    switch (routeOf(url.pathname, { token: false, metrics: true })) {
+      case 'health': {
+        const h = healthBody(deps);
+        return sendJson(res, h.status, h.body);
+      }
+      case 'metrics':
+        return serveMetrics(res, deps);
+      default:
+        return sendJson(res, 404, { error: 'not found' });
+    }
+  };
+}
+
+/**
+ * Wraps the listeners' handlers: keeps the responses in flight (told to close their connection
+ * once closing begins), and answers a handler's failure with a 500 without details (or cuts the
+ * connection when the answer had begun), logging it as `request.error`.
+ */
+function requestGuard(logger: Logger): {
+  wrap(handler: Handler): http.RequestListener;
+  beginClosing(): void;
+} {
+  let closing = false;
+  const inFlight = new Set<http.ServerResponse>();
+  const wrap = (handler: Handler) => (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (closing) res.shouldKeepAlive = false;
+    else {
+      inFlight.add(res);
+      res.once('close', () => inFlight.delete(res));
+    }
+    handler(req, res).catch((err: unknown) => {
+      logger.error('token service request failed', {
+        event: 'request.error',
+        path: req.url?.split('?')[0],
+        error: err instanceof Error ? err.message : String(err),
+      });
+      if (!res.headersSent) sendJson(res, 500, { errors: [{ code: 'UNKNOWN', message: 'internal error' }] });
+      else res.destroy();
+    });
+  };
+  const beginClosing = () => {
+    closing = true;
+    for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
+  };
+  return { wrap, beginClosing };
+}
+
+/**
+ * Stops `servers` accepting, closes idle connections (now and as requests finish), and cuts the
+ * connections still open after `graceMs`; resolves once every server is closed.
+ */
+async function closeGracefully(servers: http.Server[], graceMs: number): Promise<void> {
+  const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  for (const s of servers) s.closeIdleConnections();
+  // A connection that finishes its last request becomes idle; close those as they appear.
+  const sweep = setInterval(() => {
+    for (const s of servers) s.closeIdleConnections();
+  }, 50);
+  let cut: NodeJS.Timeout | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    cut = setTimeout(() => {
+      for (const s of servers) s.closeAllConnections();
+      resolve();
+    }, graceMs);
+  });
+  try {
+    await Promise.race([closed, deadline]);
+    await closed;
+  } finally {
+    clearInterval(sweep);
+    clearTimeout(cut);
+  }
+}
+
 export async function startTokenServer(
   settings: TokenSettings,
   deps: TokenServerDeps,
   options: TokenServerOptions,
 ): Promise<RunningTokenServer> {
-  const tokenDeps: TokenDeps = { ...deps, store: () => deps.storeFile.current() };
   const metricsOnMain = options.metricsOnMain ?? options.healthListen === undefined;
-
-  const main = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://token');
-    if (url.pathname === '/token') {
-      let params: URLSearchParams;
-      let method: 'GET' | 'POST';
-      if (req.method === 'GET') {
-        method = 'GET';
-        params = url.searchParams;
-      } else if (req.method === 'POST') {
-        method = 'POST';
-        const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-        if (type !== 'application/x-www-form-urlencoded')
-          return sendJson(res, 415, {
-            error: 'invalid_request',
-            error_description: 'expected an application/x-www-form-urlencoded form',
-          });
-        const form = await readForm(req);
-        if (form === 'too-large')
-          return sendJson(res, 413, {
-            error: 'invalid_request',
-            error_description: 'request body too large',
-          });
-        params = form;
-      } else {
-        return sendJson(
-          res,
-          405,
-          { errors: [{ code: 'UNSUPPORTED', message: 'use GET or POST' }] },
-          { allow: 'GET, POST' },
-        );
-      }
-      const answer = await handleTokenRequest(
-        { method, authorization: req.headers.authorization, params, remoteAddress: req.socket.remoteAddress },
-        settings,
-        tokenDeps,
-      );
-      return send(res, answer.status, answer.headers, JSON.stringify(answer.body));
-    }
-    if (url.pathname === '/healthz' || url.pathname === '/readyz') {
-      const h = healthBody(deps);
-      return sendJson(res, h.status, h.body);
-    }
-    if (metricsOnMain && url.pathname === '/metrics') return serveMetrics(res, deps);
-    sendJson(res, 404, { errors: [{ code: 'NOT_FOUND', message: 'not found' }] });
-  };
-
-  let closing = false;
-  // Responses not yet finished: when closing begins, each is told to close its connection.
-  const inFlight = new Set<http.ServerResponse>();
-  const guard =
-    (handler: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>) =>
-    (req: http.IncomingMessage, res: http.ServerResponse) => {
-      if (closing) res.shouldKeepAlive = false;
-      else {
-        inFlight.add(res);
-        res.once('close', () => inFlight.delete(res));
-      }
-      handler(req, res).catch((err: unknown) => {
-        deps.logger.error('token service request failed', {
-          event: 'request.error',
-          path: req.url?.split('?')[0],
-          error: err instanceof Error ? err.message : String(err),
-        });
-        if (!res.headersSent)
-          sendJson(res, 500, { errors: [{ code: 'UNKNOWN', message: 'internal error' }] });
-        else res.destroy();
-      });
-    };
-
+  const guard = requestGuard(deps.logger);
+  const main = guard.wrap(mainRoutes(settings, deps, metricsOnMain));
   const mainServer = options.tls
-    ? https.createServer(
-        { cert: options.tls.certPem, key: options.tls.keyPem, minVersion: 'TLSv1.2' },
-        guard(main),
-      )
-    : http.createServer(guard(main));
+    ? https.createServer({ cert: options.tls.certPem, key: options.tls.keyPem, minVersion: 'TLSv1.2' }, main)
+    : http.createServer(main);
   mainServer.keepAliveTimeout = 65_000;
   const servers: http.Server[] = [mainServer];
   const port = await listen(mainServer, options.listen);
@@ -205,49 +255,17 @@ export async function startTokenServer(
   const result: RunningTokenServer = {
     url: `${scheme}://${urlHost(options.listen.host)}:${port}`,
     port,
-    close: () => Promise.resolve(),
+    close: async (graceMs = 0) => {
+      guard.beginClosing();
+      await closeGracefully(servers, graceMs);
+    },
   };
-
   if (options.healthListen) {
-    const health = http.createServer(
-      guard(async (req, res) => {
-        const url = new URL(req.url ?? '/', 'http://health');
-        if (url.pathname === '/healthz' || url.pathname === '/readyz') {
-          const h = healthBody(deps);
-          return sendJson(res, h.status, h.body);
-        }
-        if (url.pathname === '/metrics') return serveMetrics(res, deps);
-        sendJson(res, 404, { error: 'not found' });
-      }),
-    );
+    const health = http.createServer(guard.wrap(healthRoutes(deps)));
     servers.push(health);
     const healthPort = await listen(health, options.healthListen);
     result.healthUrl = `http://${urlHost(options.healthListen.host)}:${healthPort}`;
   }
-  result.close = async (graceMs = 0) => {
-    closing = true;
-    for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
-    const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-    for (const s of servers) s.closeIdleConnections();
-    // A connection that finishes its last request becomes idle; close those as they appear.
-    const sweep = setInterval(() => {
-      for (const s of servers) s.closeIdleConnections();
-    }, 50);
-    let cut: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((resolve) => {
-      cut = setTimeout(() => {
-        for (const s of servers) s.closeAllConnections();
-        resolve();
-      }, graceMs);
-    });
-    try {
-      await Promise.race([closed, deadline]);
-      await closed;
-    } finally {
-      clearInterval(sweep);
-      clearTimeout(cut);
-    }
-  };
   return result;
 }
 
