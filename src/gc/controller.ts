@@ -18,7 +18,7 @@ import { errorMessage, isStatus } from '../runtime/errors.ts';
 import { lowestRequeue } from '../runtime/requeue.ts';
 import type { Cache } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
-import { collectionPath, objectPath, type ResourceType } from '../runtime/kube/resource.ts';
+import { collectionPath, core, objectPath } from '../runtime/kube/resource.ts';
 import type { Manager } from '../runtime/manager.ts';
 import { managedBySelector } from '../runtime/objects.ts';
 import { updateStatus } from '../runtime/writes.ts';
@@ -40,7 +40,6 @@ import {
   type WorkloadView,
 } from './procedure.ts';
 
-const pods: ResourceType = { group: '', version: 'v1', plural: 'pods', kind: 'Pod' };
 /** Field manager of the restart stamp, apart from `berth` so the Registry controller's apply leaves it. */
 export const restartFieldManager = 'berth-gc';
 
@@ -171,7 +170,7 @@ export class GarbageCollectionReconciler {
     const selector = Object.entries(selectorLabels(ref, 'registry'))
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
-    const list = await this.deps.client.list<KubeObject>(collectionPath(pods, ref.namespace), {
+    const list = await this.deps.client.list<KubeObject>(collectionPath(core.pods, ref.namespace), {
       labelSelector: selector,
     });
     return list.items as k8s.V1Pod[];
@@ -202,7 +201,7 @@ export class GarbageCollectionReconciler {
       }
     }
     if (state.state !== 'Succeeded' && state.state !== 'Failed') return state;
-    const podList = await this.deps.client.list<KubeObject>(collectionPath(pods, namespace), {
+    const podList = await this.deps.client.list<KubeObject>(collectionPath(core.pods, namespace), {
       labelSelector: `batch.kubernetes.io/job-name=${name}`,
     });
     const message = terminationMessage(podList.items as k8s.V1Pod[]);
