@@ -47,13 +47,14 @@ import winston from 'winston';
 import type { Registry, Repository, RetentionPolicy } from '../api/index.ts';
 import { KubeClient } from '../runtime/kube/client.ts';
 import { loadKubeAccess } from '../runtime/kube/config.ts';
-import { executeDeletions } from './execute.ts';
+import { executeDeletions, type ExecutionResult } from './execute.ts';
 import { collectInUse, listWorkloadImages, registryHosts } from './in-use.ts';
-import type { InUse } from './model.ts';
+import type { InUse, Plan, PlannerPolicy } from './model.ts';
 import { createPlanner } from './planner.ts';
 import { plannerPolicy, policyScope, registryOf, repositoryFilter } from './policy.ts';
 import { RegistryClient } from '../distribution/client.ts';
-import { applyOutcomes, reportData, writeReportConfigMaps, type Summary } from './report.ts';
+import { applyOutcomes, reportData, writeReportConfigMaps } from './report.ts';
+import { failedSummary, runSummary, type RunMode, type RunSummary } from './run-summary.ts';
 import { snapshot, storageTagResolver } from './snapshot.ts';
 import { FilesystemPushTimes, type PushTimeSource } from './storage.ts';
 import type { S3StorageOptions } from './storage-s3.ts';
@@ -237,124 +238,153 @@ export interface RunDeps {
 const berthPath = (ns: string, plural: string, name?: string) =>
   `/apis/berth.dev/v1alpha1/namespaces/${ns}/${plural}${name ? `/${name}` : ''}`;
 
-/** The whole run; returns the summary it wrote. Throws only when it could not even write a report. */
-export async function runRetention(
-  config: RetentionRunConfig,
-  deps: RunDeps,
-): Promise<Omit<Summary, 'reportParts'>> {
+/** What a run holds open (closed when it ends), and its mode as far as it is known yet. */
+interface RunState {
+  mode: RunMode;
+  client?: RegistryClient;
+  storage?: PushTimeSource & { close?(): void };
+}
+
+/**
+ * The whole run, as steps: read the policy and what it references, connect to the registry and its
+ * storage, plan, delete (Enforce), write the report. Returns the summary it wrote; a failed step
+ * writes a Failed summary instead. Throws only when it could not even write a report.
+ */
+export async function runRetention(config: RetentionRunConfig, deps: RunDeps): Promise<RunSummary> {
   const { kube, logger } = deps;
   const startTime = new Date(deps.clock()).toISOString();
-  let mode: 'DryRun' | 'Enforce' = config.mode ?? 'DryRun';
+  const run: RunState = { mode: config.mode ?? 'DryRun' };
   const target = { ...config.report, policyName: config.policy.name };
-  let client: RegistryClient | undefined;
-  let storage: (PushTimeSource & { close?(): void }) | undefined;
   try {
-    const policy = (await kube.get(
-      berthPath(config.policy.namespace, 'retentionpolicies', config.policy.name),
-    )) as unknown as RetentionPolicy;
-    mode = config.mode ?? policy.spec.mode ?? 'DryRun';
-    const planner = plannerPolicy(policy);
-    const regRef = registryOf(policy);
-    const registry = (await kube.get(
-      berthPath(regRef.namespace, 'registries', regRef.name),
-    )) as unknown as Registry;
-    const repositories = (await kube.list(berthPath(config.policy.namespace, 'repositories')))
-      .items as unknown as Repository[];
-    const scope = policyScope(policy, repositories);
-    const inScope = repositoryFilter(policy, scope);
-
-    const host = new URL(config.registryUrl).host;
-    const credential = credentialFor(readFileSync(config.dockerConfig, 'utf8'), host);
-    storage = await pushTimeSource(config.storage);
-    await storage.check();
-    client = new RegistryClient({
-      url: config.registryUrl,
-      credential,
-      concurrency: config.concurrency,
-      ...(config.caFile ? { caPem: readFileSync(config.caFile, 'utf8') } : {}),
-    });
-
-    const catalog = await client.catalog();
-    const names = catalog.filter(inScope).sort();
-    logger.info('retention run planning', {
-      event: 'plan.start',
-      policy: `${config.policy.namespace}/${config.policy.name}`,
-      mode,
-      scope: scope.kind,
-      repositories: names.length,
-    });
-    const state = await snapshot(names, client, storage);
-    const inUse: InUse = planner.protect.inUse
-      ? collectInUse(await listWorkloadImages(kube), registryHosts(registry, [host]))
-      : { digests: new Map(), tags: new Map() };
-    // Each repository's snapshot goes as soon as it is planned: only the plan and the tag names
-    // (for the checks before each delete) stay.
-    const planning = createPlanner(planner, inUse, config.now ?? deps.clock());
-    const knownTags = new Map<string, Set<string>>();
-    for (let repo = state.shift(); repo; repo = state.shift()) {
-      planning.add(repo);
-      knownTags.set(repo.name, new Set(repo.tags.map((t) => t.tag)));
-    }
-    const plan = planning.finish();
-
+    const objects = await readObjects(kube, config, run);
+    const host = await connect(config, run);
+    const planned = await planRun(config, deps, run, objects, host);
     await deps.afterPlan?.();
-    let execution;
-    if (mode === 'Enforce' && !plan.refused && plan.deletions.length > 0)
-      execution = await executeDeletions(plan.deletions, knownTags, client, {
-        perRepository: config.concurrency,
-        resolveTags: storageTagResolver(client, storage),
-      });
-    const applied = applyOutcomes(plan, execution);
-    const failures = [...(execution?.outcomes.values() ?? [])].filter((o) => o.status === 'failed');
-    const skipped = [...(execution?.outcomes.values() ?? [])].filter((o) => o.status === 'skipped');
-    const result = failures.length > 0 ? 'Failed' : plan.refused ? 'Refused' : 'Succeeded';
-    const verb = mode === 'Enforce' ? 'deleted' : 'would delete';
-    const message = plan.refused
-      ? (plan.refusedReason ?? 'refused')
-      : `${mode}: ${verb} ${applied.deleted} of ${plan.counts.evaluated} entries in ${names.length} repositories` +
-        (skipped.length
-          ? `; ${skipped.length} deletions skipped (a tag moved, or points to it since the plan)`
-          : '') +
-        (failures.length
-          ? `; ${failures.length} deletions failed, first: ${failures[0]?.status === 'failed' ? failures[0].reason : ''}`
-          : '');
-    const summary: Omit<Summary, 'reportParts'> = {
-      mode,
-      evaluated: plan.counts.evaluated,
-      deleted: applied.deleted,
-      kept: applied.kept,
-      protected: plan.counts.protected,
-      refused: plan.refused,
-      ...(plan.refusedReason ? { refusedReason: plan.refusedReason } : {}),
+    const execution = await enforce(config, run, planned);
+    const applied = applyOutcomes(planned.plan, execution);
+    const summary = runSummary({
+      mode: run.mode,
+      plan: planned.plan,
+      applied,
+      execution,
+      repositories: planned.repositories,
       startTime,
       completionTime: new Date(deps.clock()).toISOString(),
-      result,
-      message,
-    };
+    });
     await writeReportConfigMaps(kube, target, reportData(config.report.name, summary, applied.entries));
     logger.info('retention run finished', { event: 'run.done', ...summary });
     return summary;
   } catch (err) {
     const message = (err as Error).message;
-    const summary: Omit<Summary, 'reportParts'> = {
-      mode,
-      evaluated: 0,
-      deleted: 0,
-      kept: 0,
-      protected: 0,
-      refused: false,
-      startTime,
-      completionTime: new Date(deps.clock()).toISOString(),
-      result: 'Failed',
-      message,
-    };
+    const summary = failedSummary(run.mode, startTime, new Date(deps.clock()).toISOString(), message);
     logger.error('retention run failed', { event: 'run.failed', error: message });
     await writeReportConfigMaps(kube, target, reportData(config.report.name, summary, []));
     return summary;
   } finally {
-    client?.close();
-    storage?.close?.();
+    run.client?.close();
+    run.storage?.close?.();
   }
+}
+
+interface RunObjects {
+  planner: PlannerPolicy;
+  registry: Registry;
+  scope: ReturnType<typeof policyScope>;
+  inScope: (repository: string) => boolean;
+}
+
+/**
+ * Reads the RetentionPolicy (its mode into `run`, unless the flags set one), the Registry it
+ * references and its namespace's Repositories (the scope); checks the policy on the way.
+ */
+async function readObjects(kube: KubeClient, config: RetentionRunConfig, run: RunState): Promise<RunObjects> {
+  const policy = (await kube.get(
+    berthPath(config.policy.namespace, 'retentionpolicies', config.policy.name),
+  )) as unknown as RetentionPolicy;
+  run.mode = config.mode ?? policy.spec.mode ?? 'DryRun';
+  const planner = plannerPolicy(policy);
+  const regRef = registryOf(policy);
+  const registry = (await kube.get(
+    berthPath(regRef.namespace, 'registries', regRef.name),
+  )) as unknown as Registry;
+  const repositories = (await kube.list(berthPath(config.policy.namespace, 'repositories')))
+    .items as unknown as Repository[];
+  const scope = policyScope(policy, repositories);
+  return { planner, registry, scope, inScope: repositoryFilter(policy, scope) };
+}
+
+/**
+ * Opens the registry's storage (checked) and a registry client with the docker config's credential,
+ * into `run` (which closes them); returns the registry's host.
+ */
+async function connect(config: RetentionRunConfig, run: RunState): Promise<string> {
+  const host = new URL(config.registryUrl).host;
+  const credential = credentialFor(readFileSync(config.dockerConfig, 'utf8'), host);
+  run.storage = await pushTimeSource(config.storage);
+  await run.storage.check();
+  run.client = new RegistryClient({
+    url: config.registryUrl,
+    credential,
+    concurrency: config.concurrency,
+    ...(config.caFile ? { caPem: readFileSync(config.caFile, 'utf8') } : {}),
+  });
+  return host;
+}
+
+interface PlannedRun {
+  plan: Plan;
+  /** repository → its tags at snapshot time (for the checks before each delete) */
+  knownTags: Map<string, Set<string>>;
+  repositories: number;
+}
+
+/**
+ * Plans the repositories in scope: lists the catalog, snapshots them, reads what workloads use
+ * (protect.inUse), and plans each repository as soon as its snapshot is read.
+ */
+async function planRun(
+  config: RetentionRunConfig,
+  { kube, logger, clock }: RunDeps,
+  run: RunState,
+  { planner, registry, scope, inScope }: RunObjects,
+  host: string,
+): Promise<PlannedRun> {
+  const client = run.client as RegistryClient;
+  const names = (await client.catalog()).filter(inScope).sort();
+  logger.info('retention run planning', {
+    event: 'plan.start',
+    policy: `${config.policy.namespace}/${config.policy.name}`,
+    mode: run.mode,
+    scope: scope.kind,
+    repositories: names.length,
+  });
+  const state = await snapshot(names, client, run.storage as PushTimeSource);
+  const inUse: InUse = planner.protect.inUse
+    ? collectInUse(await listWorkloadImages(kube), registryHosts(registry, [host]))
+    : { digests: new Map(), tags: new Map() };
+  // Each repository's snapshot goes as soon as it is planned: only the plan and the tag names
+  // (for the checks before each delete) stay.
+  const planning = createPlanner(planner, inUse, config.now ?? clock());
+  const knownTags = new Map<string, Set<string>>();
+  for (let repo = state.shift(); repo; repo = state.shift()) {
+    planning.add(repo);
+    knownTags.set(repo.name, new Set(repo.tags.map((t) => t.tag)));
+  }
+  return { plan: planning.finish(), knownTags, repositories: names.length };
+}
+
+/** Deletes what the plan says when the run enforces and the circuit breaker allows; else nothing. */
+async function enforce(
+  config: RetentionRunConfig,
+  run: RunState,
+  { plan, knownTags }: PlannedRun,
+): Promise<ExecutionResult | undefined> {
+  if (run.mode !== 'Enforce' || plan.refused || plan.deletions.length === 0) return undefined;
+  const client = run.client as RegistryClient;
+  return executeDeletions(plan.deletions, knownTags, client, {
+    perRepository: config.concurrency,
+    resolveTags: storageTagResolver(client, run.storage as PushTimeSource),
+  });
 }
 
 /**
