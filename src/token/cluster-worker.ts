@@ -9,7 +9,7 @@ import {
   type PrimaryMessage,
   type WorkerMessage,
 } from './cluster-messages.ts';
-import { createTokenMetrics } from './metrics.ts';
+import { createTokenMetrics, type TokenMetrics } from './metrics.ts';
 import { storeHealth, type MetricsText } from './server.ts';
 import { startTokenService, type RunningTokenService, type TokenServiceConfig } from './service.ts';
 
@@ -46,16 +46,24 @@ const metricsTimeoutMs = 5_000;
 /** The grace a worker gives requests in flight when the primary is gone or it is signalled. */
 export const workerGraceMs = 5_000;
 
-export async function runTokenWorker(
-  setup: WorkerSetup,
-  deps: WorkerDeps,
-): Promise<{ stop(graceMs: number): Promise<void> }> {
-  const { channel, logger } = deps;
-  const metrics = createTokenMetrics();
-  const metricsAnswers = new PendingRequests<MetricsText | { error: string }>();
-  // Only asked for when /metrics is on the main listener (no separate health listener).
-  const metricsText = async (): Promise<MetricsText> => {
-    const answer = await metricsAnswers.ask(
+/** What answering the primary needs: the channel, this worker's figures and service, stopping. */
+interface WorkerContext {
+  channel: WorkerChannel;
+  metrics: TokenMetrics;
+  metricsAnswers: PendingRequests<MetricsText | { error: string }>;
+  /** The service, once it started. */
+  service(): RunningTokenService | undefined;
+  stop(graceMs: number): Promise<void>;
+  exit(code: number): void;
+}
+
+/** The whole service's figures, asked of the primary (for /metrics on the main listener). */
+function metricsFromPrimary(
+  channel: WorkerChannel,
+  answers: PendingRequests<MetricsText | { error: string }>,
+): () => Promise<MetricsText> {
+  return async () => {
+    const answer = await answers.ask(
       (id) => void channel.send({ type: 'berth:metrics-req', id }),
       metricsTimeoutMs,
     );
@@ -63,6 +71,46 @@ export async function runTokenWorker(
     if ('error' in answer) throw new Error(answer.error);
     return answer;
   };
+}
+
+/** Answers one of the primary's messages: health, figures, a metrics answer, or shutdown. */
+async function answerPrimary(m: PrimaryMessage, ctx: WorkerContext): Promise<void> {
+  switch (m.type) {
+    case 'berth:health-req': {
+      const service = ctx.service();
+      if (!service) return;
+      const h = storeHealth(service.storeFile);
+      await ctx.channel.send({ type: 'berth:health-res', id: m.id, status: h.status, body: h.body });
+      return;
+    }
+    case 'berth:metrics-json-req':
+      await ctx.channel.send({
+        type: 'berth:metrics-json-res',
+        id: m.id,
+        metrics: await ctx.metrics.registry.getMetricsAsJSON(),
+      });
+      return;
+    case 'berth:metrics-res':
+      ctx.metricsAnswers.answer(m.id, 'error' in m ? { error: m.error } : m);
+      return;
+    case 'berth:shutdown':
+      await ctx.stop(m.graceMs);
+      ctx.exit(0);
+      return;
+  }
+}
+
+/**
+ * Runs one worker: answers the primary, stops when told to or when the primary is gone, starts
+ * the token service and says `berth:ready` (or `berth:failed` with why, then exits 1).
+ */
+export async function runTokenWorker(
+  setup: WorkerSetup,
+  deps: WorkerDeps,
+): Promise<{ stop(graceMs: number): Promise<void> }> {
+  const { channel, logger } = deps;
+  const metrics = createTokenMetrics();
+  const metricsAnswers = new PendingRequests<MetricsText | { error: string }>();
   let service: RunningTokenService | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (graceMs: number): Promise<void> => {
@@ -73,45 +121,26 @@ export async function runTokenWorker(
     })();
     return stopping;
   };
-
-  channel.onMessage((m: unknown) => {
-    if (!isPrimaryMessage(m)) return;
-    void answer(m);
-  });
-  const answer = async (m: PrimaryMessage): Promise<void> => {
-    switch (m.type) {
-      case 'berth:health-req': {
-        if (!service) return;
-        const h = storeHealth(service.storeFile);
-        await channel.send({ type: 'berth:health-res', id: m.id, status: h.status, body: h.body });
-        return;
-      }
-      case 'berth:metrics-json-req':
-        await channel.send({
-          type: 'berth:metrics-json-res',
-          id: m.id,
-          metrics: await metrics.registry.getMetricsAsJSON(),
-        });
-        return;
-      case 'berth:metrics-res':
-        metricsAnswers.answer(m.id, 'error' in m ? { error: m.error } : m);
-        return;
-      case 'berth:shutdown':
-        await stop(m.graceMs);
-        deps.exit(0);
-        return;
-    }
+  const ctx: WorkerContext = {
+    channel,
+    metrics,
+    metricsAnswers,
+    service: () => service,
+    stop,
+    exit: deps.exit,
   };
+  channel.onMessage((m: unknown) => {
+    if (isPrimaryMessage(m)) void answerPrimary(m, ctx);
+  });
   channel.onDisconnect(() => {
     logger.warn('the cluster primary is gone; stopping', { event: 'worker.orphaned' });
     void stop(workerGraceMs).then(() => deps.exit(0));
   });
-
   try {
     service = await startTokenService(setup.config, {
       logger,
       metrics,
-      metricsText,
+      metricsText: metricsFromPrimary(channel, metricsAnswers),
       metricsOnMain: setup.metricsOnMain,
       startedEvent: 'worker.started',
     });
