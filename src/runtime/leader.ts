@@ -35,7 +35,7 @@ export interface LeaderCallbacks {
   onStoppedLeading(): Promise<void>;
 }
 
-interface LeaseSpec {
+export interface LeaseSpec {
   holderIdentity?: string;
   leaseDurationSeconds?: number;
   acquireTime?: string;
@@ -57,6 +57,43 @@ export interface LeaderElectorDeps {
 /** RFC 3339 with microseconds, as the API server's MicroTime wants it. */
 export function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+/** The spec of a Lease that `identity` acquires at `now`. Pure. */
+export function leaseSpecFor(identity: string, leaseDurationMs: number, now: number): LeaseSpec {
+  return {
+    holderIdentity: identity,
+    leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
+    acquireTime: microTime(now),
+    renewTime: microTime(now),
+    leaseTransitions: 0,
+  };
+}
+
+/**
+ * The spec `identity` writes over the Lease's `current` one at `now`, or undefined while another
+ * holder's lease has not expired, measured from `observedAt` (when this replica saw the record
+ * change, on its own clock). Renewing keeps the acquire time and the transitions; taking over a
+ * free, released or expired Lease counts a transition. Pure.
+ */
+export function nextLeaseSpec(
+  current: LeaseSpec,
+  observedAt: number,
+  identity: string,
+  leaseDurationMs: number,
+  now: number,
+): LeaseSpec | undefined {
+  const holder = current.holderIdentity ?? '';
+  const durationMs = (current.leaseDurationSeconds ?? 0) * 1000;
+  if (holder !== '' && holder !== identity && observedAt + durationMs > now) return undefined;
+  const desired = leaseSpecFor(identity, leaseDurationMs, now);
+  if (holder === identity) {
+    desired.acquireTime = current.acquireTime ?? desired.acquireTime;
+    desired.leaseTransitions = current.leaseTransitions ?? 0;
+  } else {
+    desired.leaseTransitions = (current.leaseTransitions ?? 0) + 1;
+  }
+  return desired;
 }
 
 export class LeaderElector {
@@ -167,47 +204,32 @@ export class LeaderElector {
     return this.deps.client.request<T>(method, path, { body, timeoutMs, unfenced: true });
   }
 
-  /** One attempt, as client-go's tryAcquireOrRenew. */
+  /**
+   * One attempt, as client-go's tryAcquireOrRenew: creates the Lease if there is none, else takes
+   * or renews it unless another holder's has not expired (nextLeaseSpec). True when this replica
+   * holds it now; a failed request is logged (a conflict quietly) and is false.
+   */
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { clock } = this.deps;
     const now = clock.now();
     const { identity, leaseDurationMs } = this.options;
-    const desired: LeaseSpec = {
-      holderIdentity: identity,
-      leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
-      acquireTime: microTime(now),
-      renewTime: microTime(now),
-      leaseTransitions: 0,
-    };
     try {
-      let current: Lease;
-      try {
-        current = await this.call<Lease>('GET', this.path());
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
+      const current = await this.findLease();
+      if (!current) {
         this.lease = await this.call<Lease>('POST', collectionPath(core.leases, this.options.namespace), {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
           metadata: { name: this.options.name, namespace: this.options.namespace },
-          spec: desired,
+          spec: leaseSpecFor(identity, leaseDurationMs, now),
         });
-        this.observed = { record: JSON.stringify(this.lease.spec), at: clock.now() };
-        this.renewedAt = now;
-        return true;
-      }
-      const spec = current.spec ?? {};
-      const record = JSON.stringify(spec);
-      if (!this.observed || this.observed.record !== record) this.observed = { record, at: now };
-      const holder = spec.holderIdentity ?? '';
-      const durationMs = (spec.leaseDurationSeconds ?? 0) * 1000;
-      if (holder !== '' && holder !== identity && this.observed.at + durationMs > now) return false;
-      if (holder === identity) {
-        desired.acquireTime = spec.acquireTime ?? desired.acquireTime;
-        desired.leaseTransitions = spec.leaseTransitions ?? 0;
       } else {
-        desired.leaseTransitions = (spec.leaseTransitions ?? 0) + 1;
+        const spec = current.spec ?? {};
+        const record = JSON.stringify(spec);
+        if (!this.observed || this.observed.record !== record) this.observed = { record, at: now };
+        const desired = nextLeaseSpec(spec, this.observed.at, identity, leaseDurationMs, now);
+        if (!desired) return false;
+        this.lease = await this.call<Lease>('PUT', this.path(), { ...current, spec: desired });
       }
-      this.lease = await this.call<Lease>('PUT', this.path(), { ...current, spec: desired });
       this.observed = { record: JSON.stringify(this.lease.spec), at: clock.now() };
       this.renewedAt = now;
       return true;
@@ -218,6 +240,16 @@ export class LeaderElector {
         error: errorMessage(err),
       });
       return false;
+    }
+  }
+
+  /** The Lease, or undefined when there is none (404); other errors are thrown. */
+  private async findLease(): Promise<Lease | undefined> {
+    try {
+      return await this.call<Lease>('GET', this.path());
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      return undefined;
     }
   }
 
