@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import winston from 'winston';
 import { FakeClock } from './clock.ts';
-import { KubeEventRecorder } from './events.ts';
+import { eventObject, KubeEventRecorder, seriesKey } from './events.ts';
 import type { KubeClient } from './kube/client.ts';
 
 interface Call {
@@ -81,5 +81,68 @@ describe('KubeEventRecorder', () => {
     rec.event(registry, 'Warning', 'A', 'Reconcile', 'x');
     await rec.flush();
     expect(calls.filter((c) => c.verb === 'create').map((c) => c.body.reason)).toEqual(['A', 'B', 'A']);
+  });
+});
+
+describe('seriesKey', () => {
+  const pod = (meta: Record<string, string>) => ({ metadata: meta });
+  it.each([
+    ['the same object and words', pod({ uid: 'u1', name: 'a' }), pod({ uid: 'u1', name: 'b' }), true],
+    ['another uid', pod({ uid: 'u1' }), pod({ uid: 'u2' }), false],
+    [
+      'no uid: by namespace/name',
+      pod({ namespace: 'ns', name: 'a' }),
+      pod({ namespace: 'ns', name: 'a' }),
+      true,
+    ],
+    ['no uid, another name', pod({ namespace: 'ns', name: 'a' }), pod({ namespace: 'ns', name: 'b' }), false],
+  ])('%s', (_what, a, b, same) => {
+    expect(
+      seriesKey(a, 'Warning', 'R', 'Reconcile', 'n') === seriesKey(b, 'Warning', 'R', 'Reconcile', 'n'),
+    ).toBe(same);
+  });
+  it('another note is another series', () => {
+    expect(seriesKey(registry, 'Warning', 'R', 'Reconcile', 'a')).not.toBe(
+      seriesKey(registry, 'Warning', 'R', 'Reconcile', 'b'),
+    );
+  });
+});
+
+describe('eventObject', () => {
+  it('is an events.k8s.io/v1 Event regarding the object, instance and note cut to size', () => {
+    const now = Date.parse('2025-06-01T12:00:00.000Z');
+    const e = eventObject(
+      { ...registry, metadata: { ...registry.metadata, resourceVersion: '7' } },
+      {
+        name: 'main.abc',
+        namespace: 'ns',
+        now,
+        type: 'Warning',
+        reason: 'Bad',
+        action: 'Reconcile',
+        note: 'x'.repeat(2000),
+      },
+      { controller: 'berth.dev/operator', instance: 'i'.repeat(200) },
+    );
+    expect(e).toStrictEqual({
+      apiVersion: 'events.k8s.io/v1',
+      kind: 'Event',
+      metadata: { name: 'main.abc', namespace: 'ns' },
+      eventTime: '2025-06-01T12:00:00.000000Z',
+      reportingController: 'berth.dev/operator',
+      reportingInstance: 'i'.repeat(128),
+      action: 'Reconcile',
+      reason: 'Bad',
+      note: 'x'.repeat(1024),
+      type: 'Warning',
+      regarding: {
+        apiVersion: 'berth.dev/v1alpha1',
+        kind: 'Registry',
+        name: 'main',
+        namespace: 'ns',
+        uid: 'u1',
+        resourceVersion: '7',
+      },
+    });
   });
 });

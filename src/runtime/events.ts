@@ -43,6 +43,61 @@ interface Series {
   pending: Promise<void>;
 }
 
+/** Which Event a repeat belongs to: the same object (uid, else namespace/name), type, reason, action and note. */
+export function seriesKey(
+  regarding: KubeObject,
+  type: EventType,
+  reason: string,
+  action: string,
+  note: string,
+): string {
+  const meta = regarding.metadata ?? {};
+  return JSON.stringify([meta.uid ?? `${meta.namespace}/${meta.name}`, type, reason, action, note]);
+}
+
+/** What one Event says: its name and namespace, when, and what happened. */
+export interface EventFacts {
+  name: string;
+  namespace: string;
+  now: number;
+  type: EventType;
+  reason: string;
+  action: string;
+  note: string;
+}
+
+/**
+ * The events.k8s.io/v1 Event about `regarding` (the instance cut to 128 characters and the note to
+ * 1024, as the API server allows). Pure.
+ */
+export function eventObject(
+  regarding: KubeObject,
+  e: EventFacts,
+  reporting: Pick<EventRecorderOptions, 'controller' | 'instance'>,
+): KubeObject {
+  const meta = regarding.metadata ?? {};
+  return {
+    apiVersion: 'events.k8s.io/v1',
+    kind: 'Event',
+    metadata: { name: e.name, namespace: e.namespace },
+    eventTime: microTime(e.now),
+    reportingController: reporting.controller,
+    reportingInstance: reporting.instance.slice(0, 128),
+    action: e.action,
+    reason: e.reason,
+    note: e.note.slice(0, 1024),
+    type: e.type,
+    regarding: {
+      apiVersion: regarding.apiVersion,
+      kind: regarding.kind,
+      name: meta.name,
+      namespace: meta.namespace,
+      uid: meta.uid,
+      resourceVersion: meta.resourceVersion,
+    },
+  };
+}
+
 export class KubeEventRecorder implements EventRecorder {
   private readonly options: EventRecorderOptions;
   private readonly series = new Map<string, Series>();
@@ -53,7 +108,7 @@ export class KubeEventRecorder implements EventRecorder {
 
   event(regarding: KubeObject, type: EventType, reason: string, action: string, note: string): void {
     const meta = regarding.metadata ?? {};
-    const key = JSON.stringify([meta.uid ?? `${meta.namespace}/${meta.name}`, type, reason, action, note]);
+    const key = seriesKey(regarding, type, reason, action, note);
     const now = this.options.clock.now();
     const window = this.options.seriesWindowMs ?? 6 * 60_000;
     const existing = this.series.get(key);
@@ -78,26 +133,7 @@ export class KubeEventRecorder implements EventRecorder {
       pending: Promise.resolve(),
     };
     this.series.set(key, s);
-    const body = {
-      apiVersion: 'events.k8s.io/v1',
-      kind: 'Event',
-      metadata: { name, namespace },
-      eventTime: microTime(now),
-      reportingController: this.options.controller,
-      reportingInstance: this.options.instance.slice(0, 128),
-      action,
-      reason,
-      note: note.slice(0, 1024),
-      type,
-      regarding: {
-        apiVersion: regarding.apiVersion,
-        kind: regarding.kind,
-        name: meta.name,
-        namespace: meta.namespace,
-        uid: meta.uid,
-        resourceVersion: meta.resourceVersion,
-      },
-    };
+    const body = eventObject(regarding, { name, namespace, now, type, reason, action, note }, this.options);
     s.pending = this.options.client
       .create(collectionPath(core.events, namespace), body)
       .then(() => undefined)
