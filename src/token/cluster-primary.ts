@@ -36,9 +36,10 @@ import {
 } from './cluster-messages.ts';
 import { workerSetupVariable, type WorkerSetup } from './cluster-worker.ts';
 import { createTokenClusterMetrics, type TokenClusterMetrics } from './metrics.ts';
-import { recentExits, respawnDelayMs } from './respawn.ts';
+import { exitReason, nextRespawn, workerExitDecision } from './respawn.ts';
 import { listen, urlHost } from './server.ts';
 import { TokenServiceConfigError, type TokenServiceConfig } from './service.ts';
+import type { ListenAddress } from '../util/listen.ts';
 
 export interface TokenClusterOptions {
   config: TokenServiceConfig;
@@ -95,19 +96,273 @@ export function workerExecArgv(execArgv: readonly string[]): string[] {
   return out;
 }
 
-export async function startTokenCluster(
-  options: TokenClusterOptions,
-  deps: TokenClusterDeps,
-): Promise<RunningTokenCluster> {
-  const { logger } = deps;
-  const now = deps.now ?? Date.now;
-  const metrics = deps.metrics ?? createTokenClusterMetrics();
-  const { healthListen, ...workerConfig } = options.config;
-  const setup: WorkerSetup = {
-    config: workerConfig,
-    logLevel: options.logLevel,
-    metricsOnMain: healthListen === undefined,
+type Ready = Extract<WorkerMessage, { type: 'berth:ready' }>;
+
+/**
+ * The primary's state and its parts: the workers serving, the questions asked of them, the
+ * replacement of those that end, stopping. Each method says what it reads and writes.
+ */
+class TokenClusterPrimary {
+  /** Worker id → worker, once it serves. */
+  readonly serving = new Map<number, Worker>();
+  readonly healthAnswers = new PendingRequests<WorkerHealthAnswer>();
+  readonly metricsAnswers = new PendingRequests<MetricsJson>();
+  stopping = false;
+  started = false;
+  private exitTimes: number[] = [];
+  readonly respawnTimers = new Set<NodeJS.Timeout>();
+  private readonly now: () => number;
+  readonly metrics: TokenClusterMetrics;
+
+  readonly options: TokenClusterOptions;
+  readonly logger: Logger;
+  private readonly setup: WorkerSetup;
+
+  constructor(options: TokenClusterOptions, logger: Logger, setup: WorkerSetup, deps: TokenClusterDeps) {
+    this.options = options;
+    this.logger = logger;
+    this.setup = setup;
+    this.now = deps.now ?? Date.now;
+    this.metrics = deps.metrics ?? createTokenClusterMetrics();
+  }
+
+  /** Sends `m` to `worker` unless its channel is closed (it is ending). */
+  send(worker: Worker, m: PrimaryMessage): void {
+    if (worker.isConnected()) worker.send(m);
+  }
+
+  /** The whole service's figures: every serving worker's (those that answer in time) and the primary's. */
+  async aggregatedMetrics(): Promise<{ contentType: string; text: string }> {
+    const answers = await Promise.all(
+      [...this.serving.values()].map((w) =>
+        this.metricsAnswers.ask(
+          (id) => this.send(w, { type: 'berth:metrics-json-req', id }),
+          metricsTimeoutMs,
+        ),
+      ),
+    );
+    const all = answers.filter((a): a is MetricsJson => a !== undefined);
+    all.push(await this.metrics.registry.getMetricsAsJSON());
+    const registry = AggregatorRegistry.aggregate(all);
+    return { contentType: registry.contentType, text: await registry.metrics() };
+  }
+
+  /** The service's health from every serving worker's answer (clusterHealth decides). */
+  async health(): Promise<{ status: number; body: unknown }> {
+    const answers = await Promise.all(
+      [...this.serving.values()].map((w) =>
+        this.healthAnswers.ask((id) => this.send(w, { type: 'berth:health-req', id }), healthTimeoutMs),
+      ),
+    );
+    return clusterHealth(answers, this.options.workers, this.stopping);
+  }
+
+  /** A worker's message: an answer to a question asked, or its own question for the figures. */
+  onMessage(worker: Worker, m: WorkerMessage): void {
+    switch (m.type) {
+      case 'berth:health-res':
+        this.healthAnswers.answer(m.id, { status: m.status, body: m.body });
+        return;
+      case 'berth:metrics-json-res':
+        this.metricsAnswers.answer(m.id, m.metrics);
+        return;
+      case 'berth:metrics-req':
+        this.aggregatedMetrics().then(
+          (r) => this.send(worker, { type: 'berth:metrics-res', id: m.id, ...r }),
+          (err: unknown) => this.send(worker, { type: 'berth:metrics-res', id: m.id, error: errorText(err) }),
+        );
+        return;
+      case 'berth:ready':
+      case 'berth:failed':
+        return; // handled by whoever forked the worker
+    }
+  }
+
+  /** Forks a worker and resolves when it serves (then it is in `serving`), or rejects with why not. */
+  fork(): Promise<{ worker: Worker; ready: Ready }> {
+    return new Promise((resolve, reject) => {
+      const worker = cluster.fork({ [workerSetupVariable]: JSON.stringify(this.setup) });
+      let failure: string | undefined;
+      const onMsg = (m: unknown) => {
+        if (!isWorkerMessage(m)) return;
+        if (m.type === 'berth:failed') failure = m.error;
+        if (m.type !== 'berth:ready') return;
+        worker.off('message', onMsg);
+        worker.off('exit', onEarlyExit);
+        this.serving.set(worker.id, worker);
+        this.metrics.workers.set(this.serving.size);
+        worker.once('exit', (code, signal) => this.onExit(worker, code, signal));
+        resolve({ worker, ready: m });
+      };
+      const onEarlyExit = (code: number | null, signal: string | null) =>
+        rejectWithLastWord(worker, () => failure, code, signal, reject);
+      worker.on('message', onMsg);
+      worker.once('exit', onEarlyExit);
+    });
+  }
+
+  /** Forks a replacement after `nextRespawn`'s delay (unless stopping by then); retries one that fails. */
+  replace(): void {
+    const next = nextRespawn(this.exitTimes, this.now());
+    this.exitTimes = next.exitTimes;
+    const timer = setTimeout(() => {
+      this.respawnTimers.delete(timer);
+      if (this.stopping) return;
+      this.fork().then(
+        ({ worker }) =>
+          this.logger.info('token service worker replaced', {
+            event: 'worker.replaced',
+            worker: worker.id,
+            pid: worker.process.pid,
+          }),
+        (err: unknown) => {
+          this.logger.error('a replacement worker failed to start', {
+            event: 'worker.failed',
+            error: errorText(err),
+          });
+          if (!this.stopping) this.replace();
+        },
+      );
+    }, next.delayMs);
+    this.respawnTimers.add(timer);
+  }
+
+  /** A serving worker ended: it leaves `serving`; unless stopping, it is counted, logged and replaced. */
+  onExit(worker: Worker, code: number | null, signal: string | null): void {
+    this.serving.delete(worker.id);
+    this.metrics.workers.set(this.serving.size);
+    const decision = workerExitDecision(this.stopping, code, signal);
+    if (!decision.replace) return;
+    this.metrics.workerExits.inc({ reason: decision.reason });
+    this.logger.error('token service worker ended; replacing it', {
+      event: 'worker.exited',
+      worker: worker.id,
+      pid: worker.process.pid,
+      reason: decision.reason,
+    });
+    this.replace();
+  }
+
+  /** Kills every worker of node:cluster at once (a failed start, or past the stop's margin). */
+  killAll(): void {
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
+  }
+
+  /** Forks every worker; the first one's `ready`, or (every worker killed) the first failure. */
+  async startWorkers(): Promise<Ready> {
+    try {
+      const results = await Promise.allSettled(
+        Array.from({ length: this.options.workers }, () => this.fork()),
+      );
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      return (results[0] as PromiseFulfilledResult<{ ready: Ready }>).value.ready;
+    } catch (err) {
+      this.stopping = true;
+      this.killAll();
+      throw err;
+    }
+  }
+
+  /**
+   * Stops every worker (each answers what is in flight for `graceMs`; those left after the
+   * margin are killed), then gives up the questions still waiting.
+   */
+  async stopWorkers(graceMs: number): Promise<void> {
+    for (const t of this.respawnTimers) clearTimeout(t);
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+    const exited = Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.isDead()) return resolve();
+            w.once('exit', () => resolve());
+          }),
+      ),
+    );
+    for (const w of workers) this.send(w, { type: 'berth:shutdown', graceMs });
+    const killer = setTimeout(() => this.killAll(), graceMs + exitMarginMs);
+    await exited;
+    clearTimeout(killer);
+    this.healthAnswers.abandon();
+    this.metricsAnswers.abandon();
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * A worker ended before it served: rejects with why (its `berth:failed` message, which may still
+ * be in the channel: read it first, up to a second, else its exit code or signal).
+ */
+function rejectWithLastWord(
+  worker: Worker,
+  failure: () => string | undefined,
+  code: number | null,
+  signal: string | null,
+  reject: (err: Error) => void,
+): void {
+  const fail = () =>
+    reject(
+      new TokenServiceConfigError(
+        failure() ?? `a token service worker exited before it served (${exitReason(code, signal)})`,
+      ),
+    );
+  if (failure() === undefined && worker.isConnected()) {
+    const cap = setTimeout(fail, 1_000);
+    worker.once('disconnect', () => {
+      clearTimeout(cap);
+      fail();
+    });
+  } else fail();
+}
+
+/** The health listener's routes: `/healthz` (`/readyz`) and `/metrics`, from the workers. */
+function healthRequestListener(primary: TokenClusterPrimary): http.RequestListener {
+  return (req, res) => {
+    const route = (req.url ?? '/').split('?')[0];
+    const reply = (status: number, contentType: string, body: string) => {
+      res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    };
+    const answer =
+      route === '/healthz' || route === '/readyz'
+        ? primary.health().then((h) => reply(h.status, 'application/json', JSON.stringify(h.body)))
+        : route === '/metrics'
+          ? primary.aggregatedMetrics().then((m) => reply(200, m.contentType, m.text))
+          : Promise.resolve(reply(404, 'application/json', JSON.stringify({ error: 'not found' })));
+    answer.catch((err: unknown) => {
+      primary.logger.error('token service health request failed', {
+        event: 'request.error',
+        path: route,
+        error: errorText(err),
+      });
+      if (!res.headersSent) reply(500, 'application/json', JSON.stringify({ error: 'internal error' }));
+    });
   };
+}
+
+/** Starts the health listener; if it cannot listen, every worker is killed and the error thrown. */
+async function startHealthListener(
+  primary: TokenClusterPrimary,
+  address: ListenAddress,
+): Promise<{ server: http.Server; url: string }> {
+  const server = http.createServer(healthRequestListener(primary));
+  try {
+    const port = await listen(server, address);
+    return { server, url: `http://${urlHost(address.host)}:${port}` };
+  } catch (err) {
+    primary.stopping = true;
+    primary.killAll();
+    throw err;
+  }
+}
+
+/** The worker's setup from the service's configuration, and node:cluster's for forking it. */
+function setupWorkers(options: TokenClusterOptions): WorkerSetup {
+  const { healthListen, ...workerConfig } = options.config;
   cluster.setupPrimary({
     exec: workerEntry(),
     args: [],
@@ -117,247 +372,54 @@ export async function startTokenCluster(
     ],
     serialization: 'json',
   });
+  return { config: workerConfig, logLevel: options.logLevel, metricsOnMain: healthListen === undefined };
+}
 
-  const serving = new Map<number, Worker>(); // worker id → worker, once ready
-  const healthAnswers = new PendingRequests<WorkerHealthAnswer>();
-  const metricsAnswers = new PendingRequests<MetricsJson>();
-  let stopping = false;
-  let started = false;
-  let exitTimes: number[] = [];
-  const respawnTimers = new Set<NodeJS.Timeout>();
-
-  const send = (worker: Worker, m: PrimaryMessage) => {
-    if (worker.isConnected()) worker.send(m);
-  };
-
-  const aggregatedMetrics = async (): Promise<{ contentType: string; text: string }> => {
-    const answers = await Promise.all(
-      [...serving.values()].map((w) =>
-        metricsAnswers.ask((id) => send(w, { type: 'berth:metrics-json-req', id }), metricsTimeoutMs),
-      ),
-    );
-    const all = answers.filter((a): a is MetricsJson => a !== undefined);
-    all.push(await metrics.registry.getMetricsAsJSON());
-    const registry = AggregatorRegistry.aggregate(all);
-    return { contentType: registry.contentType, text: await registry.metrics() };
-  };
-
-  const health = async () => {
-    const answers = await Promise.all(
-      [...serving.values()].map((w) =>
-        healthAnswers.ask((id) => send(w, { type: 'berth:health-req', id }), healthTimeoutMs),
-      ),
-    );
-    return clusterHealth(answers, options.workers, stopping);
-  };
-
-  const onMessage = (worker: Worker, m: WorkerMessage) => {
-    switch (m.type) {
-      case 'berth:health-res':
-        healthAnswers.answer(m.id, { status: m.status, body: m.body });
-        return;
-      case 'berth:metrics-json-res':
-        metricsAnswers.answer(m.id, m.metrics);
-        return;
-      case 'berth:metrics-req':
-        aggregatedMetrics().then(
-          (r) => send(worker, { type: 'berth:metrics-res', id: m.id, ...r }),
-          (err: unknown) =>
-            send(worker, {
-              type: 'berth:metrics-res',
-              id: m.id,
-              error: err instanceof Error ? err.message : String(err),
-            }),
-        );
-        return;
-      case 'berth:ready':
-      case 'berth:failed':
-        return; // handled by whoever forked the worker
-    }
-  };
+/**
+ * Starts the cluster: forks the workers and waits until each serves, then the health listener
+ * (when configured); logs `service.started`.
+ */
+export async function startTokenCluster(
+  options: TokenClusterOptions,
+  deps: TokenClusterDeps,
+): Promise<RunningTokenCluster> {
+  const primary = new TokenClusterPrimary(options, deps.logger, setupWorkers(options), deps);
   cluster.on('message', (worker, m: unknown) => {
-    if (isWorkerMessage(m)) onMessage(worker, m);
+    if (isWorkerMessage(m)) primary.onMessage(worker, m);
   });
-
-  /** Forks a worker and resolves when it serves (or rejects with why it could not). */
-  const fork = () =>
-    new Promise<{ worker: Worker; ready: Extract<WorkerMessage, { type: 'berth:ready' }> }>(
-      (resolve, reject) => {
-        const worker = cluster.fork({ [workerSetupVariable]: JSON.stringify(setup) });
-        let failure: string | undefined;
-        const onMsg = (m: unknown) => {
-          if (!isWorkerMessage(m)) return;
-          if (m.type === 'berth:failed') failure = m.error;
-          if (m.type === 'berth:ready') {
-            worker.off('message', onMsg);
-            worker.off('exit', onEarlyExit);
-            serving.set(worker.id, worker);
-            metrics.workers.set(serving.size);
-            worker.once('exit', (code, signal) => onExit(worker, code, signal));
-            resolve({ worker, ready: m });
-          }
-        };
-        const onEarlyExit = (code: number | null, signal: string | null) => {
-          const fail = () =>
-            reject(
-              new TokenServiceConfigError(
-                failure ?? `a token service worker exited before it served (${signal ?? `exit ${code}`})`,
-              ),
-            );
-          // Its last message (why it failed) may still be in the channel: read it first.
-          if (failure === undefined && worker.isConnected()) {
-            const cap = setTimeout(fail, 1_000);
-            worker.once('disconnect', () => {
-              clearTimeout(cap);
-              fail();
-            });
-          } else fail();
-        };
-        worker.on('message', onMsg);
-        worker.once('exit', onEarlyExit);
-      },
-    );
-
-  const replace = () => {
-    const t = now();
-    exitTimes = recentExits([...exitTimes, t], t);
-    const delay = respawnDelayMs(exitTimes, t);
-    const timer = setTimeout(() => {
-      respawnTimers.delete(timer);
-      if (stopping) return;
-      fork().then(
-        ({ worker }) =>
-          logger.info('token service worker replaced', {
-            event: 'worker.replaced',
-            worker: worker.id,
-            pid: worker.process.pid,
-          }),
-        (err: unknown) => {
-          logger.error('a replacement worker failed to start', {
-            event: 'worker.failed',
-            error: err instanceof Error ? err.message : String(err),
-          });
-          if (!stopping) replace();
-        },
-      );
-    }, delay);
-    respawnTimers.add(timer);
-  };
-
-  const onExit = (worker: Worker, code: number | null, signal: string | null) => {
-    serving.delete(worker.id);
-    metrics.workers.set(serving.size);
-    if (stopping) return;
-    const reason = signal ?? `exit ${code}`;
-    metrics.workerExits.inc({ reason });
-    logger.error('token service worker ended; replacing it', {
-      event: 'worker.exited',
-      worker: worker.id,
-      pid: worker.process.pid,
-      reason,
-    });
-    replace();
-  };
-
-  const killAll = () => {
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
-  };
-
-  let first: Awaited<ReturnType<typeof fork>>['ready'];
-  try {
-    const forks = Array.from({ length: options.workers }, () => fork());
-    const results = await Promise.allSettled(forks);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    first = (results[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof fork>>>).value.ready;
-  } catch (err) {
-    stopping = true;
-    killAll();
-    throw err;
-  }
-  started = true;
-
-  let healthServer: http.Server | undefined;
-  let healthUrl: string | undefined;
-  if (healthListen) {
-    const server = http.createServer((req, res) => {
-      const route = (req.url ?? '/').split('?')[0];
-      const reply = (status: number, contentType: string, body: string) => {
-        res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
-        res.end(body);
-      };
-      const answer =
-        route === '/healthz' || route === '/readyz'
-          ? health().then((h) => reply(h.status, 'application/json', JSON.stringify(h.body)))
-          : route === '/metrics'
-            ? aggregatedMetrics().then((m) => reply(200, m.contentType, m.text))
-            : Promise.resolve(reply(404, 'application/json', JSON.stringify({ error: 'not found' })));
-      answer.catch((err: unknown) => {
-        logger.error('token service health request failed', {
-          event: 'request.error',
-          path: route,
-          error: err instanceof Error ? err.message : String(err),
-        });
-        if (!res.headersSent) reply(500, 'application/json', JSON.stringify({ error: 'internal error' }));
-      });
-    });
-    let port: number;
-    try {
-      port = await listen(server, healthListen);
-    } catch (err) {
-      stopping = true;
-      killAll();
-      throw err;
-    }
-    healthServer = server;
-    healthUrl = `http://${urlHost(healthListen.host)}:${port}`;
-  }
-
-  logger.info('token service started', {
+  const first = await primary.startWorkers();
+  primary.started = true;
+  const healthListen = options.config.healthListen;
+  const health = healthListen ? await startHealthListener(primary, healthListen) : undefined;
+  deps.logger.info('token service started', {
     event: 'service.started',
     url: first.url,
-    healthUrl,
+    healthUrl: health?.url,
     workers: options.workers,
-    workerPids: [...serving.values()].map((w) => w.process.pid),
+    workerPids: [...primary.serving.values()].map((w) => w.process.pid),
     issuer: options.config.issuer,
     service: options.config.service,
     keyId: first.keyId,
     ttlSeconds: Math.round(options.config.ttlMs / 1000),
   });
-
   return {
     url: first.url,
     port: first.port,
-    ...(healthUrl ? { healthUrl } : {}),
-    workerPids: () => [...serving.values()].map((w) => w.process.pid ?? 0),
+    ...(health ? { healthUrl: health.url } : {}),
+    workerPids: () => [...primary.serving.values()].map((w) => w.process.pid ?? 0),
     stop: async (graceMs) => {
-      if (!started) return;
-      started = false;
-      stopping = true;
-      for (const t of respawnTimers) clearTimeout(t);
-      const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
-      const exited = Promise.all(
-        workers.map(
-          (w) =>
-            new Promise<void>((resolve) => {
-              if (w.isDead()) return resolve();
-              w.once('exit', () => resolve());
-            }),
-        ),
-      );
-      for (const w of workers) send(w, { type: 'berth:shutdown', graceMs });
-      const killer = setTimeout(killAll, graceMs + exitMarginMs);
-      await exited;
-      clearTimeout(killer);
-      healthAnswers.abandon();
-      metricsAnswers.abandon();
-      if (healthServer) {
-        const s = healthServer;
-        await new Promise<void>((resolve) => {
-          s.close(() => resolve());
-          s.closeAllConnections();
-        });
-      }
+      if (!primary.started) return;
+      primary.started = false;
+      primary.stopping = true;
+      await primary.stopWorkers(graceMs);
+      if (health) await closeServer(health.server);
     },
   };
+}
+
+function closeServer(s: http.Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    s.close(() => resolve());
+    s.closeAllConnections();
+  });
 }

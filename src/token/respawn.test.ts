@@ -1,5 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
-import { recentExits, respawnDelayMs, respawnMaxDelayMs, respawnWindowMs } from './respawn.ts';
+import {
+  nextRespawn,
+  recentExits,
+  respawnDelayMs,
+  respawnMaxDelayMs,
+  respawnWindowMs,
+  workerExitDecision,
+} from './respawn.ts';
 
 describe('respawnDelayMs', () => {
   const now = 1_000_000;
@@ -18,5 +25,28 @@ describe('respawnDelayMs', () => {
 describe('recentExits', () => {
   it('keeps only the exits inside the window', () => {
     expect(recentExits([1, 2, 110_000, 150_000], 160_000)).toEqual([110_000, 150_000]);
+  });
+});
+
+describe('workerExitDecision', () => {
+  it.each<[string, boolean, number | null, string | null, unknown]>([
+    ['asked to stop: nothing', true, 0, null, { replace: false }],
+    ['killed while stopping: nothing', true, null, 'SIGKILL', { replace: false }],
+    ['a crash: replaced, by its exit code', false, 1, null, { replace: true, reason: 'exit 1' }],
+    ['an exit 0 unasked: replaced too', false, 0, null, { replace: true, reason: 'exit 0' }],
+    ['a signal: replaced, by the signal', false, null, 'SIGSEGV', { replace: true, reason: 'SIGSEGV' }],
+  ])('%s', (_name, stopping, code, signal, expected) => {
+    expect(workerExitDecision(stopping, code, signal)).toEqual(expected);
+  });
+});
+
+describe('nextRespawn', () => {
+  const now = 1_000_000;
+  it.each<[string, number[], number[], number]>([
+    ['the first: at once', [], [now], 0],
+    ['the second within the window: after the first delay', [now - 1_000], [now - 1_000, now], 100],
+    ['old exits are forgotten', [now - respawnWindowMs - 1, now - 1_000], [now - 1_000, now], 100],
+  ])('%s', (_name, before, kept, delayMs) => {
+    expect(nextRespawn(before, now)).toEqual({ exitTimes: kept, delayMs });
   });
 });
