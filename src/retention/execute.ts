@@ -213,6 +213,20 @@ interface Settings {
   random: () => number;
 }
 
+/** What the deletions of one repository share. */
+interface RepositoryRun {
+  repository: string;
+  view: TagView;
+  knownTags: ReadonlySet<string>;
+  client: TagClient;
+  options: Settings;
+}
+
+/**
+ * One repository's deletions, started in plan order: each waits for the deletions it belongs to
+ * (`after`, outside the pool) and is skipped unless they were deleted; then at most
+ * `perRepository` at once attempt theirs (deleteOne). Writes each outcome into `outcomes`.
+ */
 async function executeRepository(
   repository: string,
   deletions: Deletion[],
@@ -222,6 +236,7 @@ async function executeRepository(
   options: Settings,
 ): Promise<void> {
   const view = new TagView(repository, options.resolveTags, options.refreshMs, options.clock);
+  const run: RepositoryRun = { repository, view, knownTags, client, options };
   const limit = createLimit(options.perRepository);
   const done = new Map<string, Promise<void>>();
   const one = async (d: Deletion): Promise<void> => {
@@ -233,43 +248,44 @@ async function executeRepository(
       outcomes.set(key, { status: 'skipped', reason: `${blocked}, which it belongs to, was not deleted` });
       return;
     }
-    await limit(async () => {
-      for (let attempt = 1; ; attempt++) {
-        // Each attempt is checked against a fresh view after any pause, never the one before it.
-        await client.ready?.();
-        let tags: Map<string, string>;
-        try {
-          tags = await view.current();
-        } catch (err) {
-          outcomes.set(key, {
-            status: 'failed',
-            reason: `could not resolve the tags again: ${(err as Error).message}`,
-          });
-          return;
-        }
-        const blocker = deleteBlocker(d, tags, knownTags);
-        if (blocker) {
-          outcomes.set(key, { status: 'skipped', reason: blocker });
-          return;
-        }
-        try {
-          await client.deleteManifest(repository, d.digest);
-          outcomes.set(key, { status: 'deleted' });
-          view.deletedDigest(d.digest);
-          return;
-        } catch (err) {
-          const retry = deleteRetry(err, attempt, options.retry, options.random());
-          if (retry === undefined) {
-            outcomes.set(key, { status: 'failed', reason: (err as Error).message });
-            return;
-          }
-          if (retry > 0) await options.sleep(retry);
-        }
-      }
-    });
+    await limit(() => deleteOne(run, d, (outcome) => outcomes.set(key, outcome)));
   };
   for (const d of deletions) done.set(d.digest, one(d));
   await Promise.all(done.values());
+}
+
+/**
+ * Deletes one manifest: each attempt, after the registry's pause if any, checks the deletion
+ * against a fresh view of the tags (skipped when a tag moved or points to it), then deletes; a
+ * failed delete is retried as deleteRetry says. Records the outcome as soon as it is known.
+ */
+async function deleteOne(run: RepositoryRun, d: Deletion, record: (outcome: Outcome) => void): Promise<void> {
+  const { repository, view, client, options } = run;
+  for (let attempt = 1; ; attempt++) {
+    // Each attempt is checked against a fresh view after any pause, never the one before it.
+    await client.ready?.();
+    let tags: Map<string, string>;
+    try {
+      tags = await view.current();
+    } catch (err) {
+      return record({
+        status: 'failed',
+        reason: `could not resolve the tags again: ${(err as Error).message}`,
+      });
+    }
+    const blocker = deleteBlocker(d, tags, run.knownTags);
+    if (blocker) return record({ status: 'skipped', reason: blocker });
+    try {
+      await client.deleteManifest(repository, d.digest);
+      record({ status: 'deleted' });
+      view.deletedDigest(d.digest);
+      return;
+    } catch (err) {
+      const retry = deleteRetry(err, attempt, options.retry, options.random());
+      if (retry === undefined) return record({ status: 'failed', reason: (err as Error).message });
+      if (retry > 0) await options.sleep(retry);
+    }
+  }
 }
 
 /**
