@@ -59,6 +59,20 @@ async function readText(what: string, file: string): Promise<string> {
   }
 }
 
+/** The TLS certificate and key (PEM), when both are configured. */
+async function readTls(config: TokenServiceConfig): Promise<{ certPem: string; keyPem: string } | undefined> {
+  if (!config.tlsCertPath || !config.tlsKeyPath) return undefined;
+  return {
+    certPem: await readText('TLS certificate', config.tlsCertPath),
+    keyPem: await readText('TLS key', config.tlsKeyPath),
+  };
+}
+
+/**
+ * Reads the key, the TLS material and the store (each unreadable or invalid one is a
+ * TokenServiceConfigError or CredentialStoreError), starts the listeners, then the store's
+ * reloading; logs the started line (`deps.startedEvent`).
+ */
 export async function startTokenService(
   config: TokenServiceConfig,
   deps: TokenServiceDeps,
@@ -71,13 +85,7 @@ export async function startTokenService(
     await readText('token signing key', config.signingKeyPath),
     config.signingCertPath ? await readText('token signing certificate', config.signingCertPath) : undefined,
   );
-  const tls =
-    config.tlsCertPath && config.tlsKeyPath
-      ? {
-          certPem: await readText('TLS certificate', config.tlsCertPath),
-          keyPem: await readText('TLS key', config.tlsKeyPath),
-        }
-      : undefined;
+  const tls = await readTls(config);
   const storeFile = new CredentialStoreFile(config.storePath, { logger: deps.logger, metrics, clock });
   await storeFile.load();
   const server = await startTokenServer(
