@@ -2,7 +2,7 @@
 // until SIGTERM/SIGINT (or one pass with --once).
 import { readFlags, UsageError } from '../util/flags.ts';
 import http from 'node:http';
-import winston from 'winston';
+import { createProgramLogger, endLogger } from '../runtime/logger.ts';
 import { parseListenAddress, type ListenAddress } from '../util/listen.ts';
 import { parseDuration } from '../util/duration.ts';
 import { NodeAgent, type AgentOptions } from './agent.ts';
@@ -98,16 +98,11 @@ export async function nodeAgentCommand(argv: string[]): Promise<number> {
     console.error(`berth node-agent: ${(err as Error).message}\n\n${nodeAgentUsage}`);
     return 2;
   }
-  const logger = winston.createLogger({
-    level: args.logLevel,
-    format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
-    defaultMeta: { component: 'node-agent', registry: args.agent.registry },
-    transports: [new winston.transports.Console()],
-  });
+  const logger = createProgramLogger('node-agent', args.logLevel, { registry: args.agent.registry });
   const agent = new NodeAgent(args.agent, { logger });
   if (args.once) {
     const result = await agent.sync();
-    await new Promise((r) => logger.on('finish', r).end());
+    await endLogger(logger);
     return agent.ready ? 0 : result.ok ? 3 : 1;
   }
   const server = http.createServer(agent.handler());
@@ -130,6 +125,6 @@ export async function nodeAgentCommand(argv: string[]): Promise<number> {
   logger.info('node agent stopping', { event: 'agent.stopping', signal });
   await agent.stop();
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  await new Promise((r) => logger.on('finish', r).end());
+  await endLogger(logger);
   return 0;
 }

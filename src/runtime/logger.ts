@@ -1,5 +1,11 @@
-// JSON logs in the Kubernetes style: a capitalised, past-tense message ("Reconciled object") and
-// structured fields (controller, namespace, name, reconcileID, error), one object per line.
+// berth's one logger setup, winston writing one JSON object per line:
+// - the operator's (createLogger): the Kubernetes style, a capitalised, past-tense message
+//   ("Reconciled object") and structured fields (controller, namespace, name, reconcileID, error),
+//   the time as `ts`, on stderr;
+// - the programs' that run in pods and Jobs (createProgramLogger: the token service, the node agent,
+//   the retention run): the time as `timestamp` and a `component` field on every line, on stdout,
+//   where the token service's audit lines are read from.
+// endLogger flushes either before a program exits.
 import winston from 'winston';
 
 export type Logger = winston.Logger;
@@ -27,5 +33,28 @@ export function silentLogger(): Logger {
   return winston.createLogger({
     silent: true,
     transports: [new winston.transports.Console({ silent: true })],
+  });
+}
+
+/** The log of a program in a pod or Job: `component` (and `meta`) on every line, on stdout. */
+export function createProgramLogger(
+  component: string,
+  level: string = 'info',
+  meta: Record<string, unknown> = {},
+): Logger {
+  return winston.createLogger({
+    level,
+    format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
+    defaultMeta: { component, ...meta },
+    transports: [new winston.transports.Console()],
+  });
+}
+
+/** Flushes the logger (safe to call more than once). */
+export function endLogger(logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    if (logger.writableEnded) return resolve();
+    logger.once('finish', () => resolve());
+    logger.end();
   });
 }
