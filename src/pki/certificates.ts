@@ -1,7 +1,7 @@
 // X.509 certificates and keys for berth: a CA per Registry, serving certificates, and the
 // test ground's control-plane PKI. Built on @peculiar/x509 over Node's WebCrypto (ECDSA P-256).
 import 'reflect-metadata'; // required by @peculiar/x509's dependency injection
-import { webcrypto } from 'node:crypto';
+import { X509Certificate as NodeX509, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
 x509.cryptoProvider.set(webcrypto);
@@ -128,6 +128,15 @@ export interface CertFacts {
   ipAddresses: string[];
   issuer: string;
   subject: string;
+}
+
+/** Whether `certPem` carries a valid signature by the key of the CA certificate `caPem`. */
+export function signedBy(certPem: string, caPem: string): boolean {
+  try {
+    return new NodeX509(certPem).verify(new NodeX509(caPem).publicKey);
+  } catch {
+    return false; // unreadable: not proven to be the CA's
+  }
 }
 
 /** The facts of a PEM certificate. */

@@ -2,7 +2,13 @@
 // token signing key, the HTTP secret and the admin credential. Existing material is read back
 // and kept while it is valid, so a steady Registry regenerates (and writes) nothing.
 import type * as k8s from '@kubernetes/client-node';
-import { createCA, describeCertificate, issueCertificate, type KeyPair } from '../pki/certificates.ts';
+import {
+  createCA,
+  describeCertificate,
+  issueCertificate,
+  signedBy,
+  type KeyPair,
+} from '../pki/certificates.ts';
 import { parseDuration } from '../util/duration.ts';
 import { parseDockerConfig } from '../util/dockerconfig.ts';
 import { randomSecret, secretText } from '../util/secrets.ts';
@@ -117,7 +123,9 @@ async function keepOrIssueServing(
   const wanted = { dnsNames: servingNames(ref, registry), ipAddresses: clusterIPs, caSubject, renewBeforeMs };
   const servingCert = secretText(existing.tlsSecret, 'tls.crt');
   const servingKey = secretText(existing.tlsSecret, 'tls.key');
-  const decision = decideServing(now, servingKey ? facts(servingCert) : undefined, wanted);
+  const current = servingKey ? facts(servingCert) : undefined;
+  const signedByCA = current ? signedBy(servingCert!, ca.certPem) : undefined;
+  const decision = decideServing(now, current && { ...current, signedByCA }, wanted);
   if (decision.action === 'keep' && servingCert && servingKey)
     return { pair: { certPem: servingCert, keyPem: servingKey }, recheckAt: decision.recheckAt };
   const pair = await issueCertificate(ca, {

@@ -25,59 +25,78 @@ const wanted = {
 };
 
 describe('decideServing', () => {
-  const cases: { name: string; now: Date; cert?: CertFacts; want: Partial<typeof wanted>; expect: string }[] =
-    [
-      { name: 'missing certificate is issued', now: t0, want: {}, expect: 'issue:Missing' },
-      {
-        name: 'valid certificate is kept',
-        now: at(10 * day),
-        cert: cert(),
-        want: {},
-        expect: 'keep:UpToDate',
-      },
-      {
-        name: 'names compare as sets',
-        now: at(1 * day),
-        cert: cert({ dnsNames: ['registry.example.com', 'main.registry-system.svc'] }),
-        want: {},
-        expect: 'keep:UpToDate',
-      },
-      {
-        name: 'renewed at notAfter minus renewBefore',
-        now: at(60 * day),
-        cert: cert(),
-        want: {},
-        expect: 'issue:Renewing',
-      },
-      {
-        name: 'kept one second before the renewal time',
-        now: at(60 * day - 1000),
-        cert: cert(),
-        want: {},
-        expect: 'keep:UpToDate',
-      },
-      {
-        name: 'a new dnsName reissues',
-        now: at(1 * day),
-        cert: cert(),
-        want: { dnsNames: [...wanted.dnsNames, 'other.example.com'] },
-        expect: 'issue:NamesChanged',
-      },
-      {
-        name: 'a new cluster IP reissues',
-        now: at(1 * day),
-        cert: cert(),
-        want: { ipAddresses: ['10.96.0.11'] },
-        expect: 'issue:NamesChanged',
-      },
-      {
-        name: 'a new CA reissues',
-        now: at(1 * day),
-        cert: cert(),
-        want: { caSubject: 'CN=berth main CA 2' },
-        expect: 'issue:IssuerChanged',
-      },
-    ];
+  const cases: {
+    name: string;
+    now: Date;
+    cert?: CertFacts & { signedByCA?: boolean };
+    want: Partial<typeof wanted>;
+    expect: string;
+  }[] = [
+    { name: 'missing certificate is issued', now: t0, want: {}, expect: 'issue:Missing' },
+    {
+      name: 'valid certificate is kept',
+      now: at(10 * day),
+      cert: cert(),
+      want: {},
+      expect: 'keep:UpToDate',
+    },
+    {
+      name: 'names compare as sets',
+      now: at(1 * day),
+      cert: cert({ dnsNames: ['registry.example.com', 'main.registry-system.svc'] }),
+      want: {},
+      expect: 'keep:UpToDate',
+    },
+    {
+      name: 'renewed at notAfter minus renewBefore',
+      now: at(60 * day),
+      cert: cert(),
+      want: {},
+      expect: 'issue:Renewing',
+    },
+    {
+      name: 'kept one second before the renewal time',
+      now: at(60 * day - 1000),
+      cert: cert(),
+      want: {},
+      expect: 'keep:UpToDate',
+    },
+    {
+      name: 'a new dnsName reissues',
+      now: at(1 * day),
+      cert: cert(),
+      want: { dnsNames: [...wanted.dnsNames, 'other.example.com'] },
+      expect: 'issue:NamesChanged',
+    },
+    {
+      name: 'a new cluster IP reissues',
+      now: at(1 * day),
+      cert: cert(),
+      want: { ipAddresses: ['10.96.0.11'] },
+      expect: 'issue:NamesChanged',
+    },
+    {
+      name: 'a new CA reissues',
+      now: at(1 * day),
+      cert: cert(),
+      want: { caSubject: 'CN=berth main CA 2' },
+      expect: 'issue:IssuerChanged',
+    },
+    {
+      name: 'a CA made again under the same name (its key did not sign it) reissues',
+      now: at(1 * day),
+      cert: { ...cert(), signedByCA: false },
+      want: {},
+      expect: 'issue:IssuerChanged',
+    },
+    {
+      name: 'signed by the current CA and valid: kept',
+      now: at(1 * day),
+      cert: { ...cert(), signedByCA: true },
+      want: {},
+      expect: 'keep:UpToDate',
+    },
+  ];
   it.each(cases)('$name', (c) => {
     const d = decideServing(c.now, c.cert, { ...wanted, ...c.want });
     expect(`${d.action}:${d.reason}`).toBe(c.expect);

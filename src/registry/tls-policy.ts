@@ -34,9 +34,18 @@ export interface ServingWanted {
 const sameSet = (a: string[], b: string[]) =>
   a.length === b.length && [...a].sort().join() === [...b].sort().join();
 
-export function decideServing(now: Date, cert: CertFacts | undefined, wanted: ServingWanted): Decision {
+/**
+ * `cert.signedByCA`: whether the current CA's key signed it. Every CA of a Registry has the same
+ * subject, so a CA made again (its Secret deleted) is told apart only by its key: a certificate the
+ * old CA signed would fail every client that trusts the new one.
+ */
+export function decideServing(
+  now: Date,
+  cert: (CertFacts & { signedByCA?: boolean }) | undefined,
+  wanted: ServingWanted,
+): Decision {
   if (!cert) return { action: 'issue', reason: 'Missing', message: 'no serving certificate exists yet' };
-  if (cert.issuer !== wanted.caSubject) {
+  if (cert.issuer !== wanted.caSubject || cert.signedByCA === false) {
     return {
       action: 'issue',
       reason: 'IssuerChanged',

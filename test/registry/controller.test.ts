@@ -294,6 +294,30 @@ describe('a Registry with a claim and berth’s own CA', () => {
     );
   });
 
+  it('a deleted CA Secret: a new CA, and a serving certificate that the new CA signed', async () => {
+    await waitForCondition(ns, 'changing', 'CertificateReady', 'True');
+    const before = await core.readNamespacedSecret({ name: 'changing-tls', namespace: ns });
+    const text = (s: k8s.V1Secret, key: string) => Buffer.from(s.data?.[key] ?? '', 'base64').toString();
+    await core.deleteNamespacedSecret({ name: 'changing-ca', namespace: ns });
+    // Every CA of a Registry has the same name: only its key tells the new one from the old.
+    const after = await eventually(
+      'the serving Secret to carry the new CA',
+      () => core.readNamespacedSecret({ name: 'changing-tls', namespace: ns }),
+      (s) => Boolean(s.data?.['ca.crt']) && s.data?.['ca.crt'] !== before.data?.['ca.crt'],
+    );
+    const ca = await eventually(
+      'a new CA Secret',
+      () => core.readNamespacedSecret({ name: 'changing-ca', namespace: ns }).catch(() => undefined),
+      (s) => Boolean(s?.data?.['tls.crt']),
+    );
+    const { X509Certificate } = await import('node:crypto');
+    const newCA = new X509Certificate(text(ca!, 'tls.crt'));
+    expect(text(after, 'ca.crt')).toBe(text(ca!, 'tls.crt'));
+    expect(text(after, 'tls.crt')).not.toBe(text(before, 'tls.crt'));
+    expect(new X509Certificate(text(after, 'tls.crt')).verify(newCA.publicKey)).toBe(true);
+    await waitForCondition(ns, 'changing', 'CertificateReady', 'True');
+  });
+
   it('cascades on deletion and keeps the claim with deletionPolicy Retain', async () => {
     await createRegistry(ns, 'doomed', pvcSpec());
     await eventually(
