@@ -443,7 +443,7 @@ const uses: [role: string, group: string, resources: string[], verbs: string[], 
     ['list'],
     [
       { file: 'src/jobs/placement.ts', call: /client\.list<KubeObject>\(collectionPath\(core\.pods/ },
-      { file: 'src/gc/controller.ts', call: /client\.list<KubeObject>\(collectionPath\(pods/ },
+      { file: 'src/gc/controller.ts', call: /client\.list<KubeObject>\(collectionPath\(core\.pods/ },
     ],
   ],
   [
