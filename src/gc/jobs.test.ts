@@ -155,3 +155,28 @@ describe('probeJob', () => {
     expect(job.spec?.backoffLimit).toBe(0);
   });
 });
+
+describe("the verify and probe Jobs run where the Registry's pods may", () => {
+  it.each([
+    ['verify', verifyJob],
+    ['probe', probeJob],
+  ])('%s: tolerations, nodeSelector and priority class; no node affinity', (_step, build) => {
+    const tolerations = [{ key: 'dedicated', operator: 'Equal', value: 'registry', effect: 'NoSchedule' }];
+    const job = build(
+      registry({
+        storage: pvc(),
+        tolerations,
+        nodeSelector: { 'node-role/registry': 'true' },
+        priorityClassName: 'registry-critical',
+      } as Partial<Registry['spec']>),
+      ref,
+      'j',
+      'berth:1',
+    );
+    const spec = job.spec!.template.spec!;
+    expect(spec.tolerations).toEqual(tolerations);
+    expect(spec.nodeSelector).toEqual({ 'node-role/registry': 'true' });
+    expect(spec.priorityClassName).toBe('registry-critical');
+    expect(spec.affinity).toBeUndefined();
+  });
+});

@@ -174,6 +174,9 @@ function clientJob(
   const mounts = [...admin.mounts, ...ca.mounts];
   const args = ['gc-run', step, `--registry-url=${registryURL(ref, registry)}`, ...admin.args, ...ca.args];
   return baseJob(registry, ref, name, step, {
+    // Only the network ties these to the registry: the Registry's own nodes (its tolerations,
+    // nodeSelector and priority class), as its other pods, so they schedule where they may.
+    ...podPlacement(registry),
     securityContext: restrictedPodSecurity,
     containers: [
       {
