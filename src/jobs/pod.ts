@@ -6,6 +6,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from '../api/index.ts';
 import { names, type RegistryRef } from '../model/names.ts';
 import { ownerReference } from '../model/registry.ts';
+import { registryPlacement } from '../model/workload.ts';
 
 /**
  * Where a Job's pod runs: the Registry's tolerations and priority class, and either beside the
@@ -14,11 +15,11 @@ import { ownerReference } from '../model/registry.ts';
  * nodes of the Registry's nodeSelector.
  */
 export function podPlacement(registry: Registry, nodeName?: string): Partial<k8s.V1PodSpec> {
-  const spec = registry.spec;
-  const out: Partial<k8s.V1PodSpec> = {};
-  if (spec.tolerations) out.tolerations = spec.tolerations as k8s.V1Toleration[];
-  if (nodeName) {
-    out.affinity = {
+  const { nodeSelector, ...rest } = registryPlacement(registry);
+  if (!nodeName) return { ...rest, ...(nodeSelector ? { nodeSelector } : {}) };
+  return {
+    ...rest,
+    affinity: {
       nodeAffinity: {
         requiredDuringSchedulingIgnoredDuringExecution: {
           nodeSelectorTerms: [
@@ -26,12 +27,8 @@ export function podPlacement(registry: Registry, nodeName?: string): Partial<k8s
           ],
         },
       },
-    };
-  } else if (spec.nodeSelector) {
-    out.nodeSelector = spec.nodeSelector;
-  }
-  if (spec.priorityClassName) out.priorityClassName = spec.priorityClassName;
-  return out;
+    },
+  };
 }
 
 /**

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { splitRef } from '../harness/berth-install.ts';
+import { localImageValues } from '../harness/berth-install.ts';
 import type { ControlPlane } from '../harness/controlplane.ts';
 import { eventually, statusOf } from '../harness/kube.ts';
 import { startNodeGround, type NodeGround } from '../harness/node-ground.ts';
@@ -100,21 +100,8 @@ describe('helm install', () => {
         },
       },
     });
-    const [repository, tag] = splitRef(ground.images.berth);
     const result = ok(
-      await helm(
-        'install',
-        'berth',
-        chartDir,
-        '--namespace',
-        namespace,
-        '--set',
-        `image.repository=${repository}`,
-        '--set',
-        `image.tag=${tag}`,
-        '--set',
-        'image.pullPolicy=IfNotPresent',
-      ),
+      await helm('install', 'berth', chartDir, '--namespace', namespace, ...localImageValues(ground)),
       'helm install',
     );
     installOutput = result.stdout;

@@ -22,24 +22,31 @@ export async function installBerth(ground: NodeGround, values: string[] = []): P
       },
     },
   });
-  const [repository, tag] = splitRef(ground.images.berth);
   await ground.helm([
     'install',
     'berth',
     path.join(repoRoot, 'charts/berth'),
     '--namespace',
     berthNamespace,
+    ...localImageValues(ground),
+    ...values.flatMap((v) => ['--set', v]),
+    '--wait',
+    '--timeout',
+    '180s',
+  ]);
+}
+
+/** helm flags that make the chart run berth from the image built here (already on the node). */
+export function localImageValues(ground: Pick<NodeGround, 'images'>): string[] {
+  const [repository, tag] = splitRef(ground.images.berth);
+  return [
     '--set',
     `image.repository=${repository}`,
     '--set',
     `image.tag=${tag}`,
     '--set',
     'image.pullPolicy=IfNotPresent',
-    ...values.flatMap((v) => ['--set', v]),
-    '--wait',
-    '--timeout',
-    '180s',
-  ]);
+  ];
 }
 
 export function splitRef(ref: string): [string, string] {

@@ -8,7 +8,7 @@ import { storeShards } from '../../credentials/sharded.ts';
 import { credentialStoreSecretName } from './secrets.ts';
 import { type BuildContext } from './context.ts';
 import { hasSharedStorage, ownerReference } from '../../model/registry.ts';
-import { restrictedContainerSecurity, restrictedPodSecurity } from '../../model/workload.ts';
+import { registryPlacement, restrictedContainerSecurity, restrictedPodHeader } from '../../model/workload.ts';
 
 export const tokenPaths = {
   tlsDir: '/etc/berth/tls',
@@ -78,7 +78,6 @@ export function tokenDeployment(ctx: BuildContext): k8s.V1Deployment {
 
 /** The pod template: the Registry's placement, and the checksums of what the pods load at start. */
 function tokenPodTemplate(ctx: BuildContext, labels: Record<string, string>): k8s.V1PodTemplateSpec {
-  const spec = ctx.registry.spec;
   const { volumes, mounts } = tokenVolumes(ctx);
   return {
     metadata: {
@@ -89,12 +88,8 @@ function tokenPodTemplate(ctx: BuildContext, labels: Record<string, string>): k8
       },
     },
     spec: {
-      automountServiceAccountToken: false,
-      enableServiceLinks: false,
-      securityContext: restrictedPodSecurity,
-      ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
-      ...(spec.tolerations ? { tolerations: spec.tolerations as k8s.V1Toleration[] } : {}),
-      ...(spec.priorityClassName ? { priorityClassName: spec.priorityClassName } : {}),
+      ...restrictedPodHeader,
+      ...registryPlacement(ctx.registry),
       containers: [tokenContainer(ctx, mounts)],
       volumes,
     },

@@ -5,7 +5,12 @@ import type * as k8s from '@kubernetes/client-node';
 import { names, ports, registryLabels, selectorLabels } from '../../model/names.ts';
 import { type BuildContext } from './context.ts';
 import { hasSharedStorage, ownerReference } from '../../model/registry.ts';
-import { registryPaths, restrictedContainerSecurity, restrictedPodSecurity } from '../../model/workload.ts';
+import {
+  registryPaths,
+  registryPlacement,
+  restrictedContainerSecurity,
+  restrictedPodHeader,
+} from '../../model/workload.ts';
 
 export function registryDeployment(ctx: BuildContext): k8s.V1Deployment {
   const { registry, ref } = ctx;
@@ -48,13 +53,8 @@ function registryPodTemplate(ctx: BuildContext, labels: Record<string, string>):
       },
     },
     spec: {
-      automountServiceAccountToken: false,
-      enableServiceLinks: false,
-      securityContext: restrictedPodSecurity,
-      ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
-      ...(spec.tolerations ? { tolerations: spec.tolerations as k8s.V1Toleration[] } : {}),
-      ...(spec.affinity ? { affinity: spec.affinity as k8s.V1Affinity } : {}),
-      ...(spec.priorityClassName ? { priorityClassName: spec.priorityClassName } : {}),
+      ...restrictedPodHeader,
+      ...registryPlacement(ctx.registry, { affinity: true }),
       containers: [registryContainer(ctx, mounts)],
       volumes,
     },
