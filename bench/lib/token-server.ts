@@ -4,7 +4,7 @@
 // stdout), and the bench points stdout at /dev/null. Reports its URL and process ids over IPC
 // and stops on SIGTERM.
 import { startTokenCluster } from '../../src/token/cluster-primary.ts';
-import { createJsonLogger } from '../../src/token/logger.ts';
+import { createProgramLogger } from '../../src/runtime/logger.ts';
 import { startTokenService, type TokenServiceConfig } from '../../src/token/service.ts';
 
 export interface BenchServerSetup {
@@ -13,7 +13,7 @@ export interface BenchServerSetup {
 }
 
 const setup = JSON.parse(process.argv[2] ?? '{}') as BenchServerSetup;
-const logger = createJsonLogger('info');
+const logger = createProgramLogger('token-service');
 let stop: (graceMs: number) => Promise<void>;
 if (setup.workers === 1) {
   const service = await startTokenService(setup.config, { logger });

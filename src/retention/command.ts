@@ -41,9 +41,10 @@
 // writing a Failed summary when it can), 2 for bad flags; on 1 and 2 the reason is also the container's
 // termination message (/dev/termination-log), which the controller puts in the policy's Ready
 // condition. No secret is ever logged or reported.
+import { dockerConfigEntries } from '../util/dockerconfig.ts';
 import { readFlags, UsageError } from '../util/flags.ts';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import winston from 'winston';
+import { createProgramLogger, endLogger, type Logger } from '../runtime/logger.ts';
 import type { Registry, Repository, RetentionPolicy } from '../api/index.ts';
 import { KubeClient } from '../runtime/kube/client.ts';
 import { loadKubeAccess } from '../runtime/kube/config.ts';
@@ -201,27 +202,14 @@ export async function pushTimeSource(
 
 /** The credential for `host` in a docker config: the entry for the host, or the only entry. */
 export function credentialFor(text: string, host: string): { username: string; password: string } {
-  let auths: Record<string, { username?: string; password?: string; auth?: string }>;
-  try {
-    auths = (JSON.parse(text) as { auths?: typeof auths }).auths ?? {};
-  } catch {
-    throw new UsageError('--docker-config is not a JSON docker config');
-  }
+  const entries = dockerConfigEntries(text);
+  if (!entries) throw new UsageError('--docker-config is not a JSON docker config');
   const strip = (h: string) => h.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
-  const entries = Object.entries(auths);
   const entry =
-    entries.find(([h]) => strip(h) === host)?.[1] ?? (entries.length === 1 ? entries[0]?.[1] : undefined);
+    entries.find((e) => strip(e.host) === host) ?? (entries.length === 1 ? entries[0] : undefined);
   if (!entry)
     throw new UsageError(`--docker-config has no entry for ${host} (and more than one, or no, other entry)`);
-  let { username, password } = entry;
-  if ((!username || !password) && entry.auth) {
-    const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
-    const i = decoded.indexOf(':');
-    if (i > 0) {
-      username = decoded.slice(0, i);
-      password = decoded.slice(i + 1);
-    }
-  }
+  const { username, password } = entry;
   if (!username || !password)
     throw new UsageError(`the docker config entry for ${host} has no username and password`);
   return { username, password };
@@ -229,7 +217,7 @@ export function credentialFor(text: string, host: string): { username: string; p
 
 export interface RunDeps {
   kube: KubeClient;
-  logger: winston.Logger;
+  logger: Logger;
   clock: () => number;
   /** Called between planning and deleting (tests use it to move tags in between). */
   afterPlan?: () => Promise<void>;
@@ -415,12 +403,7 @@ export async function retentionRunCommand(argv: string[]): Promise<number> {
     terminationMessage(`berth retention-run: ${err.message}`);
     return 2;
   }
-  const logger = winston.createLogger({
-    level: 'info',
-    format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
-    defaultMeta: { component: 'retention-run' },
-    transports: [new winston.transports.Console()],
-  });
+  const logger = createProgramLogger('retention-run');
   let code = 1;
   try {
     const summary = await runRetention(config, {
@@ -437,6 +420,6 @@ export async function retentionRunCommand(argv: string[]): Promise<number> {
     });
     terminationMessage(`the run could not write its report: ${(err as Error).message}`);
   }
-  await new Promise((r) => logger.on('finish', r).end());
+  await endLogger(logger);
   return code;
 }

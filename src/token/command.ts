@@ -6,12 +6,10 @@ import os from 'node:os';
 import { readFlags, UsageError } from '../util/flags.ts';
 import { parseDuration } from '../util/duration.ts';
 import { startTokenCluster } from './cluster-primary.ts';
-import { createJsonLogger, endLogger } from './logger.ts';
+import { createProgramLogger, endLogger } from '../runtime/logger.ts';
 import { parseListenAddress } from '../util/listen.ts';
 import { startTokenService, type TokenServiceConfig } from './service.ts';
 import { defaultWorkerCount, readProcessLimits, workerHeapMiB } from './worker-count.ts';
-
-export { createJsonLogger };
 
 /** How long requests in flight may take to finish after SIGTERM. */
 export const shutdownGraceMs = 5_000;
@@ -138,7 +136,7 @@ export async function tokenServiceCommand(argv: string[]): Promise<number> {
     console.error(`berth token-service: ${err.message}\n\n${tokenServiceUsage}`);
     return 2;
   }
-  const logger = createJsonLogger(parsed.logLevel);
+  const logger = createProgramLogger('token-service', parsed.logLevel);
   const workers = parsed.workers === 'auto' ? autoWorkerCount() : parsed.workers;
   let stop: (graceMs: number) => Promise<void>;
   try {

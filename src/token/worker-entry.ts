@@ -2,14 +2,14 @@
 // BERTH_TOKEN_WORKER (paths and names only; secrets are read from the mounted files).
 import cluster from 'node:cluster';
 import { runTokenWorker, workerGraceMs, workerSetupVariable, type WorkerSetup } from './cluster-worker.ts';
-import { createJsonLogger, endLogger } from './logger.ts';
+import { createProgramLogger, endLogger } from '../runtime/logger.ts';
 
 if (!cluster.isWorker || process.send === undefined) {
   console.error('worker-entry: this is a token service worker, started by `berth token-service`');
   process.exit(2);
 }
 const setup = JSON.parse(process.env[workerSetupVariable] ?? '{}') as WorkerSetup;
-const logger = createJsonLogger(setup.logLevel, { worker: cluster.worker?.id });
+const logger = createProgramLogger('token-service', setup.logLevel, { worker: cluster.worker?.id });
 let exiting = false;
 const exit = (code: number) => {
   if (exiting) return;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { dockerConfigJson, parseDockerConfig } from './dockerconfig.ts';
+import { dockerConfigEntries, dockerConfigJson, parseDockerConfig } from './dockerconfig.ts';
 
 describe('docker config', () => {
   it('round-trips hosts and credentials', () => {
@@ -20,4 +20,28 @@ describe('docker config', () => {
   it.each([undefined, '', 'not json', '{}', '{"auths":{}}', '{"auths":{"h":{}}}'])('gives up on %j', (text) =>
     expect(parseDockerConfig(text)).toBeUndefined(),
   );
+});
+
+describe('dockerConfigEntries', () => {
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  it('every entry in order, auth decoded where username and password are absent', () => {
+    const text = JSON.stringify({
+      auths: {
+        'https://r1.example/v2/': { username: 'a', password: 'b' },
+        r2: { auth: b64('c:d:e') },
+        r3: { auth: b64('no-colon') },
+        r4: {},
+      },
+    });
+    expect(dockerConfigEntries(text)).toEqual([
+      { host: 'https://r1.example/v2/', username: 'a', password: 'b' },
+      { host: 'r2', username: 'c', password: 'd:e' },
+      { host: 'r3' },
+      { host: 'r4' },
+    ]);
+  });
+  it.each([undefined, '', 'not json', 'null', '7'])('not a docker config: %j', (text) =>
+    expect(dockerConfigEntries(text)).toBeUndefined(),
+  );
+  it('a config without auths has no entries', () => expect(dockerConfigEntries('{}')).toEqual([]));
 });

@@ -11,26 +11,43 @@ export function dockerConfigJson(hosts: string[], username: string, password: st
   return JSON.stringify({ auths } satisfies DockerConfig);
 }
 
-/** The credentials in a docker config, if it is one; never throws. */
-export function parseDockerConfig(
-  text: string | undefined,
-): { hosts: string[]; username: string; password: string } | undefined {
+/** One entry of a docker config, its `auth` decoded when it names no username and password. */
+export interface DockerConfigEntry {
+  host: string;
+  username?: string;
+  password?: string;
+}
+
+/** Every entry of a docker config (in the document's order); undefined when it is not one. Never throws. */
+export function dockerConfigEntries(text: string | undefined): DockerConfigEntry[] | undefined {
   if (!text) return undefined;
+  let parsed: Partial<DockerConfig>;
   try {
-    const parsed = JSON.parse(text) as Partial<DockerConfig>;
-    const entries = Object.entries(parsed.auths ?? {});
-    const first = entries[0]?.[1];
-    if (!first) return undefined;
-    let { username, password } = first;
-    if ((!username || !password) && first.auth) {
-      const decoded = Buffer.from(first.auth, 'base64').toString('utf8');
-      const i = decoded.indexOf(':');
-      username = decoded.slice(0, i);
-      password = decoded.slice(i + 1);
-    }
-    if (!username || !password) return undefined;
-    return { hosts: entries.map(([h]) => h).sort(), username, password };
+    parsed = JSON.parse(text) as Partial<DockerConfig>;
   } catch {
     return undefined;
   }
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  return Object.entries(parsed.auths ?? {}).map(([host, entry]) => {
+    let { username, password } = entry ?? {};
+    if ((!username || !password) && typeof entry?.auth === 'string') {
+      const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
+      const i = decoded.indexOf(':');
+      if (i > 0) {
+        username = decoded.slice(0, i);
+        password = decoded.slice(i + 1);
+      }
+    }
+    return { host, ...(username ? { username } : {}), ...(password ? { password } : {}) };
+  });
+}
+
+/** The credentials in a docker config (its first entry's), if it is one; never throws. */
+export function parseDockerConfig(
+  text: string | undefined,
+): { hosts: string[]; username: string; password: string } | undefined {
+  const entries = dockerConfigEntries(text);
+  const first = entries?.[0];
+  if (!first?.username || !first.password) return undefined;
+  return { hosts: entries!.map((e) => e.host).sort(), username: first.username, password: first.password };
 }
