@@ -30,13 +30,14 @@ import { createTokenMetrics } from '../src/token/metrics.ts';
 import { CredentialStoreFile } from '../src/token/store-file.ts';
 import { presented, scaleFixture } from '../test/registry/credential-store-fixture.ts';
 import { printTable, writeResults, type Row } from './lib/results.ts';
+import { systemClock } from '../src/runtime/clock.ts';
 
 // `--load-child <folder>`: one cold load in a fresh process (a token pod starting), its time printed.
 if (process.argv[2] === '--load-child') {
   const reader = new CredentialStoreFile(process.argv[3] ?? '', {
     logger: winston.createLogger({ silent: true, transports: [new winston.transports.Console()] }),
     metrics: createTokenMetrics(),
-    clock: () => new Date(),
+    clock: systemClock,
   });
   const cpu = process.cpuUsage();
   const t = performance.now();
@@ -104,7 +105,11 @@ class Volume {
   }
 
   reader(): CredentialStoreFile {
-    return new CredentialStoreFile(this.dir, { logger, metrics: createTokenMetrics(), clock: () => now });
+    return new CredentialStoreFile(this.dir, {
+      logger,
+      metrics: createTokenMetrics(),
+      clock: { now: () => now.getTime() },
+    });
   }
 }
 

@@ -411,7 +411,7 @@ beforeAll(async () => {
     ],
   });
   const metrics = createTokenMetrics();
-  const clock = () => now;
+  const clock = { now: () => now.getTime() };
   storeFile = new SwitchedStore('/nonexistent/store.json', { logger, metrics, clock });
   const signer = new TokenSigner((await createSigningKey()).privateKeyPem);
   agent = new http.Agent({ keepAlive: true, maxSockets: 1 });

@@ -50,7 +50,7 @@ async function setup(anonymousPull = false) {
   const metrics = createTokenMetrics();
   const store = compileCredentialStore({ version: 1, anonymousPull, credentials: entries });
   const signer = new TokenSigner((await createSigningKey()).privateKeyPem);
-  const deps = { clock: () => now, signer, store: () => store, logger, metrics };
+  const deps = { clock: { now: () => now.getTime() }, signer, store: () => store, logger, metrics };
   const call = (req: Partial<TokenRequest> & { params?: URLSearchParams }) =>
     handleTokenRequest({ method: 'GET', params: new URLSearchParams(), ...req }, settings, deps);
   return { call, lines, metrics, signer };

@@ -21,6 +21,7 @@ import {
   scopeText,
   type Refusal,
 } from './token-request.ts';
+import type { Clock } from '../runtime/clock.ts';
 
 export interface TokenSettings {
   issuer: string;
@@ -31,7 +32,7 @@ export interface TokenSettings {
 }
 
 export interface TokenDeps {
-  clock: () => Date;
+  clock: Pick<Clock, 'now'>;
   signer: TokenSigner;
   store: () => CompiledStore;
   logger: Logger;
@@ -102,7 +103,7 @@ export async function handleTokenRequest(
   deps: TokenDeps,
 ): Promise<TokenResponse> {
   const started = process.hrtime.bigint();
-  const now = deps.clock();
+  const now = new Date(deps.clock.now());
   const oauth = request.method === 'POST';
   const audit = auditFields(request);
   const observe = (outcome: string) =>

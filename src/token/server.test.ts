@@ -11,6 +11,7 @@ import { createTokenMetrics } from './metrics.ts';
 import { startTokenServer, type RunningTokenServer } from './server.ts';
 import { TokenSigner } from './signer.ts';
 import { CredentialStoreFile } from './store-file.ts';
+import { systemClock } from '../runtime/clock.ts';
 
 const user = mintCredential({ username: 'u', grants: [{ repositories: ['**'], actions: ['pull'] }] });
 let dir: string;
@@ -26,7 +27,7 @@ beforeAll(async () => {
   );
   const logger = winston.createLogger({ silent: true });
   const metrics = createTokenMetrics();
-  const clock = () => new Date();
+  const clock = systemClock;
   const signer = new TokenSigner((await createSigningKey()).privateKeyPem);
   const storeFile = new CredentialStoreFile(file, { logger, metrics, clock });
   await storeFile.load();
@@ -115,7 +116,7 @@ describe('the token server over HTTP', () => {
   it('closes gracefully: the idle connection at once, the request in flight answered with connection: close', async () => {
     const logger = winston.createLogger({ silent: true });
     const metrics = createTokenMetrics();
-    const clock = () => new Date();
+    const clock = systemClock;
     const storeFile = new CredentialStoreFile(path.join(dir, 'store.json'), { logger, metrics, clock });
     await storeFile.load();
     const signer = new TokenSigner((await createSigningKey()).privateKeyPem);

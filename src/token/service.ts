@@ -7,6 +7,7 @@ import { startTokenServer, type MetricsText, type RunningTokenServer } from './s
 import { type ListenAddress } from '../util/listen.ts';
 import { TokenSigner } from './signer.ts';
 import { CredentialStoreFile } from './store-file.ts';
+import { systemClock, type Clock } from '../runtime/clock.ts';
 
 export interface TokenServiceConfig {
   listen: ListenAddress;
@@ -26,7 +27,7 @@ export interface TokenServiceConfig {
 
 export interface TokenServiceDeps {
   logger: Logger;
-  clock?: () => Date;
+  clock?: Pick<Clock, 'now'>;
   metrics?: TokenMetrics;
   /** Where /metrics comes from (a cluster worker's: the primary); default this process's registry. */
   metricsText?: () => Promise<MetricsText>;
@@ -77,7 +78,7 @@ export async function startTokenService(
   config: TokenServiceConfig,
   deps: TokenServiceDeps,
 ): Promise<RunningTokenService> {
-  const clock = deps.clock ?? (() => new Date());
+  const clock = deps.clock ?? systemClock;
   const metrics = deps.metrics ?? createTokenMetrics();
   if ((config.tlsCertPath === undefined) !== (config.tlsKeyPath === undefined))
     throw new TokenServiceConfigError('TLS needs both a certificate and a key (or neither)');

@@ -65,7 +65,7 @@ function make(file: string, files?: StoreFileSystem) {
     storeFile: new CredentialStoreFile(file, {
       logger,
       metrics,
-      clock: () => new Date(0),
+      clock: { now: () => 0 },
       ...(files ? { files } : {}),
     }),
   };

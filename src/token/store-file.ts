@@ -43,6 +43,7 @@ import {
   type StampRecord,
   type StoreFileSystem,
 } from './store-stamps.ts';
+import type { Clock } from '../runtime/clock.ts';
 
 /** At most this many skipped entries are logged one by one per load; a summary counts them all. */
 export const maxSkippedEntriesLogged = 20;
@@ -57,7 +58,7 @@ export class CredentialStoreError extends Error {
 export interface StoreFileDeps {
   logger: Logger;
   metrics: TokenMetrics;
-  clock: () => Date;
+  clock: Pick<Clock, 'now'>;
   /** The files' reading and stamps; default node:fs (tests count the reads). */
   files?: StoreFileSystem;
 }
@@ -228,7 +229,7 @@ export class CredentialStoreFile {
     this.compiled = read.compiled;
     this.contentHash = read.contentHash;
     this.shards = read.shards ?? [];
-    this.loadedAt = this.deps.clock();
+    this.loadedAt = new Date(this.deps.clock.now());
     this.deps.metrics.storeReloads.inc({ result: 'ok' });
     this.deps.metrics.storeCredentials.set(this.compiled.size);
     this.reportSkipped(read.skipped);
