@@ -77,13 +77,7 @@ export class GarbageCollectionReconciler {
     const current: GCStatus = registry.status?.garbageCollection ?? {};
     const when = triggerOf(registry, current, now);
     if (when.scheduleProblem) {
-      this.deps.events.event(
-        registry as unknown as KubeObject,
-        'Warning',
-        'InvalidSchedule',
-        'GarbageCollect',
-        when.scheduleProblem,
-      );
+      this.deps.events.event(registry, 'Warning', 'InvalidSchedule', 'GarbageCollect', when.scheduleProblem);
     }
     const observed = await this.observe(registry, current, now, when.trigger);
     const result = step(registry.metadata?.name ?? '', current, observed, this.settings);
@@ -132,7 +126,7 @@ export class GarbageCollectionReconciler {
   /** Writes status.garbageCollection, only when it changed. */
   private async writeStatus(cached: Registry, status: GCStatus): Promise<void> {
     if (JSON.stringify(status) === JSON.stringify(cached.status?.garbageCollection ?? {})) return;
-    await updateStatus(this.deps.client, resources.registries, cached as unknown as KubeObject, {
+    await updateStatus(this.deps.client, resources.registries, cached, {
       ...(cached.status ?? {}),
       garbageCollection: status,
     });
@@ -215,13 +209,7 @@ export class GarbageCollectionReconciler {
     const ref = refOf(registry);
     switch (effect.kind) {
       case 'event':
-        this.deps.events.event(
-          registry as unknown as KubeObject,
-          effect.type,
-          effect.reason,
-          'GarbageCollect',
-          effect.message,
-        );
+        this.deps.events.event(registry, effect.type, effect.reason, 'GarbageCollect', effect.message);
         return;
       case 'createCollectJob': {
         const nodeName = needsSameNode(registry) ? await registryNode(this.deps.client, ref) : undefined;
@@ -242,7 +230,7 @@ export class GarbageCollectionReconciler {
             kind: 'Deployment',
             metadata: { name: names.workload(ref), namespace: ref.namespace },
             spec: { template: { metadata: { annotations: { [restartAnnotation]: effect.stamp } } } },
-          } as KubeObject,
+          },
           restartFieldManager,
         );
         return;
@@ -251,7 +239,7 @@ export class GarbageCollectionReconciler {
 
   private async createJob(job: k8s.V1Job, rctx: ReconcileContext): Promise<void> {
     try {
-      await this.deps.client.create(collectionPath(jobs, job.metadata?.namespace), job as KubeObject);
+      await this.deps.client.create(collectionPath(jobs, job.metadata?.namespace), job);
       rctx.log.info('Created garbage collection Job', { job: job.metadata?.name });
     } catch (err) {
       if (!isStatus(err, 409))

@@ -7,7 +7,8 @@ import { Counter } from 'prom-client';
 import type { OperatorConfig } from '../config/config.ts';
 import { resources } from '../model/resources.ts';
 import type { Deps } from '../runtime/deps.ts';
-import type { Cache, Informer, InformerEvent } from '../runtime/informer.ts';
+import type { Registry } from '../api/index.ts';
+import type { AnyInformer, Cache, InformerEvent } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
 import { keyOf } from '../runtime/kube/resource.ts';
 import type { Manager } from '../runtime/manager.ts';
@@ -29,7 +30,7 @@ function registryOfSecret(obj: KubeObject): string | undefined {
  * this replica leads, so no change is missed between terms. A resync of a secondary informer marks
  * nothing: the Registry's own resync is a full pass.
  */
-function markChanges(caches: Record<keyof PullSecretCaches, Informer>, work: FanoutWork): void {
+function markChanges(caches: Record<keyof PullSecretCaches, AnyInformer>, work: FanoutWork): void {
   const mark =
     (
       namespaceOf: (obj: KubeObject) => string | undefined,
@@ -49,12 +50,10 @@ function markChanges(caches: Record<keyof PullSecretCaches, Informer>, work: Fan
 }
 
 /** The keys of the Registries that ask for pull secrets or still hold a finalizer. */
-function withPullSecrets(registries: Cache<KubeObject>): string[] {
+function withPullSecrets(registries: Cache<Registry>): string[] {
   return registries
     .list()
-    .filter(
-      (r) => (r.spec as { pullSecrets?: unknown } | undefined)?.pullSecrets || r.metadata?.finalizers?.length,
-    )
+    .filter((r) => r.spec?.pullSecrets || r.metadata?.finalizers?.length)
     .map((r) => `${r.metadata?.namespace}/${r.metadata?.name}`);
 }
 

@@ -4,12 +4,16 @@ import type { Cache } from '../runtime/informer.ts';
 import type { KubeClient, KubeObject } from '../runtime/kube/client.ts';
 import { alreadyReported, PullSecretReconciler, pullSecretsFinalizer, summarize } from './reconciler.ts';
 
-const cacheOf = (objects: KubeObject[]): Cache<KubeObject> => ({
-  get: (name, namespace) =>
-    objects.find((o) => o.metadata?.name === name && o.metadata.namespace === namespace),
-  list: () => objects,
-  hasSynced: () => true,
-});
+/** A cache of plain JSON objects, as an informer holds them. */
+const cacheOf = <T extends KubeObject>(json: KubeObject[]): Cache<T> => {
+  const objects = json as T[];
+  return {
+    get: (name, namespace) =>
+      objects.find((o) => o.metadata?.name === name && o.metadata.namespace === namespace),
+    list: () => objects,
+    hasSynced: () => true,
+  };
+};
 
 /** A Registry being deleted, as a cache may still hold it after the finalizer was removed. */
 const deleting: KubeObject = {

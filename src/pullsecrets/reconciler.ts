@@ -56,10 +56,10 @@ export const namespaceConcurrency = 8;
 export const foreignRecheckMs = 60_000;
 
 export interface PullSecretCaches {
-  registries: Cache<KubeObject>;
-  namespaces: Cache<KubeObject>;
-  serviceAccounts: Cache<KubeObject>;
-  secrets: Cache<KubeObject>;
+  registries: Cache<Registry>;
+  namespaces: Cache<k8s.V1Namespace>;
+  serviceAccounts: Cache<k8s.V1ServiceAccount>;
+  secrets: Cache<k8s.V1Secret>;
 }
 
 export interface PullSecretSettings {
@@ -118,10 +118,7 @@ export class PullSecretReconciler {
     const reg: RegistryKey = { name: req.name, namespace: req.namespace ?? '' };
     const spec = registry.spec.pullSecrets;
     if (registry.metadata?.deletionTimestamp || !spec) return this.release(key, registry, reg);
-    if (
-      await addFinalizer(this.deps.client, resources.registries, registry as KubeObject, pullSecretsFinalizer)
-    )
-      return; // the update brings us back
+    if (await addFinalizer(this.deps.client, resources.registries, registry, pullSecretsFinalizer)) return; // the update brings us back
 
     const pass = this.startPass(key, registry, reg, spec, rctx);
     const failed = await this.lookAt(pass, this.targets(pass));
@@ -147,14 +144,11 @@ export class PullSecretReconciler {
     if (registry.metadata?.deletionTimestamp) {
       // A stale cached copy still shows the finalizer after the removal let the Registry go:
       // removing it again gets 404, and a Registry that is gone has no finalizer left to remove.
-      await removeFinalizer(
-        this.deps.client,
-        resources.registries,
-        registry as KubeObject,
-        pullSecretsFinalizer,
-      ).catch((err: unknown) => {
-        if (!isNotFound(err)) throw err;
-      });
+      await removeFinalizer(this.deps.client, resources.registries, registry, pullSecretsFinalizer).catch(
+        (err: unknown) => {
+          if (!isNotFound(err)) throw err;
+        },
+      );
     } else if (ours.length === 0 && registry.status?.pullSecrets) await this.writeStatus(registry, undefined);
   }
 
@@ -230,16 +224,12 @@ export class PullSecretReconciler {
 
   /** berth's pull Secrets of this Registry (in one namespace, or all). */
   private ours(reg: RegistryKey, namespace?: string): k8s.V1Secret[] {
-    return (this.caches.secrets.list(namespace) as k8s.V1Secret[]).filter((s) =>
-      isOwnCredential(s, 'pull', reg),
-    );
+    return this.caches.secrets.list(namespace).filter((s) => isOwnCredential(s, 'pull', reg));
   }
 
   /** ServiceAccounts that carry berth's entry `secretName`. */
   private withEntry(secretName: string): k8s.V1ServiceAccount[] {
-    return (this.caches.serviceAccounts.list() as k8s.V1ServiceAccount[]).filter(
-      (sa) => removePullSecret(sa, secretName) !== undefined,
-    );
+    return this.caches.serviceAccounts.list().filter((sa) => removePullSecret(sa, secretName) !== undefined);
   }
 
   /**
@@ -260,7 +250,7 @@ export class PullSecretReconciler {
       if (secret.metadata?.name !== spec.secretName) await this.removeFrom(ns, secret.metadata?.name ?? '');
 
     // berth's own Secrets are cached; a foreign one of the same name is read directly.
-    const cachedSecret = this.caches.secrets.get(spec.secretName, ns) as k8s.V1Secret | undefined;
+    const cachedSecret = this.caches.secrets.get(spec.secretName, ns);
     const live = cachedSecret ?? (await this.readSecret(ns, spec.secretName));
     if (live && !isOwnCredential(live, 'pull', reg)) return this.foreignSecret(pass, ns, live);
     const step = await this.writeCredential(pass, ns, live);
@@ -300,15 +290,10 @@ export class PullSecretReconciler {
       hosts: pass.hosts,
       state: step.state,
     });
-    await applyOwned(
-      this.deps.client,
-      resources.secrets,
-      desired as KubeObject,
-      live as KubeObject | undefined,
-    );
+    await applyOwned(this.deps.client, resources.secrets, desired, live);
     if (step.events.includes('Rotated')) {
       this.deps.events.event(
-        pass.registry as KubeObject,
+        pass.registry,
         'Normal',
         'CredentialRotated',
         'Rotate',
@@ -322,7 +307,8 @@ export class PullSecretReconciler {
     const spec = registry.spec.pullSecrets;
     if (!spec) return [];
     const excluded = new Set(spec.excludeNamespaces ?? []);
-    return (this.caches.namespaces.list() as k8s.V1Namespace[])
+    return this.caches.namespaces
+      .list()
       .filter((n) => n.status?.phase !== 'Terminating' && !n.metadata?.deletionTimestamp)
       .filter((n) => !excluded.has(n.metadata?.name ?? ''))
       .filter((n) => matchesSelector(spec.namespaceSelector, n.metadata?.labels ?? {}))
@@ -332,8 +318,7 @@ export class PullSecretReconciler {
   /** The clash, with a Warning Event when it is new (status already shows one that persists). */
   private notOwned(secret: k8s.V1Secret, ns: string, name: string, isNew: boolean): Failure {
     const message = `Secret ${ns}/${name} exists and is not berth's pull secret for this Registry; berth leaves it untouched. Rename or remove it, or choose another spec.pullSecrets.secretName.`;
-    if (isNew)
-      this.deps.events.event(secret as KubeObject, 'Warning', 'SecretNotOwned', 'Reconcile', message);
+    if (isNew) this.deps.events.event(secret, 'Warning', 'SecretNotOwned', 'Reconcile', message);
     return { namespace: ns, reason: 'SecretNotOwned', message };
   }
 
@@ -348,7 +333,7 @@ export class PullSecretReconciler {
     secretName: string,
     policy: { names?: string[]; all?: boolean } | undefined,
   ) {
-    for (const sa of this.caches.serviceAccounts.list(ns) as k8s.V1ServiceAccount[]) {
+    for (const sa of this.caches.serviceAccounts.list(ns)) {
       const name = sa.metadata?.name ?? '';
       const edit = targetsServiceAccount(policy, name)
         ? addPullSecret(sa, secretName)
@@ -364,7 +349,7 @@ export class PullSecretReconciler {
     namespace: string | undefined,
   ): Promise<void> {
     const orphans = orphanedEntries(
-      this.caches.serviceAccounts.list(namespace) as k8s.V1ServiceAccount[],
+      this.caches.serviceAccounts.list(namespace),
       secretName,
       selected,
       (ns) => this.caches.secrets.get(secretName, ns) !== undefined,
@@ -376,7 +361,7 @@ export class PullSecretReconciler {
   }
 
   private async removeFrom(ns: string, secretName: string): Promise<void> {
-    for (const sa of this.caches.serviceAccounts.list(ns) as k8s.V1ServiceAccount[]) {
+    for (const sa of this.caches.serviceAccounts.list(ns)) {
       const edit = removePullSecret(sa, secretName);
       if (edit) await this.editServiceAccount(sa, edit);
     }
@@ -421,6 +406,6 @@ export class PullSecretReconciler {
       );
     }
     status.conditions = conditions;
-    await updateStatus(this.deps.client, resources.registries, registry as KubeObject, status);
+    await updateStatus(this.deps.client, resources.registries, registry, status);
   }
 }

@@ -1,13 +1,12 @@
 // The Registry controller: its informers, the mapping from children back to their Registry, and
 // the reconciler.
+import { watchOf } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
-import type { KubeObject } from '../runtime/kube/client.ts';
 import type { Manager } from '../runtime/manager.ts';
 import { managedBySelector } from '../runtime/objects.ts';
 import { RegistryReconciler, type RegistrySettings } from './reconciler.ts';
 import { resources } from '../model/resources.ts';
 import { daemonSets } from './node-access-step.ts';
-import type { Repository } from '../api/index.ts';
 import { registryKeyOf } from '../model/claims.ts';
 import { hostClaimants } from '../model/hosts.ts';
 import { mapToRegistry } from '../model/registry-keys.ts';
@@ -37,11 +36,11 @@ export function registryController(deps: Deps, manager: Manager, settings: Regis
     watches: [
       ...Object.values(children).map((informer) => ({ informer, map: mapToRegistry })),
       // the credential store grants pulls by Repository and by namespace label
-      { informer: repositories, map: (obj: KubeObject) => [registryKeyOf(obj as Repository)] },
+      watchOf(repositories, (obj) => [registryKeyOf(obj)]),
       { informer: namespaces, map: allRegistries },
       // Ingress host claims (src/model/hosts.ts): a change of one Registry can take a host from,
       // or give it back to, another; those are the ones with that host and the ones in HostConflict.
-      { informer: registries, map: (obj: KubeObject) => hostClaimants(registries.list(), obj) },
+      watchOf(registries, (obj) => hostClaimants(registries.list(), obj)),
     ],
     reconcile: (request, ctx) => reconciler.reconcile(request, ctx),
   });

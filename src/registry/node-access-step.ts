@@ -29,28 +29,33 @@ import type { Deps } from '../runtime/deps.ts';
 import { isNotFound } from '../runtime/errors.ts';
 import type { Cache } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
-import { objectPath, type ResourceType } from '../runtime/kube/resource.ts';
+import { objectPath, resourceType, type ResourceType } from '../runtime/kube/resource.ts';
 import { applyOwned } from '../runtime/writes.ts';
 
-export const daemonSets = {
+export const daemonSets = resourceType<k8s.V1DaemonSet>({
   group: 'apps',
   version: 'v1',
   plural: 'daemonsets',
   kind: 'DaemonSet',
-} as const satisfies ResourceType;
-const configMaps = { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap' } as const;
-const registries = {
+});
+const configMaps = resourceType<k8s.V1ConfigMap>({
+  group: '',
+  version: 'v1',
+  plural: 'configmaps',
+  kind: 'ConfigMap',
+});
+const registries = resourceType<Registry>({
   group: 'berth.dev',
   version: 'v1alpha1',
   plural: 'registries',
   kind: 'Registry',
-} as const;
+});
 
 export const cleanupDeadlineMs = 10 * 60_000;
 
 export interface NodeAccessCaches {
-  daemonSets: Cache<KubeObject>;
-  configMaps: Cache<KubeObject>;
+  daemonSets: Cache<k8s.V1DaemonSet>;
+  configMaps: Cache<k8s.V1ConfigMap>;
 }
 
 export interface NodeAccessInput {
@@ -104,7 +109,7 @@ export class NodeAccessStep {
     if (!dir.ok) {
       // No agent mounts a folder the install does not allow: none is created, and one that runs
       // (certsDir changed) cleans up the folder it already mounts, then goes.
-      this.deps.events.event(registry as KubeObject, 'Warning', dir.reason, 'Reconcile', dir.message);
+      this.deps.events.event(registry, 'Warning', dir.reason, 'Reconcile', dir.message);
       const out = await this.windDown(registry, ref, input.operatorImage, false);
       return {
         ...out,
@@ -125,15 +130,15 @@ export class NodeAccessStep {
     const host = input.ingressHost;
     const config = nodeAccessConfig(ref, registry, input.clusterIP, input.tls, host?.nodes !== false);
     await this.apply(configMaps, nodeAccessConfigMap(ref, config, input.caPem), this.caches.configMaps);
-    const ds = (await this.apply(
+    const ds = await this.apply(
       daemonSets,
       nodeAgentDaemonSet(ref, dir.dir, input.operatorImage, 'sync'),
       this.caches.daemonSets,
-    )) as k8s.V1DaemonSet;
+    );
     const condition = nodesReadyCondition(ds, 'sync');
     if (host && !host.nodes) {
       // The agents serve the Service names; what the spec asks beyond them is refused, visibly.
-      this.deps.events.event(registry as KubeObject, 'Warning', host.reason, 'Reconcile', host.message);
+      this.deps.events.event(registry, 'Warning', host.reason, 'Reconcile', host.message);
       return {
         condition: {
           type: 'NodesReady',
@@ -204,15 +209,14 @@ export class NodeAccessStep {
     operatorImage: string,
     deleting: boolean,
   ): Promise<NodeAccessOutcome> {
-    const ds = this.caches.daemonSets.get(nodeAgentNames.daemonSet(ref), ref.namespace) as
-      k8s.V1DaemonSet | undefined;
+    const ds = this.caches.daemonSets.get(nodeAgentNames.daemonSet(ref), ref.namespace);
     // Cleanup runs on the folder the agents already mount, and only when the install allows it:
     // a DaemonSet on any other folder (made before the allow-list) is deleted without a cleanup.
     const mounted = mountedCertsDir(ds);
     const cleanable = mounted !== undefined && checkCertsDir(mounted, this.policy.allowedDirs).ok;
     if (ds && !cleanable)
       this.deps.events.event(
-        registry as KubeObject,
+        registry,
         'Warning',
         'NodeCleanupSkipped',
         'Delete',
@@ -225,11 +229,11 @@ export class NodeAccessStep {
       if (!done && !overdue) {
         const applied = cleaning
           ? ds
-          : ((await this.apply(
+          : await this.apply(
               daemonSets,
               nodeAgentDaemonSet(ref, mounted, operatorImage, 'cleanup'),
               this.caches.daemonSets,
-            )) as k8s.V1DaemonSet);
+            );
         return {
           condition: nodesReadyCondition(applied, 'cleanup'),
           requeueAfterMs: deleting
@@ -239,7 +243,7 @@ export class NodeAccessStep {
       }
       if (!done)
         this.deps.events.event(
-          registry as KubeObject,
+          registry,
           'Warning',
           'NodeCleanupIncomplete',
           'Delete',
@@ -257,15 +261,14 @@ export class NodeAccessStep {
     return this.deps.clock.now() - new Date(ts as unknown as string).getTime();
   }
 
-  private async apply(type: ResourceType, desired: object, cache: Cache<KubeObject>): Promise<KubeObject> {
-    const obj = desired as KubeObject;
-    const current = cache.get(obj.metadata?.name ?? '', obj.metadata?.namespace);
-    return (await applyOwned(this.deps.client, type, obj, current)).object;
+  private async apply<T extends KubeObject>(type: ResourceType<T>, desired: T, cache: Cache<T>): Promise<T> {
+    const current = cache.get(desired.metadata?.name ?? '', desired.metadata?.namespace);
+    return (await applyOwned(this.deps.client, type, desired, current)).object;
   }
 
-  private async deleteIfCached(
-    type: ResourceType,
-    cache: Cache<KubeObject>,
+  private async deleteIfCached<T extends KubeObject>(
+    type: ResourceType<T>,
+    cache: Cache<T>,
     name: string,
     namespace: string,
   ): Promise<void> {

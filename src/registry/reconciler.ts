@@ -88,17 +88,17 @@ import { nextRegistryStatus } from './registry-status.ts';
 export { storageConfig, tokenRealm } from './config-input.ts';
 
 export interface RegistryCaches extends Pick<NodeAccessCaches, 'daemonSets'> {
-  registries: Cache<KubeObject>;
-  secrets: Cache<KubeObject>;
-  configMaps: Cache<KubeObject>;
-  services: Cache<KubeObject>;
-  pvcs: Cache<KubeObject>;
-  deployments: Cache<KubeObject>;
+  registries: Cache<Registry>;
+  secrets: Cache<k8s.V1Secret>;
+  configMaps: Cache<k8s.V1ConfigMap>;
+  services: Cache<k8s.V1Service>;
+  pvcs: Cache<k8s.V1PersistentVolumeClaim>;
+  deployments: Cache<k8s.V1Deployment>;
   networkPolicies: Cache<KubeObject>;
-  ingresses: Cache<KubeObject>;
-  pdbs: Cache<KubeObject>;
-  repositories: Cache<KubeObject>;
-  namespaces: Cache<KubeObject>;
+  ingresses: Cache<k8s.V1Ingress>;
+  pdbs: Cache<k8s.V1PodDisruptionBudget>;
+  repositories: Cache<Repository>;
+  namespaces: Cache<k8s.V1Namespace>;
 }
 
 export interface RegistrySettings {
@@ -164,7 +164,7 @@ export class RegistryReconciler {
   }
 
   async reconcile(req: ReconcileRequest, rctx: ReconcileContext): Promise<ReconcileResult | void> {
-    const cached = this.caches.registries.get(req.name, req.namespace) as Registry | undefined;
+    const cached = this.caches.registries.get(req.name, req.namespace);
     // Owned objects go by garbage collection; the node agents first clean the nodes (finalizer).
     if (!cached) return this.nodeAccess.orphaned({ name: req.name, namespace: req.namespace ?? '' });
     if (cached.metadata?.deletionTimestamp)
@@ -219,7 +219,7 @@ export class RegistryReconciler {
   /** Service. Writes: the Service, first, for its cluster IPs (the serving certificate names them). */
   private async serviceStep(run: Run): Promise<string[]> {
     const service = await this.apply(resources.services, registryService(run.base), this.caches.services);
-    return clusterIPsOf(service as k8s.V1Service);
+    return clusterIPsOf(service);
   }
 
   /**
@@ -260,8 +260,7 @@ export class RegistryReconciler {
       tlsSecret: this.cachedSecret(ref.namespace, names.tlsSecret(ref)),
     };
     const material = await selfSignedTLS(now, ref, registry, existing, clusterIPs);
-    for (const e of material.events)
-      this.deps.events.event(registry as KubeObject, 'Normal', e.reason, 'Issue', e.message);
+    for (const e of material.events) this.deps.events.event(registry, 'Normal', e.reason, 'Issue', e.message);
     await this.apply(resources.secrets, caSecret(run, material.ca), this.caches.secrets);
     await this.apply(
       resources.secrets,
@@ -284,7 +283,7 @@ export class RegistryReconciler {
     const host = this.ingressHost(run.registry);
     if (host.kind === 'conflict') {
       run.observed.hosts = { ok: false, reason: host.reason, message: host.message };
-      this.deps.events.event(run.registry as KubeObject, 'Warning', host.reason, 'Reconcile', host.message);
+      this.deps.events.event(run.registry, 'Warning', host.reason, 'Reconcile', host.message);
     }
     return host;
   }
@@ -382,7 +381,7 @@ export class RegistryReconciler {
     const pvc = registryPVC(run.base);
     if (!pvc) return;
     const applied = await this.apply(resources.pvcs, pvc, this.caches.pvcs);
-    const phase = (applied.status as k8s.V1PersistentVolumeClaimStatus | undefined)?.phase;
+    const phase = applied.status?.phase;
     run.observed.storage = claimCheck(run.observed.storage, phase, run.ref);
   }
 
@@ -393,22 +392,16 @@ export class RegistryReconciler {
   private async workloadsStep(run: Run, ctx: BuildContext): Promise<void> {
     const { observed, ref } = run;
     if (workloadsAllowed(observed, ctx.tls)) {
-      observed.registry = (await this.apply(
+      observed.registry = await this.apply(
         resources.deployments,
         registryDeployment(ctx),
         this.caches.deployments,
-      )) as k8s.V1Deployment;
-      observed.token = (await this.apply(
-        resources.deployments,
-        tokenDeployment(ctx),
-        this.caches.deployments,
-      )) as k8s.V1Deployment;
+      );
+      observed.token = await this.apply(resources.deployments, tokenDeployment(ctx), this.caches.deployments);
       return;
     }
-    observed.registry = this.caches.deployments.get(names.workload(ref), ref.namespace) as
-      k8s.V1Deployment | undefined;
-    observed.token = this.caches.deployments.get(names.tokenDeployment(ref), ref.namespace) as
-      k8s.V1Deployment | undefined;
+    observed.registry = this.caches.deployments.get(names.workload(ref), ref.namespace);
+    observed.token = this.caches.deployments.get(names.tokenDeployment(ref), ref.namespace);
   }
 
   /**
@@ -442,15 +435,14 @@ export class RegistryReconciler {
     const { registry, observed } = run;
     await this.writeStatus(registry, run.ref, observed, hasCA);
     for (const check of [observed.certificate, observed.storage]) {
-      if (!check.ok)
-        this.deps.events.event(registry as KubeObject, 'Warning', check.reason, 'Reconcile', check.message);
+      if (!check.ok) this.deps.events.event(registry, 'Warning', check.reason, 'Reconcile', check.message);
     }
     return observed.storage.ok ? undefined : this.settings.pollIntervalMs;
   }
 
   /** Whether the Ingress host is this Registry's, against every Registry in the cache. */
   private ingressHost(registry: Registry): IngressHostVerdict {
-    const all = (this.caches.registries.list() as Registry[]).map(registryHosts);
+    const all = this.caches.registries.list().map(registryHosts);
     return decideIngressHost(registryHosts(registry), all, {
       allowedHosts: this.settings.nodeAgentAllowedHosts ?? defaultHostPolicy.allowedHosts,
     });
@@ -458,19 +450,16 @@ export class RegistryReconciler {
 
   /** The credential store from every credential berth handed out for this Registry. */
   private credentialStore(registry: Registry, ref: RegistryRef, adminPassword: string, now: Date) {
-    const secrets = this.caches.secrets.list() as k8s.V1Secret[];
+    const secrets = this.caches.secrets.list();
     const key = `${ref.namespace}/${ref.name}`;
-    const repositories = (this.caches.repositories.list() as Repository[]).filter(
-      (r) => registryKeyOf(r) === key,
-    );
+    const repositories = this.caches.repositories.list().filter((r) => registryKeyOf(r) === key);
     return buildCredentialStore({
       registry,
       adminPassword,
       pullSecrets: secrets.filter((s) => isOwnCredential(s, 'pull', ref)),
       pushSecrets: secrets.filter((s) => isOwnCredential(s, 'push', ref)),
       owners: [...resolveClaims(repositories).winners.values()],
-      namespaceLabels: (ns) =>
-        (this.caches.namespaces.get(ns)?.metadata?.labels ?? {}) as Record<string, string>,
+      namespaceLabels: (ns) => this.caches.namespaces.get(ns)?.metadata?.labels ?? {},
       now,
       hashCache: this.hashCache,
     });
@@ -505,17 +494,17 @@ export class RegistryReconciler {
   }
 
   private cachedSecret(namespace: string, name: string): k8s.V1Secret | undefined {
-    return this.caches.secrets.get(name, namespace) as k8s.V1Secret | undefined;
+    return this.caches.secrets.get(name, namespace);
   }
 
-  private apply(type: ResourceType, desired: object, cache: Cache<KubeObject>): Promise<KubeObject> {
-    return applyCached(this.deps.client, type, desired as KubeObject, cache);
+  private apply<T extends KubeObject>(type: ResourceType<T>, desired: T, cache: Cache<T>): Promise<T> {
+    return applyCached(this.deps.client, type, desired, cache);
   }
 
-  private async applyOrDelete(
-    type: ResourceType,
-    desired: object | undefined,
-    cache: Cache<KubeObject>,
+  private async applyOrDelete<T extends KubeObject>(
+    type: ResourceType<T>,
+    desired: T | undefined,
+    cache: Cache<T>,
     name: string,
     namespace: string,
   ): Promise<void> {
@@ -541,7 +530,7 @@ export class RegistryReconciler {
     if (!(await this.deps.client.find(objectPath(resources.crds, 'certificates.cert-manager.io'))))
       return certManagerNotInstalled;
     const certificate = certManagerCertificate(ctx, dnsNames, ipAddresses);
-    await applyOwned(this.deps.client, resources.certificates, certificate as KubeObject, undefined).catch(
+    await applyOwned(this.deps.client, resources.certificates, certificate, undefined).catch(
       async (err: unknown) => {
         throw new Error(`applying the cert-manager Certificate failed: ${errorMessage(err)}`);
       },
@@ -559,7 +548,7 @@ export class RegistryReconciler {
     hasCA: boolean,
   ): Promise<void> {
     const status = nextRegistryStatus(registry, ref, observed, hasCA, this.deps.clock.now());
-    await updateStatus(this.deps.client, resources.registries, registry as KubeObject, status);
+    await updateStatus(this.deps.client, resources.registries, registry, status);
   }
 }
 

@@ -1,9 +1,8 @@
 // The Repository controller: keyed by Repository; a change of any Repository of the same Registry
 // (a claim released) or of the Registry itself requeues the Repositories that refer to it.
-import type { Repository } from '../api/index.ts';
 import { resources } from '../model/resources.ts';
 import type { Deps } from '../runtime/deps.ts';
-import type { KubeObject } from '../runtime/kube/client.ts';
+import { watchOf } from '../runtime/controller.ts';
 import type { Manager } from '../runtime/manager.ts';
 import { managedBySelector } from '../runtime/objects.ts';
 import { labels } from '../model/credential-secret.ts';
@@ -19,7 +18,8 @@ export function repositoryController(deps: Deps, manager: Manager): void {
   };
   const reconciler = new RepositoryReconciler(deps, caches, registryTagReader(deps.client));
   const referring = (registryKey: string) =>
-    (caches.repositories.list() as Repository[])
+    caches.repositories
+      .list()
       .filter((r) => registryKeyOf(r) === registryKey)
       .map(repositoryKey);
   manager.add({
@@ -27,17 +27,11 @@ export function repositoryController(deps: Deps, manager: Manager): void {
     for: caches.repositories,
     watches: [
       // a claim released or taken changes who holds a path
-      {
-        informer: caches.repositories,
-        map: (obj: KubeObject) => referring(registryKeyOf(obj as Repository)),
-      },
-      {
-        informer: caches.registries,
-        map: (obj: KubeObject) => referring(`${obj.metadata?.namespace}/${obj.metadata?.name}`),
-      },
+      watchOf(caches.repositories, (obj) => referring(registryKeyOf(obj))),
+      watchOf(caches.registries, (obj) => referring(`${obj.metadata?.namespace}/${obj.metadata?.name}`)),
       {
         informer: caches.secrets,
-        map: (obj: KubeObject) => {
+        map: (obj) => {
           // A push Secret is owned by its Repository; the label may hold a shortened name.
           const owner = obj.metadata?.ownerReferences?.find(
             (o) => o.kind === 'Repository' && o.apiVersion.startsWith('berth.dev/'),

@@ -5,14 +5,16 @@ import * as k8s from '@kubernetes/client-node';
 import express from 'express';
 import { Registry } from 'prom-client';
 import type { Cache } from '../runtime/informer.ts';
-import type { KubeClient, KubeObject } from '../runtime/kube/client.ts';
+import type { KubeClient, KubeJson, KubeObject } from '../runtime/kube/client.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { secretData } from '../util/secrets.ts';
 import { pushEventsRouter, sameSecret } from './push-events-handler.ts';
 
 const token = 'the-events-token-0123456789abcdef';
 
-function cache(objects: KubeObject[]): Cache<KubeObject> {
+/** A cache of plain JSON objects, as an informer holds them. */
+function cache<T extends KubeObject>(json: KubeJson[]): Cache<T> {
+  const objects = json as T[];
   return {
     get: (name, namespace) =>
       objects.find((o) => o.metadata?.name === name && o.metadata?.namespace === namespace),
@@ -21,7 +23,7 @@ function cache(objects: KubeObject[]): Cache<KubeObject> {
   };
 }
 
-const repository: KubeObject = {
+const repository: KubeJson = {
   apiVersion: 'berth.dev/v1alpha1',
   kind: 'Repository',
   metadata: {
@@ -33,12 +35,12 @@ const repository: KubeObject = {
   spec: { registryRef: { name: 'main', namespace: 'registry-system' } },
   status: { lastPushTime: '2026-03-01T00:00:00.000Z' },
 };
-const configSecret: KubeObject = {
+const configSecret: KubeJson = {
   apiVersion: 'v1',
   kind: 'Secret',
   metadata: { name: 'main-registry-config', namespace: 'registry-system' },
   data: secretData({ 'events-token': token }),
-} as KubeObject;
+};
 
 const envelope = (timestamp: string) => ({
   events: [

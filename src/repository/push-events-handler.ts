@@ -22,9 +22,9 @@ import { registryKeyOf, resolveClaims } from '../model/claims.ts';
 import { parseEnvelope, pushTimeUpdates, type PushTimeUpdate } from './push-events.ts';
 
 export interface PushEventCaches {
-  repositories: Cache<KubeObject>;
+  repositories: Cache<Repository>;
   /** berth's own Secrets (managed-by label): the Registry's configuration Secret is among them. */
-  secrets: Cache<KubeObject>;
+  secrets: Cache<k8sTypes.V1Secret>;
 }
 
 export interface PushEventOptions {
@@ -65,8 +65,7 @@ function authenticator(
     const namespace = String(req.params.namespace);
     const name = String(req.params.name);
     if (!options.synced()) return answer(res, 503, 'not_ready', 'not ready: caches are syncing');
-    const config = caches.secrets.get(names.configSecret({ namespace, name }), namespace) as
-      k8sTypes.V1Secret | undefined;
+    const config = caches.secrets.get(names.configSecret({ namespace, name }), namespace);
     const expected = secretText(config, 'events-token');
     const presented = bearer(req.get('authorization'));
     if (!expected || !presented || !sameSecret(presented, expected)) {
@@ -83,9 +82,7 @@ function authenticator(
 /** The push-time updates an envelope sent for Registry `key` brings to the Repositories holding their paths; throws on an invalid envelope. */
 function updatesOf(caches: PushEventCaches, key: string, body: unknown): PushTimeUpdate[] {
   const envelope = parseEnvelope(body);
-  const claims = resolveClaims(
-    (caches.repositories.list() as Repository[]).filter((r) => registryKeyOf(r) === key),
-  );
+  const claims = resolveClaims(caches.repositories.list().filter((r) => registryKeyOf(r) === key));
   return pushTimeUpdates(envelope, claims.winners);
 }
 
@@ -168,7 +165,7 @@ async function writePushTime(
   update: PushTimeUpdate,
 ): Promise<boolean> {
   const path = objectPath(resources.repositories, update.name, update.namespace);
-  let current = caches.repositories.get(update.name, update.namespace) as Repository | undefined;
+  let current = caches.repositories.get(update.name, update.namespace);
   for (let attempt = 0; attempt < 4 && current; attempt++) {
     const had = Date.parse(current.status?.lastPushTime ?? '');
     if (Number.isFinite(had) && had >= Date.parse(update.lastPushTime)) return false;

@@ -19,7 +19,6 @@ import { readConditions, setCondition } from '../runtime/conditions.ts';
 import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
 import type { Cache } from '../runtime/informer.ts';
-import type { KubeObject } from '../runtime/kube/client.ts';
 import { objectPath } from '../runtime/kube/resource.ts';
 import { ownerReference } from '../runtime/objects.ts';
 import { lowestRequeue } from '../runtime/requeue.ts';
@@ -40,9 +39,9 @@ import type { TagReader } from './tags.ts';
 export const tagRefreshMs = 5 * 60_000;
 
 export interface RepositoryCaches {
-  repositories: Cache<KubeObject>;
-  registries: Cache<KubeObject>;
-  secrets: Cache<KubeObject>;
+  repositories: Cache<Repository>;
+  registries: Cache<Registry>;
+  secrets: Cache<k8s.V1Secret>;
 }
 
 type RepoDeps = Pick<Deps, 'client' | 'clock' | 'events'>;
@@ -64,14 +63,14 @@ export class RepositoryReconciler {
   }
 
   async reconcile(req: ReconcileRequest, _ctx: ReconcileContext): Promise<ReconcileResult | void> {
-    const cached = this.caches.repositories.get(req.name, req.namespace) as Repository | undefined;
+    const cached = this.caches.repositories.get(req.name, req.namespace);
     if (!cached || cached.metadata?.deletionTimestamp) return; // the push Secret is owned: it goes too
     const repo = structuredClone(cached);
     const path = repositoryPath(repo);
     const regKey = registryKeyOf(repo);
     const [regNs = '', regName = ''] = regKey.split('/');
     const reg: RegistryKey = { name: regName, namespace: regNs };
-    const registry = this.caches.registries.get(regName, regNs) as Registry | undefined;
+    const registry = this.caches.registries.get(regName, regNs);
     const status: Record<string, unknown> = { ...(repo.status ?? {}), path };
     const refusal = this.refusal(repo, req.namespace ?? '', path, regKey, registry);
     const outcome = refusal
@@ -98,9 +97,7 @@ export class RepositoryReconciler {
       validPath: validPath(repo),
       registryFound: registry !== undefined,
       holder: () => {
-        const siblings = (this.caches.repositories.list() as Repository[]).filter(
-          (r) => registryKeyOf(r) === registryKey,
-        );
+        const siblings = this.caches.repositories.list().filter((r) => registryKeyOf(r) === registryKey);
         return resolveClaims(siblings).conflicts.get(repositoryKey(repo));
       },
       keyOf: repositoryKey,
@@ -136,7 +133,7 @@ export class RepositoryReconciler {
   private report(repo: Repository, outcome: Outcome): void {
     const previous = readConditions(repo.status).find((c) => c.type === 'Ready');
     if (!outcome.ready && !alreadyReported(previous, outcome, repo.metadata?.generation))
-      this.deps.events.event(repo as KubeObject, 'Warning', outcome.reason, 'Reconcile', outcome.message);
+      this.deps.events.event(repo, 'Warning', outcome.reason, 'Reconcile', outcome.message);
   }
 
   /** Owns Ready: writes observedGeneration and the condition with `status` (skipped when unchanged). */
@@ -157,7 +154,7 @@ export class RepositoryReconciler {
       repo.metadata?.generation,
       this.deps.clock.now(),
     );
-    await updateStatus(this.deps.client, resources.repositories, repo as KubeObject, status);
+    await updateStatus(this.deps.client, resources.repositories, repo, status);
   }
 
   /**
@@ -175,20 +172,13 @@ export class RepositoryReconciler {
         reason: 'Claimed',
         message: `the path ${repositoryPath(repo)} is this Repository's`,
       };
-    const live =
-      (this.caches.secrets.get(secretName, ns) as k8s.V1Secret | undefined) ??
-      (await this.readSecret(ns, secretName));
+    const live = this.caches.secrets.get(secretName, ns) ?? (await this.readSecret(ns, secretName));
     if (live && !isOwnPushSecret(live, reg, repo.metadata?.name ?? '')) {
       const message = `Secret ${ns}/${secretName} exists and is not berth's push secret for this Repository; berth leaves it untouched (spec.push.secretName)`;
       return { ready: false, reason: 'SecretNotOwned', message };
     }
     const desired = this.desiredPushSecret(repo, registry, reg, secretName, live);
-    await applyOwned(
-      this.deps.client,
-      resources.secrets,
-      desired as KubeObject,
-      live as KubeObject | undefined,
-    );
+    await applyOwned(this.deps.client, resources.secrets, desired, live);
     return {
       ready: true,
       reason: 'Claimed',
@@ -223,16 +213,16 @@ export class RepositoryReconciler {
         ownerReference({
           apiVersion: 'berth.dev/v1alpha1',
           kind: 'Repository',
-          metadata: repo.metadata as KubeObject['metadata'],
+          metadata: repo.metadata,
         }),
       ],
     });
   }
 
   private ownPushSecrets(repo: Repository, reg: RegistryKey): k8s.V1Secret[] {
-    return (this.caches.secrets.list(repo.metadata?.namespace) as k8s.V1Secret[]).filter((s) =>
-      isOwnPushSecret(s, reg, repo.metadata?.name ?? ''),
-    );
+    return this.caches.secrets
+      .list(repo.metadata?.namespace)
+      .filter((s) => isOwnPushSecret(s, reg, repo.metadata?.name ?? ''));
   }
 
   /** Deletes the Repository's push Secrets, all of them or all but `except`. */
@@ -244,8 +234,7 @@ export class RepositoryReconciler {
   }
 
   private async readSecret(ns: string, name: string): Promise<k8s.V1Secret | undefined> {
-    return (await this.deps.client.find<KubeObject>(objectPath(resources.secrets, name, ns))) as
-      k8s.V1Secret | undefined;
+    return this.deps.client.find<k8s.V1Secret>(objectPath(resources.secrets, name, ns));
   }
 
   private deleteSecret(ns: string, name: string): Promise<void> {

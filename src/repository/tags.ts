@@ -5,7 +5,7 @@ import type { Registry } from '../api/index.ts';
 import { names } from '../model/names.ts';
 import { resources } from '../model/resources.ts';
 import { RegistryClient } from '../distribution/client.ts';
-import type { KubeClient, KubeObject } from '../runtime/kube/client.ts';
+import type { KubeClient } from '../runtime/kube/client.ts';
 import { objectPath } from '../runtime/kube/resource.ts';
 import { parseDockerConfig } from '../util/dockerconfig.ts';
 import { secretText } from '../util/secrets.ts';
@@ -37,16 +37,16 @@ export function registryTagReader(client: KubeClient): TagReader {
     const endpoint = registry.status?.endpoint;
     if (!endpoint) return undefined;
     try {
-      const admin = (await client.get<KubeObject>(
+      const admin = await client.get<k8s.V1Secret>(
         objectPath(resources.secrets, names.adminSecret(ref), ref.namespace),
-      )) as k8s.V1Secret;
+      );
       const credential = parseDockerConfig(secretText(admin, '.dockerconfigjson'));
       if (!credential) return undefined;
       let caPem: string | undefined;
       if (registry.status?.caConfigMap) {
-        const cm = (await client.get<KubeObject>(
+        const cm = await client.get<k8s.V1ConfigMap>(
           objectPath(resources.configMaps, registry.status.caConfigMap, ref.namespace),
-        )) as k8s.V1ConfigMap;
+        );
         caPem = cm.data?.['ca.crt'];
       }
       const scheme = registry.spec.tls?.mode === 'Disabled' ? 'http' : 'https';

@@ -117,7 +117,7 @@ export class RetentionReconciler {
     const decision = decide(policy, observed);
     const started = await this.act(policy, policyRef, registryRef.namespace, registry, decision, rctx);
     const { status, requeueAfterMs } = policyStatus(policy, decision, started, now);
-    await updateStatus(this.deps.client, retentionPolicies, cached as unknown as KubeObject, status);
+    await updateStatus(this.deps.client, retentionPolicies, cached, status);
     return requeueAfterMs > 0 ? { requeueAfterMs } : undefined;
   }
 
@@ -239,13 +239,13 @@ export class RetentionReconciler {
       ...(nodeName ? { nodeName } : {}),
     });
     try {
-      await this.deps.client.create(collectionPath(jobs, ref.namespace), job as KubeObject);
+      await this.deps.client.create(collectionPath(jobs, ref.namespace), job);
     } catch (err) {
       if (!isStatus(err, 409))
         throw new Error(`creating Job ${action.job}: ${errorMessage(err)}`, { cause: err });
     }
     this.deps.events.event(
-      policy as unknown as KubeObject,
+      policy,
       'Normal',
       'RunStarted',
       'Run',
@@ -260,22 +260,12 @@ export class RetentionReconciler {
    */
   private async applyIdentity(ref: RegistryRef, policyNamespace: string): Promise<void> {
     const { client } = this.deps;
-    await applyOwned(
-      client,
-      core.serviceAccounts,
-      retentionServiceAccountObject(ref) as KubeObject,
-      undefined,
-    );
-    await applyOwned(
-      client,
-      clusterRoleBindings,
-      retentionClusterBinding(ref, this.roles) as unknown as KubeObject,
-      undefined,
-    );
+    await applyOwned(client, core.serviceAccounts, retentionServiceAccountObject(ref), undefined);
+    await applyOwned(client, clusterRoleBindings, retentionClusterBinding(ref, this.roles), undefined);
     await applyOwned(
       client,
       roleBindings,
-      retentionReportBinding(ref, policyNamespace, this.roles) as unknown as KubeObject,
+      retentionReportBinding(ref, policyNamespace, this.roles),
       undefined,
     );
   }
@@ -293,13 +283,7 @@ export class RetentionReconciler {
     };
     switch (action.kind) {
       case 'event':
-        this.deps.events.event(
-          policy as unknown as KubeObject,
-          action.type,
-          action.reason,
-          'Run',
-          action.message,
-        );
+        this.deps.events.event(policy, action.type, action.reason, 'Run', action.message);
         return;
       case 'deleteJob':
         await this.deps.client

@@ -4,7 +4,7 @@
 // Pods' `status.containerStatuses[].imageID` (and init/ephemeral) add the digests actually run.
 import type { Registry } from '../api/index.ts';
 import { serviceHostNames } from '../model/names.ts';
-import type { KubeClient, KubeObject } from '../runtime/kube/client.ts';
+import type { KubeClient, KubeJson } from '../runtime/kube/client.ts';
 import type { InUse } from './model.ts';
 
 /** Every host name (with and without port) under which workloads may name this registry. */
@@ -89,7 +89,7 @@ const specImages = (spec: PodSpecLike | undefined): string[] =>
     .filter((i) => i !== '');
 
 /** The images an object (a Pod, or a workload with a Pod template) references. */
-export function imagesOf(kind: string, obj: KubeObject): WorkloadImages {
+export function imagesOf(kind: string, obj: KubeJson): WorkloadImages {
   const owner = `${kind} ${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
   const spec = obj.spec as
     | (PodSpecLike & {
@@ -145,7 +145,9 @@ export const workloadResources: { kind: string; path: string }[] = [
 
 export async function listWorkloadImages(client: KubeClient): Promise<WorkloadImages[]> {
   const lists = await Promise.all(
-    workloadResources.map(async (r) => (await client.list(r.path)).items.map((o) => imagesOf(r.kind, o))),
+    workloadResources.map(async (r) =>
+      (await client.list<KubeJson>(r.path)).items.map((o) => imagesOf(r.kind, o)),
+    ),
   );
   return lists.flat();
 }

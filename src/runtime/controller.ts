@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from './clock.ts';
 import { classifyError } from './errors.ts';
 import type { EventRecorder } from './events.ts';
-import type { Informer } from './informer.ts';
+import type { AnyInformer, Informer } from './informer.ts';
 import type { KubeObject } from './kube/client.ts';
 import { keyOf, splitKey } from './kube/resource.ts';
 import type { Logger } from './logger.ts';
@@ -34,9 +34,17 @@ export interface ReconcileResult {
 }
 
 export interface SecondaryWatch {
-  informer: Informer<KubeObject>;
+  informer: AnyInformer;
   /** The primary keys affected by a change of `obj` (for example mapToOwner(...)). */
-  map: (obj: KubeObject) => string[];
+  map(obj: KubeObject): string[];
+}
+
+/** A secondary watch whose `map` sees the informer's own object type. */
+export function watchOf<T extends KubeObject>(
+  informer: Informer<T>,
+  map: (obj: T) => string[],
+): SecondaryWatch {
+  return { informer, map };
 }
 
 export interface ControllerDefinition<T extends KubeObject = KubeObject> {
@@ -56,6 +64,12 @@ export interface ControllerDeps {
   metrics: RuntimeMetrics;
   events: EventRecorder;
 }
+
+/** A controller seen without its object type: what the manager runs. */
+export type AnyController = Pick<
+  Controller,
+  'name' | 'informers' | 'hasSynced' | 'running' | 'start' | 'stop'
+>;
 
 /** Runs one ControllerDefinition; start() and stop() may alternate (leadership comes and goes). */
 export class Controller<T extends KubeObject = KubeObject> {
@@ -88,11 +102,8 @@ export class Controller<T extends KubeObject = KubeObject> {
     return this.definition.name;
   }
 
-  informers(): Informer<KubeObject>[] {
-    return [
-      this.definition.for as unknown as Informer<KubeObject>,
-      ...(this.definition.watches ?? []).map((w) => w.informer),
-    ];
+  informers(): AnyInformer[] {
+    return [this.definition.for, ...(this.definition.watches ?? []).map((w) => w.informer)];
   }
 
   hasSynced(): boolean {

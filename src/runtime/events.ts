@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock, Timer } from './clock.ts';
 import { errorMessage } from './errors.ts';
-import type { KubeClient, KubeObject } from './kube/client.ts';
+import type { KubeClient, KubeJson, KubeObject } from './kube/client.ts';
 import { collectionPath, core, objectPath } from './kube/resource.ts';
 import type { Logger } from './logger.ts';
 import { microTime } from './leader.ts';
@@ -74,7 +74,7 @@ export function eventObject(
   regarding: KubeObject,
   e: EventFacts,
   reporting: Pick<EventRecorderOptions, 'controller' | 'instance'>,
-): KubeObject {
+): KubeJson {
   const meta = regarding.metadata ?? {};
   return {
     apiVersion: 'events.k8s.io/v1',

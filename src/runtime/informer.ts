@@ -31,6 +31,15 @@ export interface Cache<T extends KubeObject> {
   hasSynced(): boolean;
 }
 
+/**
+ * An informer seen without its object type (its handlers and list see KubeObjects): what the
+ * manager and a controller's secondary watches use, so an Informer<T> of any T fits.
+ */
+export type AnyInformer = Pick<
+  Informer,
+  'name' | 'options' | 'addHandler' | 'list' | 'get' | 'hasSynced' | 'waitForSync' | 'start' | 'stop'
+>;
+
 export interface InformerOptions {
   resource: ResourceType;
   /** Namespaces to watch; empty or undefined: all (or the resource is cluster-scoped). */

@@ -6,7 +6,7 @@
 // deadline while the elector keeps renewing (so their writes stay inside this replica's term),
 // then the elector stops and releases the Lease, and the informers stop.
 import type { Deps } from './deps.ts';
-import { Controller, type ControllerDefinition } from './controller.ts';
+import { Controller, type AnyController, type ControllerDefinition } from './controller.ts';
 import { Informer, type InformerOptions } from './informer.ts';
 import type { KubeObject } from './kube/client.ts';
 import type { ResourceType } from './kube/resource.ts';
@@ -34,7 +34,7 @@ export class Manager {
   readonly deps: Deps;
   readonly options: ManagerOptions;
   private readonly informers = new Map<string, Informer<KubeObject>>();
-  private readonly controllers: Controller[] = [];
+  private readonly controllers: AnyController[] = [];
   private elector: LeaderElector | undefined;
   private leading = false;
   private leadAbort = new AbortController();
@@ -48,7 +48,7 @@ export class Manager {
   }
 
   /** A shared informer: asking twice for the same resource and selectors returns the same cache. */
-  informer<T extends KubeObject>(resource: ResourceType, request: InformerRequest = {}): Informer<T> {
+  informer<T extends KubeObject>(resource: ResourceType<T>, request: InformerRequest = {}): Informer<T> {
     const namespaces = request.namespace ? [request.namespace] : this.options.namespaces;
     const id = JSON.stringify([
       resource.group,
@@ -75,9 +75,7 @@ export class Manager {
   }
 
   add<T extends KubeObject>(definition: ControllerDefinition<T>): void {
-    this.controllers.push(
-      new Controller<T>(this.deps, definition, this.options.workers) as unknown as Controller,
-    );
+    this.controllers.push(new Controller<T>(this.deps, definition, this.options.workers));
   }
 
   /** What keeps /readyz from answering 200: informers that have not synced yet. */

@@ -23,7 +23,7 @@ export interface ApplyResult<T> {
  */
 export async function applyOwned<T extends KubeObject>(
   client: KubeClient,
-  type: ResourceType,
+  type: ResourceType<T>,
   desired: T,
   current: T | undefined,
   manager = fieldManager,
@@ -40,11 +40,11 @@ export async function applyOwned<T extends KubeObject>(
 /** applyOwned with the current object taken from an informer cache. */
 export async function applyCached<T extends KubeObject>(
   client: KubeClient,
-  type: ResourceType,
+  type: ResourceType<T>,
   desired: T,
-  cache: { get(name: string, namespace?: string): KubeObject | undefined },
+  cache: { get(name: string, namespace?: string): T | undefined },
 ): Promise<T> {
-  const current = cache.get(desired.metadata?.name ?? '', desired.metadata?.namespace) as T | undefined;
+  const current = cache.get(desired.metadata?.name ?? '', desired.metadata?.namespace);
   return (await applyOwned(client, type, desired, current)).object;
 }
 
@@ -57,7 +57,7 @@ export function ownsOnly(current: KubeObject, desired: KubeObject, manager = fie
   return ownedWithin(entry.fieldsV1, desired);
 }
 
-function ownedWithin(fields: Record<string, unknown>, desired: unknown): boolean {
+function ownedWithin(fields: object, desired: unknown): boolean {
   for (const [key, children] of Object.entries(fields)) {
     if (!key.startsWith('f:')) continue; // list items (k:, v:, i:) are compared as a whole
     if (typeof desired !== 'object' || desired === null || Array.isArray(desired)) return false;
@@ -71,7 +71,7 @@ function ownedWithin(fields: Record<string, unknown>, desired: unknown): boolean
 }
 
 /** Writes `status` through the status subresource if it differs from `obj.status`; true if written. */
-export async function updateStatus<T extends KubeObject>(
+export async function updateStatus<T extends KubeObject & { status?: unknown }>(
   client: KubeClient,
   type: ResourceType,
   obj: T,

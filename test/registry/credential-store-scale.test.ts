@@ -22,7 +22,7 @@ import { credentialStoreSecrets } from '../../src/registry/desired/secrets.ts';
 import { credentialsVolume } from '../../src/registry/desired/token-service.ts';
 import { resources } from '../../src/model/resources.ts';
 import { buildCredentialStore } from '../../src/model/store.ts';
-import { KubeClient, type KubeObject } from '../../src/runtime/kube/client.ts';
+import { KubeClient } from '../../src/runtime/kube/client.ts';
 import { applyOwned } from '../../src/runtime/writes.ts';
 import { createTokenMetrics } from '../../src/token/metrics.ts';
 import { CredentialStoreFile } from '../../src/token/store-file.ts';
@@ -106,7 +106,7 @@ describe(`the credential store of ${namespaces} namespaces mid-rotation`, () => 
   it('is accepted as berth writes it: every Secret within the limits', async () => {
     const secrets = credentialStoreSecrets(ctx(), laidOut);
     expect(secrets).toHaveLength(storeShards);
-    for (const s of secrets) await applyOwned(client, resources.secrets, s as KubeObject, undefined);
+    for (const s of secrets) await applyOwned(client, resources.secrets, s, undefined);
     const written = await Promise.all(
       secrets.map((s) => core.readNamespacedSecret({ namespace: ns, name: s.metadata?.name ?? '' })),
     );
@@ -174,10 +174,10 @@ describe(`the credential store of ${namespaces} namespaces mid-rotation`, () => 
     expect(nextLaidOut.files.filter((t, i) => t !== before[i])).toHaveLength(1);
     let writes = 0;
     for (const s of credentialStoreSecrets(ctx(), nextLaidOut)) {
-      const cur = (await client.find<KubeObject>(
+      const cur = await client.find<k8s.V1Secret>(
         `/api/v1/namespaces/${ns}/secrets/${s.metadata?.name ?? ''}`,
-      )) as KubeObject | undefined;
-      if ((await applyOwned(client, resources.secrets, s as KubeObject, cur)).changed) writes++;
+      );
+      if ((await applyOwned(client, resources.secrets, s, cur)).changed) writes++;
     }
     expect(writes).toBe(1);
   });

@@ -67,7 +67,7 @@ export interface WidgetOptions {
 
 export function widgetController(deps: Deps, manager: Manager, options: WidgetOptions = {}): void {
   const cache = manager.informer<Widget>(widgets);
-  const outputs = manager.informer<KubeObject>(core.configMaps, { labelSelector: managedBySelector });
+  const outputs = manager.informer(core.configMaps, { labelSelector: managedBySelector });
   const definition: ControllerDefinition<Widget> = {
     name: 'widget',
     for: cache,

@@ -1,7 +1,7 @@
 // How the registry is reached: its Service (the registry and, on a second port, its token
 // service, under one host name), an optional Ingress, a NetworkPolicy and a PodDisruptionBudget.
 import type * as k8s from '@kubernetes/client-node';
-import type { KubeObject } from '../../runtime/kube/client.ts';
+import type { KubeJson } from '../../runtime/kube/client.ts';
 import { names, ports, registryLabels } from '../../model/names.ts';
 import { type BuildContext } from './context.ts';
 import { servicePort, hasSharedStorage, ownerReference } from '../../model/registry.ts';
@@ -77,7 +77,7 @@ export function registryIngress(ctx: BuildContext): k8s.V1Ingress | undefined {
  * Admits traffic to the registry and token ports from anywhere (pods, nodes' container runtimes
  * and ingress controllers all pull), and to the debug port (metrics) only from the namespace.
  */
-export function registryNetworkPolicy(ctx: BuildContext): KubeObject {
+export function registryNetworkPolicy(ctx: BuildContext): KubeJson {
   const { registry, ref } = ctx;
   return {
     apiVersion: 'networking.k8s.io/v1',

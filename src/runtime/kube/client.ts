@@ -13,17 +13,24 @@ import { readWatchResponse } from './watch-stream.ts';
 
 export { KubeApiError };
 
+/** A KubeObject with any other fields: a body built as plain JSON. */
+export type KubeJson = KubeObject & Record<string, unknown>;
+
 /** One event of a watch stream. */
 export interface WatchEvent {
   type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
   object: KubeObject;
 }
 
+/**
+ * Any object of the API as plain JSON. No index signature, so the @kubernetes/client-node types and
+ * the generated CRD types are assignable to it (their timestamps are typed Date, though on the wire
+ * and in caches they are strings); a resource's own type comes from its ResourceType<T>.
+ */
 export interface KubeObject {
   apiVersion?: string;
   kind?: string;
   metadata?: ObjectMeta;
-  [field: string]: unknown;
 }
 
 export interface ObjectMeta {
@@ -36,10 +43,9 @@ export interface ObjectMeta {
   annotations?: Record<string, string>;
   finalizers?: string[];
   ownerReferences?: OwnerReference[];
-  deletionTimestamp?: string;
-  creationTimestamp?: string;
+  deletionTimestamp?: string | Date;
+  creationTimestamp?: string | Date;
   managedFields?: ManagedFieldsEntry[];
-  [field: string]: unknown;
 }
 
 export interface OwnerReference {
@@ -55,7 +61,7 @@ export interface ManagedFieldsEntry {
   manager?: string;
   operation?: string;
   subresource?: string;
-  fieldsV1?: Record<string, unknown>;
+  fieldsV1?: object;
 }
 
 export interface KubeList<T extends KubeObject = KubeObject> {

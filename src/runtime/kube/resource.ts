@@ -1,6 +1,9 @@
 // Which resource a piece of the runtime talks to, and the API paths for it.
+import type * as k8s from '@kubernetes/client-node';
+import type { KubeObject } from './client.ts';
 
-export interface ResourceType {
+/** A resource; `T` is the type of its objects, carried by the type only (informers and caches return T). */
+export interface ResourceType<T extends KubeObject = KubeObject> {
   /** API group; '' for the core group. */
   group: string;
   version: string;
@@ -9,6 +12,13 @@ export interface ResourceType {
   kind: string;
   /** False for cluster-scoped resources (default true). */
   namespaced?: boolean;
+  /** Never set: it only carries T. */
+  readonly object?: T;
+}
+
+/** A ResourceType whose objects are `T`. */
+export function resourceType<T extends KubeObject>(type: Omit<ResourceType, 'object'>): ResourceType<T> {
+  return type;
 }
 
 export function apiVersionOf(type: ResourceType): string {
@@ -51,12 +61,28 @@ export function splitKey(key: string): { namespace: string | undefined; name: st
 }
 
 export const core = {
-  secrets: { group: '', version: 'v1', plural: 'secrets', kind: 'Secret' },
-  configMaps: { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap' },
-  namespaces: { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false },
-  serviceAccounts: { group: '', version: 'v1', plural: 'serviceaccounts', kind: 'ServiceAccount' },
-  services: { group: '', version: 'v1', plural: 'services', kind: 'Service' },
-  pods: { group: '', version: 'v1', plural: 'pods', kind: 'Pod' },
-  leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease' },
-  events: { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event' },
-} as const satisfies Record<string, ResourceType>;
+  secrets: resourceType<k8s.V1Secret>({ group: '', version: 'v1', plural: 'secrets', kind: 'Secret' }),
+  configMaps: resourceType<k8s.V1ConfigMap>({
+    group: '',
+    version: 'v1',
+    plural: 'configmaps',
+    kind: 'ConfigMap',
+  }),
+  namespaces: resourceType<k8s.V1Namespace>({
+    group: '',
+    version: 'v1',
+    plural: 'namespaces',
+    kind: 'Namespace',
+    namespaced: false,
+  }),
+  serviceAccounts: resourceType<k8s.V1ServiceAccount>({
+    group: '',
+    version: 'v1',
+    plural: 'serviceaccounts',
+    kind: 'ServiceAccount',
+  }),
+  services: resourceType<k8s.V1Service>({ group: '', version: 'v1', plural: 'services', kind: 'Service' }),
+  pods: resourceType<k8s.V1Pod>({ group: '', version: 'v1', plural: 'pods', kind: 'Pod' }),
+  leases: resourceType({ group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease' }),
+  events: resourceType({ group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event' }),
+};
