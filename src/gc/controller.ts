@@ -44,10 +44,10 @@ import {
 export const restartFieldManager = 'berth-gc';
 
 export interface GCCaches {
-  registries: Cache<KubeObject>;
-  deployments: Cache<KubeObject>;
-  secrets: Cache<KubeObject>;
-  jobs: Cache<KubeObject>;
+  registries: Cache<Registry>;
+  deployments: Cache<k8s.V1Deployment>;
+  secrets: Cache<k8s.V1Secret>;
+  jobs: Cache<k8s.V1Job>;
 }
 
 type GCDeps = Pick<Deps, 'client' | 'clock' | 'events' | 'logger'>;
@@ -70,7 +70,7 @@ export class GarbageCollectionReconciler {
    * carries out the effects; requeues at the soonest of the step's wait and the next scheduled run.
    */
   async reconcile(req: ReconcileRequest, rctx: ReconcileContext): Promise<ReconcileResult | void> {
-    const cached = this.caches.registries.get(req.name, req.namespace) as Registry | undefined;
+    const cached = this.caches.registries.get(req.name, req.namespace);
     if (!cached || cached.metadata?.deletionTimestamp) return;
     const registry = structuredClone(cached);
     const now = new Date(this.deps.clock.now());
@@ -133,10 +133,8 @@ export class GarbageCollectionReconciler {
   }
 
   private async workload(ref: RegistryRef, countStale: boolean): Promise<WorkloadView> {
-    const deployment = this.caches.deployments.get(names.workload(ref), ref.namespace) as
-      k8s.V1Deployment | undefined;
-    const secret = this.caches.secrets.get(names.configSecret(ref), ref.namespace) as
-      k8s.V1Secret | undefined;
+    const deployment = this.caches.deployments.get(names.workload(ref), ref.namespace);
+    const secret = this.caches.secrets.get(names.configSecret(ref), ref.namespace);
     const config = secretText(secret, 'config.yml');
     let configReadOnly: boolean;
     try {
@@ -172,16 +170,16 @@ export class GarbageCollectionReconciler {
 
   /** Unfinished retention Jobs of this Registry, from the API server (the lock must not trust a cache). */
   private async retentionJobsRunning(namespace: string, registry: string): Promise<number> {
-    const list = await this.deps.client.list<KubeObject>(collectionPath(jobs, namespace), {
+    const list = await this.deps.client.list<k8s.V1Job>(collectionPath(jobs, namespace), {
       labelSelector: retentionJobSelector(registry),
     });
-    return list.items.filter((j) => !isFinished(j as k8s.V1Job)).length;
+    return list.items.filter((j) => !isFinished(j)).length;
   }
 
   private async currentJob(namespace: string, gc: GCStatus): Promise<JobState> {
     const name = gc.run?.job;
     if (!name) return { state: 'Absent' };
-    const job = this.caches.jobs.get(name, namespace) as k8s.V1Job | undefined;
+    const job = this.caches.jobs.get(name, namespace);
     const state = jobState(job);
     if (state.state === 'Absent') {
       // The cache may lag behind a Job created a moment ago: ask the API server before re-creating.
@@ -195,10 +193,10 @@ export class GarbageCollectionReconciler {
       }
     }
     if (state.state !== 'Succeeded' && state.state !== 'Failed') return state;
-    const podList = await this.deps.client.list<KubeObject>(collectionPath(core.pods, namespace), {
+    const podList = await this.deps.client.list<k8s.V1Pod>(collectionPath(core.pods, namespace), {
       labelSelector: `batch.kubernetes.io/job-name=${name}`,
     });
-    const message = terminationMessage(podList.items as k8s.V1Pod[]);
+    const message = terminationMessage(podList.items);
     if (state.state === 'Succeeded') return message ? { state: 'Succeeded', output: message } : state;
     return message
       ? { state: 'Failed', message: `${state.message}: ${message.trim().slice(0, 1000)}` }

@@ -109,7 +109,7 @@ export class PullSecretReconciler {
 
   async reconcile(req: ReconcileRequest, rctx: ReconcileContext): Promise<ReconcileResult | void> {
     const key = req.key;
-    const cached = this.caches.registries.get(req.name, req.namespace) as Registry | undefined;
+    const cached = this.caches.registries.get(req.name, req.namespace);
     if (!cached) {
       this.work.forget(key);
       return;

@@ -258,7 +258,7 @@ export class NodeAccessStep {
   private deletionAge(registry: Registry): number {
     const ts = registry.metadata?.deletionTimestamp;
     if (!ts) return 0;
-    return this.deps.clock.now() - new Date(ts as unknown as string).getTime();
+    return this.deps.clock.now() - new Date(ts).getTime(); // a string in the cache, though typed Date
   }
 
   private async apply<T extends KubeObject>(type: ResourceType<T>, desired: T, cache: Cache<T>): Promise<T> {

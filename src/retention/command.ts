@@ -46,7 +46,7 @@ import { readFlags, UsageError } from '../util/flags.ts';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createProgramLogger, endLogger, type Logger } from '../runtime/logger.ts';
 import type { Registry, Repository, RetentionPolicy } from '../api/index.ts';
-import { KubeClient } from '../runtime/kube/client.ts';
+import { KubeClient, type KubeList } from '../runtime/kube/client.ts';
 import { loadKubeAccess } from '../runtime/kube/config.ts';
 import { executeDeletions, type ExecutionResult } from './execute.ts';
 import { collectInUse, listWorkloadImages, registryHosts } from './in-use.ts';
@@ -286,17 +286,15 @@ interface RunObjects {
  * references and its namespace's Repositories (the scope); checks the policy on the way.
  */
 async function readObjects(kube: KubeClient, config: RetentionRunConfig, run: RunState): Promise<RunObjects> {
-  const policy = (await kube.get(
+  const policy: RetentionPolicy = await kube.get(
     berthPath(config.policy.namespace, 'retentionpolicies', config.policy.name),
-  )) as unknown as RetentionPolicy;
+  );
   run.mode = config.mode ?? policy.spec.mode ?? 'DryRun';
   const planner = plannerPolicy(policy);
   const regRef = registryOf(policy);
-  const registry = (await kube.get(
-    berthPath(regRef.namespace, 'registries', regRef.name),
-  )) as unknown as Registry;
-  const repositories = (await kube.list(berthPath(config.policy.namespace, 'repositories')))
-    .items as unknown as Repository[];
+  const registry: Registry = await kube.get(berthPath(regRef.namespace, 'registries', regRef.name));
+  const listed: KubeList<Repository> = await kube.list(berthPath(config.policy.namespace, 'repositories'));
+  const repositories = listed.items;
   const scope = policyScope(policy, repositories);
   return { planner, registry, scope, inScope: repositoryFilter(policy, scope) };
 }

@@ -12,12 +12,23 @@ import { retentionBlockedBy, retentionLabels } from '../jobs/lock.ts';
 import { registryNode } from '../jobs/placement.ts';
 import { refOf } from '../model/registry.ts';
 import type { RegistryRef } from '../model/names.ts';
-import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
+import {
+  watchOf,
+  type ReconcileContext,
+  type ReconcileRequest,
+  type ReconcileResult,
+} from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
 import { errorMessage, isNotFound, isStatus } from '../runtime/errors.ts';
 import type { Cache } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
-import { collectionPath, core, objectPath, type ResourceType } from '../runtime/kube/resource.ts';
+import {
+  collectionPath,
+  core,
+  objectPath,
+  resourceType,
+  type ResourceType,
+} from '../runtime/kube/resource.ts';
 import type { Manager } from '../runtime/manager.ts';
 import { managedBySelector } from '../runtime/objects.ts';
 import { applyOwned, updateStatus } from '../runtime/writes.ts';
@@ -43,12 +54,12 @@ import {
   retentionUnsupported,
 } from './controller-job.ts';
 
-export const retentionPolicies: ResourceType = {
+export const retentionPolicies = resourceType<RetentionPolicy>({
   group: 'berth.dev',
   version: 'v1alpha1',
   plural: 'retentionpolicies',
   kind: 'RetentionPolicy',
-};
+});
 const clusterRoleBindings: ResourceType = {
   group: 'rbac.authorization.k8s.io',
   version: 'v1',
@@ -64,9 +75,9 @@ const roleBindings: ResourceType = {
 };
 
 export interface RetentionCaches {
-  policies: Cache<KubeObject>;
-  registries: Cache<KubeObject>;
-  jobs: Cache<KubeObject>;
+  policies: Cache<RetentionPolicy>;
+  registries: Cache<Registry>;
+  jobs: Cache<k8s.V1Job>;
 }
 
 type RetentionDeps = Pick<Deps, 'client' | 'clock' | 'events' | 'logger'>;
@@ -102,7 +113,7 @@ export class RetentionReconciler {
    * Job must exist before status says it started), then writes status (`policyStatus`).
    */
   async reconcile(req: ReconcileRequest, rctx: ReconcileContext): Promise<ReconcileResult | void> {
-    const cached = this.caches.policies.get(req.name, req.namespace) as RetentionPolicy | undefined;
+    const cached = this.caches.policies.get(req.name, req.namespace);
     if (!cached || cached.metadata?.deletionTimestamp) return;
     const policy = structuredClone(cached);
     const policyRef = { name: req.name, namespace: req.namespace ?? '' };
@@ -110,8 +121,7 @@ export class RetentionReconciler {
       name: policy.spec.registryRef.name,
       namespace: policy.spec.registryRef.namespace || policyRef.namespace,
     };
-    const registry = this.caches.registries.get(registryRef.name, registryRef.namespace) as
-      Registry | undefined;
+    const registry = this.caches.registries.get(registryRef.name, registryRef.namespace);
     const now = new Date(this.deps.clock.now());
     const observed = await this.observe(policy, req, registryRef.namespace, registry, now, rctx);
     const decision = decide(policy, observed);
@@ -142,7 +152,7 @@ export class RetentionReconciler {
         job: j.metadata?.name ?? '',
         report: j.metadata?.annotations?.[reportAnnotation] ?? '',
         created: String(j.metadata?.creationTimestamp ?? ''),
-        state: jobState(j as k8s.V1Job),
+        state: jobState(j),
       }));
     rctx.log.debug('Observed retention runs', { runs: runs.map((r) => `${r.job}:${r.state.state}`) });
     const unrecorded = unrecordedRun(policy, runs);
@@ -197,10 +207,10 @@ export class RetentionReconciler {
 
   /** The termination message of a failed run's container, read once when the run is recorded. */
   private async failureOf(namespace: string, job: string): Promise<string | undefined> {
-    const pods = await this.deps.client.list<KubeObject>(collectionPath(core.pods, namespace), {
+    const pods = await this.deps.client.list<k8s.V1Pod>(collectionPath(core.pods, namespace), {
       labelSelector: `batch.kubernetes.io/job-name=${job}`,
     });
-    return terminationMessage(pods.items as k8s.V1Pod[]);
+    return terminationMessage(pods.items);
   }
 
   /**
@@ -220,7 +230,7 @@ export class RetentionReconciler {
     const fresh = await this.deps.client.get<KubeObject>(
       objectPath(resources.registries, ref.name, ref.namespace),
     );
-    const registry = fresh as unknown as Registry;
+    const registry = fresh as Registry; // get<KubeObject>: the call as hack/rbac-usage.test.ts names it
     const blocked = retentionBlockedBy(registry);
     if (blocked) {
       rctx.log.info('Retention run waits for the garbage collection', { reason: blocked });
@@ -321,21 +331,19 @@ export function retentionController(deps: Deps, manager: Manager, config: Operat
     for: policies,
     watches: [
       { informer: jobInformer, map: mapJobToPolicy },
-      {
-        // A Registry's change (created, GC over) concerns the policies that name it.
-        informer: registries,
-        map: (reg) =>
-          policies
-            .list()
-            .filter((p) => {
-              const spec = (p as unknown as RetentionPolicy).spec;
-              return (
-                spec.registryRef.name === reg.metadata?.name &&
-                (spec.registryRef.namespace || p.metadata?.namespace) === reg.metadata?.namespace
-              );
-            })
-            .map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`),
-      },
+      // A Registry's change (created, GC over) concerns the policies that name it.
+      watchOf(registries, (reg) =>
+        policies
+          .list()
+          .filter((p) => {
+            const spec = p.spec;
+            return (
+              spec.registryRef.name === reg.metadata?.name &&
+              (spec.registryRef.namespace || p.metadata?.namespace) === reg.metadata?.namespace
+            );
+          })
+          .map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`),
+      ),
     ],
     reconcile: (request, ctx) => reconciler.reconcile(request, ctx),
   });
