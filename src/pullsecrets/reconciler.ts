@@ -11,7 +11,6 @@ import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../run
 import type { Deps } from '../runtime/deps.ts';
 import { errorMessage, isNotFound } from '../runtime/errors.ts';
 import type { Cache } from '../runtime/informer.ts';
-import type { KubeObject } from '../runtime/kube/client.ts';
 import { objectPath } from '../runtime/kube/resource.ts';
 import { addFinalizer, applyOwned, removeFinalizer, updateStatus } from '../runtime/writes.ts';
 import { parseDuration } from '../util/duration.ts';
@@ -323,8 +322,7 @@ export class PullSecretReconciler {
   }
 
   private async readSecret(ns: string, name: string): Promise<k8s.V1Secret | undefined> {
-    return (await this.deps.client.find<KubeObject>(objectPath(resources.secrets, name, ns))) as
-      k8s.V1Secret | undefined;
+    return this.deps.client.find<k8s.V1Secret>(objectPath(resources.secrets, name, ns));
   }
 
   /** Appends the Secret to the targeted ServiceAccounts; takes berth's entry off the others. */
