@@ -126,7 +126,7 @@ describe(`the credential store of ${namespaces} namespaces mid-rotation`, () => 
     const reader = new CredentialStoreFile(path.join(dir, 'store.json'), {
       logger: winston.createLogger({ silent: true, transports: [new winston.transports.Console()] }),
       metrics: createTokenMetrics(),
-      clock: () => now,
+      clock: { now: () => now.getTime() },
     });
     await reader.load();
     const current = reader.current();

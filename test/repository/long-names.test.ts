@@ -19,6 +19,7 @@ import { TokenSigner } from '../../src/token/signer.ts';
 import { CredentialStoreFile } from '../../src/token/store-file.ts';
 import { createTestNamespace, eventually, statusOf, testKubeConfig } from '../harness/kube.ts';
 import { startOperator, type RunningOperator } from '../harness/operator.ts';
+import { systemClock } from '../../src/runtime/clock.ts';
 
 const kc = testKubeConfig();
 const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -150,7 +151,7 @@ describe('the longest names', () => {
     writeFileSync(file, storeText ?? '');
     const metrics = createTokenMetrics();
     const logger = winston.createLogger({ silent: true });
-    const storeFile = new CredentialStoreFile(file, { logger, metrics, clock: () => new Date() });
+    const storeFile = new CredentialStoreFile(file, { logger, metrics, clock: systemClock });
     await storeFile.load();
     expect((await metrics.storeEntriesSkipped.get()).values[0]?.value ?? 0).toBe(0);
 
@@ -162,7 +163,7 @@ describe('the longest names', () => {
       },
       { issuer: 'test', service: 'test', ttlMs: 60_000 },
       {
-        clock: () => new Date(),
+        clock: systemClock,
         signer: new TokenSigner((await createSigningKey()).privateKeyPem),
         store: () => storeFile.current(),
         logger,

@@ -28,6 +28,7 @@ import { startControlPlane, type ControlPlane } from '../harness/controlplane.ts
 import { installCRDs } from '../harness/crds.ts';
 import { createTestNamespace, eventually, statusOf } from '../harness/kube.ts';
 import { startOperator, type RunningOperator } from '../harness/operator.ts';
+import { systemClock } from '../../src/runtime/clock.ts';
 
 const repositories = { group: 'berth.dev', version: 'v1alpha1', plural: 'repositories' };
 const registries = { group: 'berth.dev', version: 'v1alpha1', plural: 'registries' };
@@ -208,7 +209,7 @@ describe('a Repository whose path is outside its namespace, without the admissio
       },
       { issuer: 'test', service: 'test', ttlMs: 60_000 },
       {
-        clock: () => new Date(),
+        clock: systemClock,
         signer,
         store: () => compileCredentialStore(final as CredentialStore),
         logger: winston.createLogger({ silent: true }),
