@@ -17,7 +17,6 @@ import type { Deps } from '../runtime/deps.ts';
 import { errorMessage, isStatus } from '../runtime/errors.ts';
 import { lowestRequeue } from '../runtime/requeue.ts';
 import type { Cache } from '../runtime/informer.ts';
-import type { KubeObject } from '../runtime/kube/client.ts';
 import { collectionPath, core, objectPath } from '../runtime/kube/resource.ts';
 import type { Manager } from '../runtime/manager.ts';
 import { managedBySelector } from '../runtime/objects.ts';
@@ -162,10 +161,10 @@ export class GarbageCollectionReconciler {
     const selector = Object.entries(selectorLabels(ref, 'registry'))
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
-    const list = await this.deps.client.list<KubeObject>(collectionPath(core.pods, ref.namespace), {
+    const list = await this.deps.client.list<k8s.V1Pod>(collectionPath(core.pods, ref.namespace), {
       labelSelector: selector,
     });
-    return list.items as k8s.V1Pod[];
+    return list.items;
   }
 
   /** Unfinished retention Jobs of this Registry, from the API server (the lock must not trust a cache). */
@@ -184,9 +183,7 @@ export class GarbageCollectionReconciler {
     if (state.state === 'Absent') {
       // The cache may lag behind a Job created a moment ago: ask the API server before re-creating.
       try {
-        return jobState(
-          (await this.deps.client.get<KubeObject>(objectPath(jobs, name, namespace))) as k8s.V1Job,
-        );
+        return jobState(await this.deps.client.get<k8s.V1Job>(objectPath(jobs, name, namespace)));
       } catch (err) {
         if (isStatus(err, 404)) return state;
         throw err;

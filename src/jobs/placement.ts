@@ -2,7 +2,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from '../api/index.ts';
 import { selectorLabels, type RegistryRef } from '../model/names.ts';
-import type { KubeClient, KubeObject } from '../runtime/kube/client.ts';
+import type { KubeClient } from '../runtime/kube/client.ts';
 import { collectionPath, core } from '../runtime/kube/resource.ts';
 
 /** A claim that only one node may mount: a Job that mounts it must run beside the registry pod. */
@@ -31,10 +31,10 @@ export async function registryNode(client: KubeClient, ref: RegistryRef): Promis
   const selector = Object.entries(selectorLabels(ref, 'registry'))
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
-  const list = await client.list<KubeObject>(collectionPath(core.pods, ref.namespace), {
+  const list = await client.list<k8s.V1Pod>(collectionPath(core.pods, ref.namespace), {
     labelSelector: selector,
   });
-  const running = (list.items as k8s.V1Pod[]).find(
+  const running = list.items.find(
     (p) => p.status?.phase === 'Running' && p.spec?.nodeName && !p.metadata?.deletionTimestamp,
   );
   return running?.spec?.nodeName;

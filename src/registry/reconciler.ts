@@ -517,8 +517,7 @@ export class RegistryReconciler {
 
   /** A Secret berth does not own and does not watch: read it directly. */
   private async readSecret(namespace: string, name: string): Promise<k8s.V1Secret | undefined> {
-    return (await this.deps.client.find<KubeObject>(objectPath(resources.secrets, name, namespace))) as
-      k8s.V1Secret | undefined;
+    return this.deps.client.find<k8s.V1Secret>(objectPath(resources.secrets, name, namespace));
   }
 
   /** tls.mode CertManager: apply the Certificate, then read the Secret cert-manager issues. */

@@ -15,7 +15,6 @@ import { resources } from '../model/resources.ts';
 import type { Deps } from '../runtime/deps.ts';
 import { errorMessage, statusCodeOf } from '../runtime/errors.ts';
 import type { Cache } from '../runtime/informer.ts';
-import type { KubeObject } from '../runtime/kube/client.ts';
 import { objectPath } from '../runtime/kube/resource.ts';
 import { secretText } from '../util/secrets.ts';
 import { registryKeyOf, resolveClaims } from '../model/claims.ts';
@@ -179,7 +178,7 @@ async function writePushTime(
       const code = statusCodeOf(err);
       if (code === 404) return false;
       if (code !== 409) throw err;
-      current = (await deps.client.find<KubeObject>(path)) as Repository | undefined;
+      current = await deps.client.find<Repository>(path);
     }
   }
   if (current) throw new Error(`Repository ${update.namespace}/${update.name} kept changing`);

@@ -197,8 +197,8 @@ export class RetentionReconciler {
   private async readSummary(namespace: string, name: string): Promise<RunSummary | undefined> {
     if (!name) return undefined;
     try {
-      const cm = await this.deps.client.get<KubeObject>(objectPath(core.configMaps, name, namespace));
-      return parseSummary((cm as k8s.V1ConfigMap).data?.['summary.json']);
+      const cm = await this.deps.client.get<k8s.V1ConfigMap>(objectPath(core.configMaps, name, namespace));
+      return parseSummary(cm.data?.['summary.json']);
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -227,10 +227,9 @@ export class RetentionReconciler {
   ): Promise<boolean> {
     const ref = refOf(cachedRegistry);
     // The lock (src/jobs/lock.ts): read the Registry from the API server right before creating.
-    const fresh = await this.deps.client.get<KubeObject>(
+    const registry = await this.deps.client.get<Registry>(
       objectPath(resources.registries, ref.name, ref.namespace),
     );
-    const registry = fresh as Registry; // get<KubeObject>: the call as hack/rbac-usage.test.ts names it
     const blocked = retentionBlockedBy(registry);
     if (blocked) {
       rctx.log.info('Retention run waits for the garbage collection', { reason: blocked });
