@@ -1,7 +1,8 @@
-// The resource types the Registry controller reads and writes, each with the type of its objects.
+// The resource types berth's controllers read and write, each with the type of its objects (the
+// core ones are the runtime's, src/runtime/kube/resource.ts).
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry, Repository } from '../api/index.ts';
-import { resourceType } from '../runtime/kube/resource.ts';
+import { core, resourceType } from '../runtime/kube/resource.ts';
 
 export const resources = {
   registries: resourceType<Registry>({
@@ -10,14 +11,9 @@ export const resources = {
     plural: 'registries',
     kind: 'Registry',
   }),
-  secrets: resourceType<k8s.V1Secret>({ group: '', version: 'v1', plural: 'secrets', kind: 'Secret' }),
-  configMaps: resourceType<k8s.V1ConfigMap>({
-    group: '',
-    version: 'v1',
-    plural: 'configmaps',
-    kind: 'ConfigMap',
-  }),
-  services: resourceType<k8s.V1Service>({ group: '', version: 'v1', plural: 'services', kind: 'Service' }),
+  secrets: core.secrets,
+  configMaps: core.configMaps,
+  services: core.services,
   pvcs: resourceType<k8s.V1PersistentVolumeClaim>({
     group: '',
     version: 'v1',
@@ -62,19 +58,8 @@ export const resources = {
     plural: 'repositories',
     kind: 'Repository',
   }),
-  namespaces: resourceType<k8s.V1Namespace>({
-    group: '',
-    version: 'v1',
-    plural: 'namespaces',
-    kind: 'Namespace',
-    namespaced: false,
-  }),
-  serviceAccounts: resourceType<k8s.V1ServiceAccount>({
-    group: '',
-    version: 'v1',
-    plural: 'serviceaccounts',
-    kind: 'ServiceAccount',
-  }),
+  namespaces: core.namespaces,
+  serviceAccounts: core.serviceAccounts,
   certificates: resourceType({
     group: 'cert-manager.io',
     version: 'v1',
