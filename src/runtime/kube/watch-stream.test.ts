@@ -1,7 +1,9 @@
+import type { IncomingMessage } from 'node:http';
+import { PassThrough } from 'node:stream';
 import { describe, expect, test } from '@jest/globals';
 import { KubeApiError } from './api-error.ts';
 import { encodeBody, requestHeaders } from './client.ts';
-import { splitLines, watchEventError } from './watch-stream.ts';
+import { readWatchResponse, splitLines, watchEventError } from './watch-stream.ts';
 
 describe('splitLines', () => {
   test.each([
@@ -69,5 +71,42 @@ describe('request bodies and headers', () => {
     ],
   ])('%s', (_what, body, contentType, expected) => {
     expect(requestHeaders({ authorization: 'x', accept: '*/*' }, body, contentType)).toEqual(expected);
+  });
+});
+
+describe('readWatchResponse', () => {
+  const url = new URL('https://api/apis/berth.dev/v1alpha1/registries?watch=1');
+  const start = () => {
+    const res = Object.assign(new PassThrough(), { statusCode: 200 }) as unknown as IncomingMessage;
+    const events: unknown[] = [];
+    const ended: { failed?: Error; resolved?: boolean } = {};
+    readWatchResponse(res, url, (e) => events.push(e), {
+      resolve: () => (ended.resolved = true),
+      reject: (err) => (ended.failed = err),
+      fail: (err) => (ended.failed = err),
+      aborted: () => false,
+    });
+    return { res: res as unknown as PassThrough, events, ended };
+  };
+
+  test('events across chunks, in order', () => {
+    const { res, events, ended } = start();
+    res.write('{"type":"ADDED","object":{"a":1}}\n{"type":"MOD');
+    res.write('IFIED","object":{"a":2}}\n');
+    expect(events).toEqual([
+      { type: 'ADDED', object: { a: 1 } },
+      { type: 'MODIFIED', object: { a: 2 } },
+    ]);
+    expect(ended.failed).toBeUndefined();
+  });
+
+  test('a line that is not JSON ends the watch with an error, and nothing throws', () => {
+    const { res, events, ended } = start();
+    expect(() =>
+      res.write('{"type":"ADDED","object":{}}\n<html>502 Bad Gateway</html>\n{"type":"ADDED","object":{}}\n'),
+    ).not.toThrow();
+    expect(events).toHaveLength(1);
+    expect(ended.failed?.message).toMatch(/not JSON/);
+    expect(ended.failed?.message).not.toContain('Bad Gateway'); // the line's size, not its text
   });
 });

@@ -1,5 +1,6 @@
 // Reading a watch response: the stream is JSON, one event a line. A non-200 answer rejects with
-// its Status; an ERROR event (410 Gone: "relist") or an onEvent that throws ends the watch.
+// its Status; an ERROR event (410 Gone: "relist"), a line that is not JSON, or an onEvent that
+// throws ends the watch.
 import type { IncomingMessage } from 'node:http';
 import { apiError, KubeApiError } from './api-error.ts';
 
@@ -73,7 +74,15 @@ function dispatch<E extends WatchLine>(
   url: URL,
   onEvent: (event: E) => void,
 ): Error | undefined {
-  const event = JSON.parse(line) as E;
+  let event: E;
+  try {
+    event = JSON.parse(line) as E;
+  } catch {
+    // A line that is not JSON (a proxy's error page, a cut stream) ends this watch; the informer
+    // watches again from its last resourceVersion. Thrown here, it would escape the stream's data
+    // handler and end the process.
+    return new Error(`WATCH ${url.pathname}: a line that is not JSON (${line.length} bytes)`);
+  }
   const refused = watchEventError(event, line, url);
   if (refused) return refused;
   try {
