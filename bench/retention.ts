@@ -2,7 +2,7 @@
 // 1. Plan: BENCH_RETENTION_REPOS (1000) repositories × BENCH_RETENTION_TAGS (100) tags (100,000
 //    tags: a third of the digests carry a second tag, every tenth repository has a signature per
 //    image), with a release rule and a CI rule keeping the 10 most recent. Each figure comes from
-//    a child process of its own that loads the retention run's modules (src/retention/command.ts,
+//    a child process of its own that loads the retention run's modules (src/retention/run/command.ts,
 //    so its libraries count), holds the whole snapshot as the run does, plans and encodes the
 //    report; its peak RSS is the process's maxRSS. Two children: the run as it is now (each
 //    repository's snapshot released once planned, the report serialised one entry at a time), and
@@ -19,11 +19,11 @@ import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { executeDeletions, resolveTagsByHead } from '../src/retention/execute.ts';
-import type { Deletion, PlannerPolicy, RepositoryState } from '../src/retention/model.ts';
+import { executeDeletions, resolveTagsByHead } from '../src/retention/run/execute.ts';
+import type { Deletion, PlannerPolicy, RepositoryState } from '../src/retention/run/model.ts';
 import { RegistryClient } from '../src/distribution/client.ts';
-import { storageTagResolver } from '../src/retention/snapshot.ts';
-import { FilesystemPushTimes } from '../src/retention/storage.ts';
+import { storageTagResolver } from '../src/retention/run/snapshot.ts';
+import { FilesystemPushTimes } from '../src/retention/run/storage.ts';
 import { mapLimit } from '../src/util/limit.ts';
 import { RegistryClient as Crane, startRegistry } from '../test/harness/registry.ts';
 import { printTable, writeResults, type Row } from './lib/results.ts';
@@ -97,9 +97,9 @@ interface PlanFigures {
 
 /** In a child: plan and encode the report the way `way` says, and print the figures as JSON. */
 async function planChild(way: 'streamed' | 'held'): Promise<void> {
-  await import('../src/retention/command.ts'); // the run's modules and libraries
-  const { createPlanner, planRetention } = await import('../src/retention/planner.ts');
-  const { applyOutcomes, reportData } = await import('../src/retention/report.ts');
+  await import('../src/retention/run/command.ts'); // the run's modules and libraries
+  const { createPlanner, planRetention } = await import('../src/retention/run/planner.ts');
+  const { applyOutcomes, reportData } = await import('../src/retention/run/report.ts');
   global.gc?.();
   const rssAtRest = process.memoryUsage().rss;
   const state = synthetic();

@@ -503,7 +503,7 @@ const uses: [role: string, group: string, resources: string[], verbs: string[], 
     '',
     ['pods'],
     ['list'],
-    [{ file: 'src/retention/in-use.ts', call: /path: '\/api\/v1\/pods'/ }],
+    [{ file: 'src/retention/run/in-use.ts', call: /path: '\/api\/v1\/pods'/ }],
   ],
   [
     'berth-retention',
@@ -512,7 +512,7 @@ const uses: [role: string, group: string, resources: string[], verbs: string[], 
     ['list'],
     [
       {
-        file: 'src/retention/in-use.ts',
+        file: 'src/retention/run/in-use.ts',
         call: /'\/apis\/apps\/v1\/deployments'[\s\S]*'\/apis\/apps\/v1\/statefulsets'[\s\S]*'\/apis\/apps\/v1\/daemonsets'[\s\S]*'\/apis\/apps\/v1\/replicasets'/,
       },
     ],
@@ -524,7 +524,7 @@ const uses: [role: string, group: string, resources: string[], verbs: string[], 
     ['list'],
     [
       {
-        file: 'src/retention/in-use.ts',
+        file: 'src/retention/run/in-use.ts',
         call: /'\/apis\/batch\/v1\/jobs'[\s\S]*'\/apis\/batch\/v1\/cronjobs'/,
       },
     ],
@@ -536,7 +536,7 @@ const uses: [role: string, group: string, resources: string[], verbs: string[], 
     ['get'],
     [
       {
-        file: 'src/retention/command.ts',
+        file: 'src/retention/run/command.ts',
         call: /kube\.get\(\s*berthPath\(config\.policy\.namespace, 'retentionpolicies'/,
       },
     ],
@@ -546,7 +546,12 @@ const uses: [role: string, group: string, resources: string[], verbs: string[], 
     'berth.dev',
     ['registries'],
     ['get'],
-    [{ file: 'src/retention/command.ts', call: /kube\.get\(\s*berthPath\(regRef\.namespace, 'registries'/ }],
+    [
+      {
+        file: 'src/retention/run/command.ts',
+        call: /kube\.get\(\s*berthPath\(regRef\.namespace, 'registries'/,
+      },
+    ],
   ],
   [
     'berth-retention',
@@ -555,7 +560,7 @@ const uses: [role: string, group: string, resources: string[], verbs: string[], 
     ['list'],
     [
       {
-        file: 'src/retention/command.ts',
+        file: 'src/retention/run/command.ts',
         call: /kube\.list\(berthPath\(config\.policy\.namespace, 'repositories'\)\)/,
       },
     ],
@@ -566,21 +571,21 @@ const uses: [role: string, group: string, resources: string[], verbs: string[], 
     '',
     ['configmaps'],
     ['get'],
-    [{ file: 'src/retention/report.ts', call: /client\.find<ConfigMap>\(/ }],
+    [{ file: 'src/retention/run/report.ts', call: /client\.find<ConfigMap>\(/ }],
   ],
   [
     'berth-retention-report',
     '',
     ['configmaps'],
     ['create'],
-    [{ file: 'src/retention/report.ts', call: /client\.create\(path, body\)/ }],
+    [{ file: 'src/retention/run/report.ts', call: /client\.create\(path, body\)/ }],
   ],
   [
     'berth-retention-report',
     '',
     ['configmaps'],
     ['update'],
-    [{ file: 'src/retention/report.ts', call: /client\.replace\(/ }],
+    [{ file: 'src/retention/run/report.ts', call: /client\.replace\(/ }],
   ],
 ];
 

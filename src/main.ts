@@ -43,11 +43,11 @@ const commands: Record<string, Command> = {
   },
   'gc-run': {
     summary: 'a step of a garbage collection (a Job): verify',
-    run: async (argv) => (await import('./gc/command.ts')).gcRunCommand(argv),
+    run: async (argv) => (await import('./gc/run/command.ts')).gcRunCommand(argv),
   },
   'retention-run': {
     summary: 'one retention run of a RetentionPolicy (a Job)',
-    run: async (argv) => (await import('./retention/command.ts')).retentionRunCommand(argv),
+    run: async (argv) => (await import('./retention/run/command.ts')).retentionRunCommand(argv),
   },
   'node-agent': {
     summary: 'the node agent (a DaemonSet): nodes trust and reach a registry',

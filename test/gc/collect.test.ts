@@ -12,7 +12,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { collectScript } from '../../src/gc/jobs.ts';
 import { parseCollectOutput } from '../../src/gc/procedure.ts';
-import { verifyRegistry } from '../../src/gc/verify.ts';
+import { verifyRegistry } from '../../src/gc/run/verify.ts';
 import { binary, repoRoot } from '../harness/processes.ts';
 import { mint, startTokenGround, type TokenGround } from '../token/fixture.ts';
 

@@ -12,8 +12,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { RegistryClient } from '../../src/distribution/client.ts';
-import { probeReadOnly, probeRepository } from '../../src/gc/probe.ts';
-import type { RegistryAccess } from '../../src/gc/verify.ts';
+import { probeReadOnly, probeRepository } from '../../src/gc/run/probe.ts';
+import type { RegistryAccess } from '../../src/gc/run/verify.ts';
 import { mint, startTokenGround, type TokenGround } from '../token/fixture.ts';
 
 const exec = promisify(execFile);

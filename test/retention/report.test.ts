@@ -7,15 +7,15 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { KubeClient, type KubeObject } from '../../src/runtime/kube/client.ts';
-import type { PlanEntry, RepositoryState } from '../../src/retention/model.ts';
-import { planRetention } from '../../src/retention/planner.ts';
+import type { PlanEntry, RepositoryState } from '../../src/retention/run/model.ts';
+import { planRetention } from '../../src/retention/run/planner.ts';
 import {
   inlineReportLimit,
   readReport,
   reportData,
   writeReportConfigMaps,
   type Summary,
-} from '../../src/retention/report.ts';
+} from '../../src/retention/run/report.ts';
 import { createTestNamespace, eventually, testKubeConfig } from '../harness/kube.ts';
 
 const H = 3_600_000;

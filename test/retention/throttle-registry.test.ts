@@ -11,11 +11,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { executeDeletions } from '../../src/retention/execute.ts';
-import type { Deletion } from '../../src/retention/model.ts';
+import { executeDeletions } from '../../src/retention/run/execute.ts';
+import type { Deletion } from '../../src/retention/run/model.ts';
 import { RegistryClient } from '../../src/distribution/client.ts';
-import { storageTagResolver } from '../../src/retention/snapshot.ts';
-import { FilesystemPushTimes } from '../../src/retention/storage.ts';
+import { storageTagResolver } from '../../src/retention/run/snapshot.ts';
+import { FilesystemPushTimes } from '../../src/retention/run/storage.ts';
 import { RegistryClient as Crane, startRegistry, type RunningRegistry } from '../harness/registry.ts';
 
 const limitMs = 900;

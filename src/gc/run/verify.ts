@@ -5,7 +5,7 @@
 // the Job starts while the registry's Service may still point at a pod that has just gone (the
 // writable configuration was rolled out a moment before), and a moment of that must not fail a
 // collection, which would leave the registry read-only.
-import { manifestAccept, RegistryClient, RegistryError } from '../distribution/client.ts';
+import { manifestAccept, RegistryClient, RegistryError } from '../../distribution/client.ts';
 
 export interface RegistryAccess {
   /** `https://host:port` */

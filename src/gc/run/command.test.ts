@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { UsageError } from '../util/flags.ts';
+import { UsageError } from '../../util/flags.ts';
 import { parseGcRunArgs } from './command.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-gc-args-'));

@@ -8,7 +8,7 @@
 //   A ConfigMap holds at most 1 MiB, so there is no limit on the number of entries.
 // `readReport` reassembles the entries: the concatenation of the parts' arrays.
 import { gunzipSync, gzipSync } from 'node:zlib';
-import type { KubeClient, KubeObject, OwnerReference } from '../runtime/kube/client.ts';
+import type { KubeClient, KubeObject, OwnerReference } from '../../runtime/kube/client.ts';
 import { deletionKey, type ExecutionResult } from './execute.ts';
 import type { Plan, PlanEntry } from './model.ts';
 

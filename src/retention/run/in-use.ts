@@ -2,9 +2,9 @@
 // workload templates reference. Image references are normalised to the registry's repository
 // paths by host (the Service DNS names, the Ingress host, the endpoint, with and without port);
 // Pods' `status.containerStatuses[].imageID` (and init/ephemeral) add the digests actually run.
-import type { Registry } from '../api/index.ts';
-import { serviceHostNames } from '../model/names.ts';
-import type { KubeClient, KubeJson } from '../runtime/kube/client.ts';
+import type { Registry } from '../../api/index.ts';
+import { serviceHostNames } from '../../model/names.ts';
+import type { KubeClient, KubeJson } from '../../runtime/kube/client.ts';
 import type { InUse } from './model.ts';
 
 /** Every host name (with and without port) under which workloads may name this registry. */

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, test } from '@jest/globals';
-import type { Registry } from '../api/index.ts';
+import type { Registry } from '../../api/index.ts';
 import { credentialFor, parseRetentionRunArgs, UsageError } from './command.ts';
 import { collectInUse, imagesOf, normaliseImage, registryHosts } from './in-use.ts';
-import { createLimit } from '../util/limit.ts';
+import { createLimit } from '../../util/limit.ts';
 import { applyOutcomes, gzipParts, reportData, type ReportPart, type Summary } from './report.ts';
 import { s3BasePrefix } from './storage-s3.ts';
 import { planRetention } from './planner.ts';

@@ -41,19 +41,19 @@
 // writing a Failed summary when it can), 2 for bad flags; on 1 and 2 the reason is also the container's
 // termination message (/dev/termination-log), which the controller puts in the policy's Ready
 // condition. No secret is ever logged or reported.
-import { dockerConfigEntries } from '../util/dockerconfig.ts';
-import { readFlags, UsageError } from '../util/flags.ts';
+import { dockerConfigEntries } from '../../util/dockerconfig.ts';
+import { readFlags, UsageError } from '../../util/flags.ts';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createProgramLogger, endLogger, type Logger } from '../runtime/logger.ts';
-import type { Registry, Repository, RetentionPolicy } from '../api/index.ts';
-import { KubeClient, type KubeList } from '../runtime/kube/client.ts';
-import { loadKubeAccess } from '../runtime/kube/config.ts';
+import { createProgramLogger, endLogger, type Logger } from '../../runtime/logger.ts';
+import type { Registry, Repository, RetentionPolicy } from '../../api/index.ts';
+import { KubeClient, type KubeList } from '../../runtime/kube/client.ts';
+import { loadKubeAccess } from '../../runtime/kube/config.ts';
 import { executeDeletions, type ExecutionResult } from './execute.ts';
 import { collectInUse, listWorkloadImages, registryHosts } from './in-use.ts';
 import type { InUse, Plan, PlannerPolicy } from './model.ts';
 import { createPlanner } from './planner.ts';
 import { plannerPolicy, policyScope, registryOf, repositoryFilter } from './policy.ts';
-import { RegistryClient } from '../distribution/client.ts';
+import { RegistryClient } from '../../distribution/client.ts';
 import { applyOutcomes, reportData, writeReportConfigMaps } from './report.ts';
 import { failedSummary, runSummary, type RunMode, type RunSummary } from './run-summary.ts';
 import { snapshot, storageTagResolver } from './snapshot.ts';

@@ -1,9 +1,9 @@
 // Gathers what the planner needs from the registry: for each repository in scope, its tags (the
 // API's tag list), each tag's digest and push time (its link in the registry's storage), every
 // stored manifest (revision links) and what each manifest points to (GET with every media type).
-import { mapLimit } from '../util/limit.ts';
+import { mapLimit } from '../../util/limit.ts';
 import type { ManifestState, RepositoryState, TagState } from './model.ts';
-import type { RegistryClient } from '../distribution/client.ts';
+import type { RegistryClient } from '../../distribution/client.ts';
 import { StorageError, type PushTimeSource } from './storage.ts';
 
 export async function snapshotRepository(

@@ -23,10 +23,10 @@
 //
 // Backing off when the registry is busy (429/503 with Retry-After) is the client's: it pauses
 // every request, so the workers of every repository wait together (src/distribution/client.ts).
-import { createLimit, mapLimit } from '../util/limit.ts';
+import { createLimit, mapLimit } from '../../util/limit.ts';
 import type { Deletion } from './model.ts';
-import type { RegistryClient } from '../distribution/client.ts';
-import { retryableStatus, retryDelay, type RetryDelayOptions } from '../distribution/throttle.ts';
+import type { RegistryClient } from '../../distribution/client.ts';
+import { retryableStatus, retryDelay, type RetryDelayOptions } from '../../distribution/throttle.ts';
 
 export type Outcome =
   { status: 'deleted' } | { status: 'skipped'; reason: string } | { status: 'failed'; reason: string };

@@ -3,8 +3,8 @@
 // `berth gc-run probe`: the read-only check before collecting (probe.ts): exit 0 when a push is
 // refused, 1 (and why, in the termination log) when it is accepted or the check cannot conclude.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { parseDockerConfig } from '../util/dockerconfig.ts';
-import { readFlags, UsageError } from '../util/flags.ts';
+import { parseDockerConfig } from '../../util/dockerconfig.ts';
+import { readFlags, UsageError } from '../../util/flags.ts';
 import { probeReadOnly } from './probe.ts';
 import { verifyRegistry, type RegistryAccess } from './verify.ts';
 

@@ -4,7 +4,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { deleteRetry, executeDeletions } from './execute.ts';
 import type { Deletion } from './model.ts';
-import { RegistryError } from '../distribution/client.ts';
+import { RegistryError } from '../../distribution/client.ts';
 
 const digest = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
 const manifest = 'application/vnd.oci.image.manifest.v1+json';

@@ -1,8 +1,8 @@
 // A RetentionPolicy's spec → the planner's policy (defaults of the schema applied, durations parsed),
 // and which repositories the policy may touch (its globs, narrowed by the namespace scope).
 import picomatch from 'picomatch';
-import type { RetentionPolicy, Repository } from '../api/index.ts';
-import { parseDuration } from '../util/duration.ts';
+import type { RetentionPolicy, Repository } from '../../api/index.ts';
+import { parseDuration } from '../../util/duration.ts';
 import type { PlannerPolicy } from './model.ts';
 
 export class PolicyError extends Error {

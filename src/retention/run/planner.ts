@@ -17,7 +17,7 @@
 // 3. `protected` counts entries that would be deleted without protections; the circuit breaker
 //    refuses the whole run when the deletions exceed maxDeletions.count or .percent of the entries.
 import picomatch from 'picomatch';
-import { formatDuration } from '../util/duration.ts';
+import { formatDuration } from '../../util/duration.ts';
 import type {
   Deletion,
   InUse,

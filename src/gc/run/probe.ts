@@ -9,7 +9,7 @@
 // 429 and 5xx are retried with backoff by berth's registry client first (verify.ts, jobClient): the
 // read-only pods have just replaced the writable ones, and the Service may point at a gone pod for
 // a moment; only when the retries are spent does the check give up.
-import { RegistryClient } from '../distribution/client.ts';
+import { RegistryClient } from '../../distribution/client.ts';
 import { jobClient, type RegistryAccess } from './verify.ts';
 
 /** The repository the probe tries to push to; nothing is ever stored in it. */
