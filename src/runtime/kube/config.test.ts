@@ -1,11 +1,12 @@
-import { describe, expect, test } from '@jest/globals';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { afterAll, describe, expect, test } from '@jest/globals';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { inClusterAccess, kubeconfigAccess, KubeConfigError } from './config.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-kubeconfig-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 function file(name: string, text: string): string {
@@ -132,6 +133,7 @@ describe('inClusterAccess', () => {
       expect((opts.headers as Record<string, string>).authorization).toBe('Bearer sa-token');
     } finally {
       process.env = env;
+      rmSync(root, { recursive: true, force: true });
     }
   });
 
