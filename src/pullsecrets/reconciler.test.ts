@@ -2,7 +2,8 @@ import { describe, expect, test } from '@jest/globals';
 import type { ReconcileContext } from '../runtime/controller.ts';
 import type { Cache } from '../runtime/informer.ts';
 import type { KubeClient, KubeObject } from '../runtime/kube/client.ts';
-import { alreadyReported, PullSecretReconciler, pullSecretsFinalizer, summarize } from './reconciler.ts';
+import { PullSecretReconciler, pullSecretsFinalizer } from './reconciler.ts';
+import { alreadyReported, summarize } from './status.ts';
 
 /** A cache of plain JSON objects, as an informer holds them. */
 const cacheOf = <T extends KubeObject>(json: KubeObject[]): Cache<T> => {

@@ -72,8 +72,6 @@ export interface PullSecretSettings {
 
 type PullDeps = Pick<Deps, 'client' | 'clock' | 'events'>;
 
-export { alreadyReported, summarize } from './status.ts';
-
 /** What one pass over a Registry's namespaces works from, read once at its start. */
 interface Pass {
   registry: Registry;

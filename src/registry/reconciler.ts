@@ -85,8 +85,6 @@ import {
 } from './checks.ts';
 import { nextRegistryStatus } from './registry-status.ts';
 
-export { storageConfig, tokenRealm } from './config-input.ts';
-
 export interface RegistryCaches extends Pick<NodeAccessCaches, 'daemonSets'> {
   registries: Cache<Registry>;
   secrets: Cache<k8s.V1Secret>;

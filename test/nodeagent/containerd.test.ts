@@ -28,7 +28,7 @@ import { renderRegistryConfig } from '../../src/registry/config.ts';
 import { nodeAccessConfig, nodeAccessHosts } from '../../src/registry/desired/node-agent.ts';
 import { tokenIdentity, tokenServiceArgs } from '../../src/registry/desired/token-service.ts';
 import { selfSignedTLS, tokenSigningKey } from '../../src/registry/material.ts';
-import { tokenRealm } from '../../src/registry/reconciler.ts';
+import { tokenRealm } from '../../src/registry/config-input.ts';
 import { parseDockerConfig } from '../../src/util/dockerconfig.ts';
 import { freePort, waitFor } from '../harness/net.ts';
 import { binary, ProcessGroup, repoRoot } from '../harness/processes.ts';

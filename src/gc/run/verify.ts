@@ -16,8 +16,6 @@ export interface RegistryAccess {
   password?: string;
   /** Attempts per request before a check gives up (default 8: about a minute of backoff). */
   attempts?: number;
-  /** First backoff delay in ms, doubled per attempt (default 500). */
-  backoffMs?: number;
 }
 
 /** The client the Jobs use: patient retries, the admin credential, the registry's CA. */
@@ -30,7 +28,7 @@ export function jobClient(access: RegistryAccess, repositoryActions: string): Re
       : {}),
     concurrency: 4,
     attempts: access.attempts ?? 8,
-    backoffMs: access.backoffMs ?? 500,
+    backoffMs: 500, // doubled per attempt
     maxRetryWaitMs: 30_000,
     repositoryActions,
   });

@@ -11,8 +11,6 @@ import type { KubeAccess } from './config.ts';
 import { apiError, KubeApiError } from './api-error.ts';
 import { readWatchResponse } from './watch-stream.ts';
 
-export { KubeApiError };
-
 /** A KubeObject with any other fields: a body built as plain JSON. */
 export type KubeJson = KubeObject & Record<string, unknown>;
 
