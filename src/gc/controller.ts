@@ -17,7 +17,8 @@ import type { Deps } from '../runtime/deps.ts';
 import { errorMessage, isStatus } from '../runtime/errors.ts';
 import { lowestRequeue } from '../runtime/requeue.ts';
 import type { Cache } from '../runtime/informer.ts';
-import { collectionPath, core, objectPath } from '../runtime/kube/resource.ts';
+import type { KubeObject } from '../runtime/kube/client.ts';
+import { collectionPath, core, objectPath, splitKey } from '../runtime/kube/resource.ts';
 import type { Manager } from '../runtime/manager.ts';
 import { managedBySelector } from '../runtime/objects.ts';
 import { updateStatus } from '../runtime/writes.ts';
@@ -243,6 +244,17 @@ export class GarbageCollectionReconciler {
   }
 }
 
+/** mapToRegistry for the one child named `nameOf(registry)` in the Registry's namespace. */
+export function mapNamed(obj: KubeObject, nameOf: (ref: RegistryRef) => string): string[] {
+  return mapToRegistry(obj).filter((key) => {
+    const { namespace, name } = splitKey(key);
+    return (
+      namespace === obj.metadata?.namespace &&
+      obj.metadata?.name === nameOf({ namespace: namespace ?? '', name })
+    );
+  });
+}
+
 export function garbageCollectionController(deps: Deps, manager: Manager, config: OperatorConfig): void {
   const owned = { labelSelector: managedBySelector };
   const registries = manager.informer(resources.registries);
@@ -254,7 +266,13 @@ export function garbageCollectionController(deps: Deps, manager: Manager, config
   manager.add({
     name: 'garbage-collection',
     for: registries,
-    watches: [deployments, secrets, jobInformer].map((informer) => ({ informer, map: mapToRegistry })),
+    watches: [
+      // of the Registry's Deployments and Secrets, the procedure reads its workload and its config
+      // (not its pull Secrets, which a fan-out creates by the thousand)
+      { informer: deployments, map: (obj) => mapNamed(obj, names.workload) },
+      { informer: secrets, map: (obj) => mapNamed(obj, names.configSecret) },
+      { informer: jobInformer, map: mapToRegistry },
+    ],
     workers: 1,
     reconcile: (request, ctx) => reconciler.reconcile(request, ctx),
   });
