@@ -1,10 +1,12 @@
 // executeDeletions with several deletions in flight per repository, and with a registry that
 // answers "busy" (429/503, Retry-After): the bound holds, an index still goes before its children,
-// and a retried delete is checked again against the tags after the pause. Clock and sleep injected.
+// and a retried delete is checked again against the tags after the pause. The runtime's Clock injected
+// (its timers are the retries' waits).
 import { describe, expect, test } from '@jest/globals';
 import { deleteRetry, executeDeletions } from './execute.ts';
 import type { Deletion } from './model.ts';
 import { RegistryError } from '../../distribution/client.ts';
+import { FakeClock, type Clock } from '../../runtime/clock.ts';
 
 const digest = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
 const manifest = 'application/vnd.oci.image.manifest.v1+json';
@@ -97,7 +99,7 @@ describe('executeDeletions with several in flight per repository', () => {
 
   test.each([1, 3, 8])('at most %d deletes in flight, and every one done', async (perRepository) => {
     const registry = slowRegistry(tagsOf(20));
-    const run = executeDeletions(planOf(20), known(20), registry, { perRepository, clock: () => 0 });
+    const run = executeDeletions(planOf(20), known(20), registry, { perRepository, clock: new FakeClock(0) });
     await drive(registry, run);
     const res = await run;
     expect(registry.maxInFlight).toBe(perRepository);
@@ -115,7 +117,7 @@ describe('executeDeletions with several in flight per repository', () => {
     const tags = { multi: index, other: digest(0x0b) };
     const knownTags = new Map([['app', new Set(Object.keys(tags))]]);
     const registry = slowRegistry({ ...tags });
-    const run = executeDeletions(plan, knownTags, registry, { perRepository: 8, clock: () => 0 });
+    const run = executeDeletions(plan, knownTags, registry, { perRepository: 8, clock: new FakeClock(0) });
     await drive(registry, run);
     await run;
     const at = (e: string) => registry.log.indexOf(e);
@@ -125,7 +127,7 @@ describe('executeDeletions with several in flight per repository', () => {
 
     const failing = slowRegistry({ ...tags });
     failing.failNext(new RegistryError('DELETE: HTTP 403', 403));
-    const run2 = executeDeletions(plan, knownTags, failing, { perRepository: 8, clock: () => 0 });
+    const run2 = executeDeletions(plan, knownTags, failing, { perRepository: 8, clock: new FakeClock(0) });
     await drive(failing, run2);
     const res = await run2;
     expect(res.outcomes.get(`app@${index}`)).toEqual({ status: 'failed', reason: 'DELETE: HTTP 403' });
@@ -135,7 +137,14 @@ describe('executeDeletions with several in flight per repository', () => {
   });
 
   test('a busy registry: the retry comes after the pause and is checked again against fresh tags', async () => {
-    let now = 0;
+    const clock = new FakeClock(0);
+    // A Retry-After is waited out by the client (ready), never by a timer of the run's.
+    const noTimers: Clock = {
+      now: () => clock.now(),
+      setTimeout: () => {
+        throw new Error('a Retry-After is waited out by the client, not slept again');
+      },
+    };
     const tags: Record<string, string> = { keep: digest(1), t3: digest(3) };
     const registry = slowRegistry(tags);
     let readyCalls = 0;
@@ -146,7 +155,7 @@ describe('executeDeletions with several in flight per repository', () => {
       ready: async () => {
         if (++readyCalls === 2) {
           tags.keep = digest(3);
-          now += 5_000;
+          clock.advance(5_000);
         }
       },
     };
@@ -157,10 +166,7 @@ describe('executeDeletions with several in flight per repository', () => {
       client,
       {
         refreshMs: 2_000,
-        clock: () => now,
-        sleep: async () => {
-          throw new Error('a Retry-After is waited out by the client, not slept again');
-        },
+        clock: noTimers,
       },
     );
     await drive(registry, run);
@@ -178,23 +184,31 @@ describe('executeDeletions with several in flight per repository', () => {
     registry.failNext(new RegistryError('DELETE: HTTP 503', 503, 1_000));
     let readyCalls = 0;
     const client = { ...registry, ready: async () => void readyCalls++ };
-    const run = executeDeletions(planOf(1), known(1), client, { clock: () => 0 });
+    const run = executeDeletions(planOf(1), known(1), client, { clock: new FakeClock(0) });
     await drive(registry, run);
     const res = await run;
     expect(readyCalls).toBe(2);
     expect(res.outcomes.get(`app@${digest(0)}`)).toEqual({ status: 'deleted' });
   });
 
-  test('a busy registry without Retry-After: backoff from the injected sleep, then given up', async () => {
+  test("a busy registry without Retry-After: backoff on the injected clock's timers, then given up", async () => {
     const registry = slowRegistry(tagsOf(1));
     const busy = () => new RegistryError('DELETE: HTTP 503', 503);
     registry.failNext(busy(), busy(), busy());
     const sleeps: number[] = [];
+    // Each wait is recorded and over at once.
+    const clock: Clock = {
+      now: () => 0,
+      setTimeout: (fn, ms) => {
+        sleeps.push(ms);
+        fn();
+        return { cancel: () => undefined };
+      },
+    };
     const run = executeDeletions(planOf(1), known(1), registry, {
-      clock: () => 0,
+      clock,
       retry: { attempts: 3 },
       random: () => 1,
-      sleep: async (ms) => void sleeps.push(ms),
     });
     await drive(registry, run);
     const res = await run;

@@ -1,6 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
-import { deleteBlocker, executeDeletions, viewIsFresh } from './execute.ts';
+import { deleteBlocker, deletionUnits, executeDeletions, inUseBlocker, viewIsFresh } from './execute.ts';
 import type { Deletion } from './model.ts';
+import { FakeClock } from '../../runtime/clock.ts';
 
 const A = `sha256:${'a'.repeat(64)}`;
 const B = `sha256:${'b'.repeat(64)}`;
@@ -85,16 +86,18 @@ function fakeRegistry(tags: Record<string, string>, onDelete?: (digest: string) 
   };
 }
 
+const executionPlan: Deletion[] = [
+  { repository: 'app', digest: B, tags: ['main-1'], after: [] },
+  { repository: 'app', digest: C, tags: ['main-2'], after: [] },
+];
+const known = new Map([['app', new Set(['v1', 'main-1', 'main-2', 'old-index'])]]);
+
 describe('executeDeletions', () => {
-  const plan: Deletion[] = [
-    { repository: 'app', digest: B, tags: ['main-1'], after: [] },
-    { repository: 'app', digest: C, tags: ['main-2'], after: [] },
-  ];
-  const known = new Map([['app', new Set(['v1', 'main-1', 'main-2'])]]);
+  const plan = executionPlan;
 
   test('resolves every tag once after the plan and keeps a digest a kept tag moved onto', async () => {
     const registry = fakeRegistry({ v1: B, 'main-1': B, 'main-2': C });
-    const res = await executeDeletions(plan, known, registry, { clock: () => 0 });
+    const res = await executeDeletions(plan, known, registry, { clock: new FakeClock(0) });
     expect(res.outcomes.get(`app@${B}`)).toEqual({
       status: 'skipped',
       reason: 'tag v1, which the plan kept, now points to it',
@@ -105,15 +108,15 @@ describe('executeDeletions', () => {
   });
 
   test('resolves again once the view is older than the refresh interval', async () => {
-    let now = 0;
+    const clock = new FakeClock(0);
     // While the first delete runs, v1 is moved onto the second doomed digest and time passes.
     const tags: Record<string, string> = { v1: A, 'main-1': B, 'main-2': C };
     const registry = fakeRegistry(tags, () => {
       tags.v1 = C;
-      now += 5_000;
+      clock.advance(5_000);
     });
     const res = await executeDeletions(plan, known, registry, {
-      clock: () => now,
+      clock,
       refreshMs: 2_000,
       perRepository: 1,
     });
@@ -142,6 +145,91 @@ describe('executeDeletions', () => {
     expect(failed.outcomes.get(`app@${B}`)).toEqual({
       status: 'failed',
       reason: 'could not resolve the tags again: HTTP 503',
+    });
+  });
+});
+
+describe('in use again before the delete (the listing after the plan)', () => {
+  const D = `sha256:${'d'.repeat(64)}`;
+  const index: Deletion = { repository: 'app', digest: A, tags: ['old-index'], after: [] };
+  const child1: Deletion = { repository: 'app', digest: B, tags: [], after: [A] };
+  const child2: Deletion = { repository: 'app', digest: C, tags: [], after: [A] };
+  const alone: Deletion = { repository: 'app', digest: D, tags: ['main-1'], after: [] };
+  const noneInUse = () => ({ digests: new Map<string, string>(), tags: new Map<string, string>() });
+
+  test('deletionUnits joins an index and its children, and leaves the rest alone', () => {
+    const units = deletionUnits([index, child1, child2, alone]);
+    expect(
+      units
+        .get(B)
+        ?.map((d) => d.digest)
+        .sort(),
+    ).toEqual([A, B, C]);
+    expect(units.get(A)).toBe(units.get(C));
+    expect(units.get(D)).toEqual([alone]);
+  });
+
+  test.each<[string, Deletion, [string, string][], [string, string][], string | undefined]>([
+    ['nothing in use', alone, [], [], undefined],
+    ['its digest', alone, [[`app@${D}`, 'Pod a/p']], [], 'it is in use by Pod a/p'],
+    ['a tag the plan deletes with it', alone, [], [['app:main-1', 'Deployment a/d']], 'tag main-1 of it'],
+    ['a sibling in its unit', child1, [[`app@${C}`, 'Pod a/p']], [], `${C}, of its unit, is in use`],
+    ['the index of a child', child2, [], [['app:old-index', 'Pod a/q']], 'tag old-index of'],
+    ['another repository', alone, [[`other@${D}`, 'Pod a/p']], [], undefined],
+  ])('%s', (_name, deletion, digests, tags, reason) => {
+    const units = deletionUnits([index, child1, child2, alone]);
+    const got = inUseBlocker('app', deletion, units.get(deletion.digest) ?? [], {
+      digests: new Map(digests),
+      tags: new Map(tags),
+    });
+    if (reason === undefined) expect(got).toBeUndefined();
+    else expect(got).toContain(reason);
+  });
+
+  test('the listing is taken after the plan: an image in use since is not deleted, nor its unit', async () => {
+    const registry = fakeRegistry({ 'old-index': A, 'main-1': D });
+    let listings = 0;
+    const inUse = async () => {
+      listings++;
+      return { digests: new Map([[`app@${B}`, 'Pod team/new']]), tags: new Map<string, string>() };
+    };
+    const res = await executeDeletions([index, child1, child2, alone], known, registry, {
+      clock: new FakeClock(0),
+      inUse,
+    });
+    expect(listings).toBe(1); // once for the whole run while it is fresh
+    expect(registry.calls.deleted).toEqual([D]);
+    expect(res.outcomes.get(`app@${A}`)).toEqual({
+      status: 'skipped',
+      reason: `${B}, of its unit, is in use by Pod team/new (listed again before the delete)`,
+    });
+    for (const d of [B, C]) expect(res.outcomes.get(`app@${d}`)).toMatchObject({ status: 'skipped' });
+  });
+
+  test('listed again once the listing is older than its bound; a failed listing fails the deletion', async () => {
+    const clock = new FakeClock(0);
+    let inUseNow = noneInUse();
+    const registry = fakeRegistry({ 'main-1': B, 'main-2': C }, () => {
+      // While the first delete runs, a Pod starts with main-2, and 11 s pass.
+      inUseNow = { digests: new Map(), tags: new Map([['app:main-2', 'Pod team/late']]) };
+      clock.advance(11_000);
+    });
+    const res = await executeDeletions(executionPlan, known, registry, {
+      clock,
+      perRepository: 1,
+      inUse: async () => inUseNow,
+    });
+    expect(registry.calls.deleted).toEqual([B]);
+    expect(res.outcomes.get(`app@${C}`)).toEqual({
+      status: 'skipped',
+      reason: 'tag main-2 of it is in use by Pod team/late (listed again before the delete)',
+    });
+    const failed = await executeDeletions(executionPlan, known, fakeRegistry({ 'main-1': B }), {
+      inUse: () => Promise.reject(new Error('pods is forbidden')),
+    });
+    expect(failed.outcomes.get(`app@${B}`)).toEqual({
+      status: 'failed',
+      reason: 'could not list the images in use again: pods is forbidden',
     });
   });
 });

@@ -7,6 +7,12 @@
 //   never the plan's own); a delete is skipped when, in that view, a tag other than the ones the
 //   plan deletes with the digest points to it (a kept tag moved onto it, a rollback; or a tag
 //   pushed since the plan), or when a tag the plan deletes with it has moved to another digest;
+// - with protect.inUse, what workloads use is listed again after the plan (the plan's own listing
+//   is older than the snapshot: the run lists it first, so it can plan each repository as its
+//   snapshot arrives), shared by every repository and at most `inUseRefreshMs` old (or four times
+//   what listing took); a delete is skipped when its digest, a tag the plan deletes with it, or
+//   another member of its unit (the deletions joined by `after`: an index and its children, a
+//   subject and its signatures) is in use in that listing, so the unit is kept whole;
 // - deletes are by digest only.
 //
 // Cost against safety: resolving every tag before every single delete would be quadratic (tags ×
@@ -19,12 +25,15 @@
 // is ever checked against a view older than the bound. A tag moved onto a doomed digest within that
 // window can still be lost: the registry offers no conditional delete, so some window always
 // remains, and concurrency does not widen it (each delete is checked against a fresh view just
-// before it is sent).
+// before it is sent). The in-use listing is reused the same way (one view for the whole run, at
+// most `inUseRefreshMs`, 10 s by default, or four times what listing took): a workload created
+// within that window that names a doomed image can still lose it.
 //
 // Backing off when the registry is busy (429/503 with Retry-After) is the client's: it pauses
 // every request, so the workers of every repository wait together (src/distribution/client.ts).
 import { createLimit, mapLimit } from '../../util/limit.ts';
-import type { Deletion } from './model.ts';
+import { sleep, systemClock, type Clock } from '../../runtime/clock.ts';
+import type { Deletion, InUse } from './model.ts';
 import type { RegistryClient } from '../../distribution/client.ts';
 import { retryableStatus, retryDelay, type RetryDelayOptions } from '../../distribution/throttle.ts';
 
@@ -50,10 +59,17 @@ export interface ExecuteOptions {
    * while it deletes.
    */
   resolveTags?: TagResolver;
+  /**
+   * protect.inUse: lists what workloads use now (cluster-wide), for the checks before each delete.
+   * Undefined: no in-use check (the policy does not protect what is in use).
+   */
+  inUse?: InUseResolver;
+  /** Longest time that listing is trusted before a delete (default 10 s, or four times what it took). */
+  inUseRefreshMs?: number;
   /** Retries of a delete the registry refused as busy (default 5 attempts, 200 ms doubled, at most 60 s). */
   retry?: Partial<RetryPolicy>;
-  clock?: () => number;
-  sleep?: (ms: number) => Promise<void>;
+  /** The time, and the waits between retries (default: the system's). */
+  clock?: Clock;
   random?: () => number;
 }
 
@@ -101,6 +117,9 @@ export function viewNeedsRefresh(ageMs: number, tookMs: number, refreshMs: numbe
 /** How a repository's tags are resolved again: every tag and the digest it points to now. */
 export type TagResolver = (repository: string) => Promise<Map<string, string>>;
 
+/** How what workloads use is listed again (normalised to this registry's repository paths). */
+export type InUseResolver = () => Promise<InUse>;
+
 /** Every tag of the repository and the digest it points to now, through the registry (HEAD each). */
 export async function resolveTagsByHead(repository: string, client: TagClient): Promise<Map<string, string>> {
   const tags = await client.tags(repository);
@@ -112,42 +131,37 @@ export async function resolveTagsByHead(repository: string, client: TagClient): 
   return out;
 }
 
-interface View {
-  tags: Map<string, string>;
+interface View<T> {
+  value: T;
   /** When its resolution started. */
   at: number;
   took: number;
 }
 
 /**
- * A repository's resolved tags, shared by its workers: `current()` returns a view within the
- * freshness bound (waiting for a resolution when there is none), and starts one in the background
- * when the view is past half its life. One resolution at a time. Deletions done are remembered and
- * applied to every later view too, since a view resolved while a delete was in flight may still
- * show the deleted digest's tags.
+ * A value resolved again when it is too old, shared by its users: `current()` returns a view
+ * within the freshness bound (viewIsFresh; waiting for a resolution when there is none), and starts
+ * one in the background when the view is past half its life. One resolution at a time; a view's
+ * age counts from when its resolution started.
  */
-class TagView {
-  private view: View | undefined;
-  private pending: Promise<View> | undefined;
-  private readonly deleted = new Set<string>();
-  private readonly repository: string;
-  private readonly resolveTags: TagResolver;
+class FreshView<T> {
+  private view: View<T> | undefined;
+  private pending: Promise<View<T>> | undefined;
+  private readonly resolveValue: () => Promise<T>;
   private readonly refreshMs: number;
-  private readonly clock: () => number;
-  constructor(repository: string, resolveTags: TagResolver, refreshMs: number, clock: () => number) {
-    this.repository = repository;
-    this.resolveTags = resolveTags;
+  private readonly clock: Clock;
+  constructor(resolveValue: () => Promise<T>, refreshMs: number, clock: Clock) {
+    this.resolveValue = resolveValue;
     this.refreshMs = refreshMs;
     this.clock = clock;
   }
 
-  private resolve(): Promise<View> {
+  private resolve(): Promise<View<T>> {
     this.pending ??= (async () => {
-      const at = this.clock();
+      const at = this.clock.now();
       try {
-        const tags = await this.resolveTags(this.repository);
-        for (const [tag, digest] of [...tags]) if (this.deleted.has(digest)) tags.delete(tag);
-        const view = { tags, at, took: this.clock() - at };
+        const value = await this.resolveValue();
+        const view = { value, at, took: this.clock.now() - at };
         if (!this.view || this.view.at <= at) this.view = view;
         return view;
       } finally {
@@ -157,25 +171,111 @@ class TagView {
     return this.pending;
   }
 
-  async current(): Promise<Map<string, string>> {
+  async current(): Promise<T> {
     const view = this.view;
     if (view) {
-      const age = this.clock() - view.at;
+      const age = this.clock.now() - view.at;
       if (viewIsFresh(age, view.took, this.refreshMs)) {
         if (viewNeedsRefresh(age, view.took, this.refreshMs) && !this.pending)
           this.resolve().catch(() => undefined); // a failure surfaces when the view is needed
-        return view.tags;
+        return view.value;
       }
     }
-    return (await this.resolve()).tags;
+    return (await this.resolve()).value;
+  }
+
+  /** The latest view's value, if any (fresh or not). */
+  latest(): T | undefined {
+    return this.view?.value;
+  }
+}
+
+/**
+ * A repository's resolved tags (a FreshView), shared by its workers. Deletions done are remembered
+ * and applied to every later view too, since a view resolved while a delete was in flight may still
+ * show the deleted digest's tags.
+ */
+class TagView {
+  private readonly deleted = new Set<string>();
+  private readonly fresh: FreshView<Map<string, string>>;
+  constructor(repository: string, resolveTags: TagResolver, refreshMs: number, clock: Clock) {
+    const resolve = async () => {
+      const tags = await resolveTags(repository);
+      for (const [tag, digest] of [...tags]) if (this.deleted.has(digest)) tags.delete(tag);
+      return tags;
+    };
+    this.fresh = new FreshView(resolve, refreshMs, clock);
+  }
+
+  current(): Promise<Map<string, string>> {
+    return this.fresh.current();
   }
 
   /** A digest was deleted: its tags went with it. */
   deletedDigest(digest: string): void {
     this.deleted.add(digest);
-    const tags = this.view?.tags;
+    const tags = this.fresh.latest();
     if (tags) for (const [tag, d] of [...tags]) if (d === digest) tags.delete(tag);
   }
+}
+
+/**
+ * The units of one repository's deletions: digest → every deletion joined to it through `after`
+ * (an index and its children, a subject and its signatures), itself included. The planner deletes a
+ * unit whole or not at all, so a member found in use keeps all of it.
+ */
+export function deletionUnits(deletions: readonly Deletion[]): Map<string, Deletion[]> {
+  const byDigest = new Map(deletions.map((d) => [d.digest, d]));
+  const links = new Map<string, string[]>();
+  const link = (a: string, b: string) => links.set(a, [...(links.get(a) ?? []), b]);
+  for (const d of deletions)
+    for (const a of d.after)
+      if (byDigest.has(a)) {
+        link(d.digest, a);
+        link(a, d.digest);
+      }
+  const units = new Map<string, Deletion[]>();
+  for (const d of deletions) {
+    if (units.has(d.digest)) continue;
+    const unit: Deletion[] = [];
+    const queue = [d.digest];
+    const seen = new Set(queue);
+    for (let i = 0; i < queue.length; i++) {
+      const x = queue[i] as string;
+      const member = byDigest.get(x);
+      if (member) unit.push(member);
+      for (const y of links.get(x) ?? [])
+        if (!seen.has(y)) {
+          seen.add(y);
+          queue.push(y);
+        }
+    }
+    for (const m of unit) units.set(m.digest, unit);
+  }
+  return units;
+}
+
+/**
+ * Why a deletion is kept because of what workloads use now (listed again after the plan), or
+ * undefined. Pure. Any member of its unit in use by digest, or by a tag the plan deletes with it,
+ * keeps the deletion (and so the whole unit).
+ */
+export function inUseBlocker(
+  repository: string,
+  deletion: Pick<Deletion, 'digest'>,
+  unit: readonly Pick<Deletion, 'digest' | 'tags'>[],
+  inUse: InUse,
+): string | undefined {
+  for (const member of unit) {
+    const which = member.digest === deletion.digest ? 'it' : `${member.digest}, of its unit,`;
+    const by = inUse.digests.get(`${repository}@${member.digest}`);
+    if (by) return `${which} is in use by ${by} (listed again before the delete)`;
+    for (const tag of member.tags) {
+      const byTag = inUse.tags.get(`${repository}:${tag}`);
+      if (byTag) return `tag ${tag} of ${which} is in use by ${byTag} (listed again before the delete)`;
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -206,10 +306,11 @@ export interface RetryPolicy extends RetryDelayOptions {
 interface Settings {
   resolveTags: TagResolver;
   refreshMs: number;
-  clock: () => number;
+  /** What workloads use, listed again after the plan and shared by every repository (protect.inUse). */
+  inUse: FreshView<InUse> | undefined;
+  clock: Clock;
   perRepository: number;
   retry: RetryPolicy;
-  sleep: (ms: number) => Promise<void>;
   random: () => number;
 }
 
@@ -217,6 +318,7 @@ interface Settings {
 interface RepositoryRun {
   repository: string;
   view: TagView;
+  units: Map<string, Deletion[]>;
   knownTags: ReadonlySet<string>;
   client: TagClient;
   options: Settings;
@@ -236,7 +338,8 @@ async function executeRepository(
   options: Settings,
 ): Promise<void> {
   const view = new TagView(repository, options.resolveTags, options.refreshMs, options.clock);
-  const run: RepositoryRun = { repository, view, knownTags, client, options };
+  const units = deletionUnits(deletions);
+  const run: RepositoryRun = { repository, view, units, knownTags, client, options };
   const limit = createLimit(options.perRepository);
   const done = new Map<string, Promise<void>>();
   const one = async (d: Deletion): Promise<void> => {
@@ -255,26 +358,48 @@ async function executeRepository(
 }
 
 /**
+ * Why a deletion may not go ahead now, from fresh views (skipped), or a failure to get them
+ * (failed); undefined when it may. The in-use listing first, the tags last: the tags' view is the
+ * tighter bound, so it is taken closest to the delete.
+ */
+async function checkNow(run: RepositoryRun, d: Deletion): Promise<Outcome | undefined> {
+  const { repository, view, options } = run;
+  if (options.inUse) {
+    let inUse: InUse;
+    try {
+      inUse = await options.inUse.current();
+    } catch (err) {
+      return {
+        status: 'failed',
+        reason: `could not list the images in use again: ${(err as Error).message}`,
+      };
+    }
+    const blocker = inUseBlocker(repository, d, run.units.get(d.digest) ?? [d], inUse);
+    if (blocker) return { status: 'skipped', reason: blocker };
+  }
+  let tags: Map<string, string>;
+  try {
+    tags = await view.current();
+  } catch (err) {
+    return { status: 'failed', reason: `could not resolve the tags again: ${(err as Error).message}` };
+  }
+  const blocker = deleteBlocker(d, tags, run.knownTags);
+  return blocker ? { status: 'skipped', reason: blocker } : undefined;
+}
+
+/**
  * Deletes one manifest: each attempt, after the registry's pause if any, checks the deletion
- * against a fresh view of the tags (skipped when a tag moved or points to it), then deletes; a
- * failed delete is retried as deleteRetry says. Records the outcome as soon as it is known.
+ * against fresh views (checkNow: skipped when it or its unit is in use, or a tag moved or points to
+ * it), then deletes; a failed delete is retried as deleteRetry says. Records the outcome as soon as
+ * it is known.
  */
 async function deleteOne(run: RepositoryRun, d: Deletion, record: (outcome: Outcome) => void): Promise<void> {
   const { repository, view, client, options } = run;
   for (let attempt = 1; ; attempt++) {
-    // Each attempt is checked against a fresh view after any pause, never the one before it.
+    // Each attempt is checked against fresh views after any pause, never the ones before it.
     await client.ready?.();
-    let tags: Map<string, string>;
-    try {
-      tags = await view.current();
-    } catch (err) {
-      return record({
-        status: 'failed',
-        reason: `could not resolve the tags again: ${(err as Error).message}`,
-      });
-    }
-    const blocker = deleteBlocker(d, tags, run.knownTags);
-    if (blocker) return record({ status: 'skipped', reason: blocker });
+    const stop = await checkNow(run, d);
+    if (stop) return record(stop);
     try {
       await client.deleteManifest(repository, d.digest);
       record({ status: 'deleted' });
@@ -283,7 +408,7 @@ async function deleteOne(run: RepositoryRun, d: Deletion, record: (outcome: Outc
     } catch (err) {
       const retry = deleteRetry(err, attempt, options.retry, options.random());
       if (retry === undefined) return record({ status: 'failed', reason: (err as Error).message });
-      if (retry > 0) await options.sleep(retry);
+      if (retry > 0) await sleep(options.clock, retry);
     }
   }
 }
@@ -305,13 +430,14 @@ export async function executeDeletions(
     byRepo.set(d.repository, list);
   }
   const outcomes = new Map<string, Outcome>();
+  const clock = options.clock ?? systemClock;
   const settings: Settings = {
     resolveTags: options.resolveTags ?? ((repo) => resolveTagsByHead(repo, client)),
     refreshMs: options.refreshMs ?? 2_000,
-    clock: options.clock ?? Date.now,
+    inUse: options.inUse ? new FreshView(options.inUse, options.inUseRefreshMs ?? 10_000, clock) : undefined,
+    clock,
     perRepository: options.perRepository ?? 8,
     retry: { attempts: 5, baseMs: 200, maxMs: 60_000, ...options.retry },
-    sleep: options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
     random: options.random ?? Math.random,
   };
   await mapLimit([...byRepo], options.concurrency ?? 4, ([repo, list]) =>
