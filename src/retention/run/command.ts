@@ -26,8 +26,10 @@
 //
 // It reads the RetentionPolicy, the Registry it references, the policy namespace's Repository
 // objects (scope) and, when protect.inUse, Pods and workloads across the cluster (in-use), through
-// the Kubernetes API (in-cluster config or $KUBECONFIG); plans; deletes if Enforce and the circuit
-// breaker allows; and creates or replaces the report ConfigMap, labelled
+// the Kubernetes API (in-cluster config or $KUBECONFIG); plans each repository as its snapshot
+// arrives (so it never holds the whole snapshot; in-use is listed first, before the snapshot);
+// deletes if Enforce and the circuit breaker allows, listing in-use again for the checks before
+// each delete (execute.ts); and creates or replaces the report ConfigMap, labelled
 // `app.kubernetes.io/managed-by: berth` and `berth.dev/retention-policy: <name>`, with:
 //   data["summary.json"] = {"mode","evaluated","deleted","kept","protected","refused",
 //     "refusedReason"?,"startTime","completionTime","result":"Succeeded"|"Refused"|"Failed","message"}
@@ -45,10 +47,11 @@ import { dockerConfigEntries } from '../../util/dockerconfig.ts';
 import { readFlags, UsageError } from '../../util/flags.ts';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createProgramLogger, endLogger, type Logger } from '../../runtime/logger.ts';
+import { systemClock, type Clock } from '../../runtime/clock.ts';
 import type { Registry, Repository, RetentionPolicy } from '../../api/index.ts';
 import { KubeClient, type KubeList } from '../../runtime/kube/client.ts';
 import { loadKubeAccess } from '../../runtime/kube/config.ts';
-import { executeDeletions, type ExecutionResult } from './execute.ts';
+import { executeDeletions, type ExecutionResult, type InUseResolver } from './execute.ts';
 import { collectInUse, listWorkloadImages, registryHosts } from './in-use.ts';
 import type { InUse, Plan, PlannerPolicy } from './model.ts';
 import { createPlanner } from './planner.ts';
@@ -56,7 +59,7 @@ import { plannerPolicy, policyScope, registryOf, repositoryFilter } from './poli
 import { RegistryClient } from '../../distribution/client.ts';
 import { applyOutcomes, reportData, writeReportConfigMaps } from './report.ts';
 import { failedSummary, runSummary, type RunMode, type RunSummary } from './run-summary.ts';
-import { snapshot, storageTagResolver } from './snapshot.ts';
+import { snapshotEach, storageTagResolver } from './snapshot.ts';
 import { FilesystemPushTimes, type PushTimeSource } from './storage.ts';
 import type { S3StorageOptions } from './storage-s3.ts';
 
@@ -218,7 +221,7 @@ export function credentialFor(text: string, host: string): { username: string; p
 export interface RunDeps {
   kube: KubeClient;
   logger: Logger;
-  clock: () => number;
+  clock: Clock;
   /** Called between planning and deleting (tests use it to move tags in between). */
   afterPlan?: () => Promise<void>;
 }
@@ -240,7 +243,7 @@ interface RunState {
  */
 export async function runRetention(config: RetentionRunConfig, deps: RunDeps): Promise<RunSummary> {
   const { kube, logger } = deps;
-  const startTime = new Date(deps.clock()).toISOString();
+  const startTime = new Date(deps.clock.now()).toISOString();
   const run: RunState = { mode: config.mode ?? 'DryRun' };
   const target = { ...config.report, policyName: config.policy.name };
   try {
@@ -248,7 +251,7 @@ export async function runRetention(config: RetentionRunConfig, deps: RunDeps): P
     const host = await connect(config, run);
     const planned = await planRun(config, deps, run, objects, host);
     await deps.afterPlan?.();
-    const execution = await enforce(config, run, planned);
+    const execution = await enforce(config, run, planned, deps.clock);
     const applied = applyOutcomes(planned.plan, execution);
     const summary = runSummary({
       mode: run.mode,
@@ -257,14 +260,14 @@ export async function runRetention(config: RetentionRunConfig, deps: RunDeps): P
       execution,
       repositories: planned.repositories,
       startTime,
-      completionTime: new Date(deps.clock()).toISOString(),
+      completionTime: new Date(deps.clock.now()).toISOString(),
     });
     await writeReportConfigMaps(kube, target, reportData(config.report.name, summary, applied.entries));
     logger.info('retention run finished', { event: 'run.done', ...summary });
     return summary;
   } catch (err) {
     const message = (err as Error).message;
-    const summary = failedSummary(run.mode, startTime, new Date(deps.clock()).toISOString(), message);
+    const summary = failedSummary(run.mode, startTime, new Date(deps.clock.now()).toISOString(), message);
     logger.error('retention run failed', { event: 'run.failed', error: message });
     await writeReportConfigMaps(kube, target, reportData(config.report.name, summary, []));
     return summary;
@@ -322,11 +325,16 @@ interface PlannedRun {
   /** repository → its tags at snapshot time (for the checks before each delete) */
   knownTags: Map<string, Set<string>>;
   repositories: number;
+  /** protect.inUse: lists what workloads use again (for the checks before each delete) */
+  inUse?: InUseResolver;
 }
 
 /**
- * Plans the repositories in scope: lists the catalog, snapshots them, reads what workloads use
- * (protect.inUse), and plans each repository as soon as its snapshot is read.
+ * Plans the repositories in scope: lists the catalog, reads what workloads use (protect.inUse),
+ * then snapshots the repositories and plans each as soon as its snapshot is read, letting it go:
+ * only the plan and the tag names (for the checks before each delete) stay. In-use is read before
+ * the snapshot, so it is older than it; the deletions list it again (execute.ts), which is what
+ * keeps an image that became in use since.
  */
 async function planRun(
   config: RetentionRunConfig,
@@ -344,32 +352,34 @@ async function planRun(
     scope: scope.kind,
     repositories: names.length,
   });
-  const state = await snapshot(names, client, run.storage as PushTimeSource);
-  const inUse: InUse = planner.protect.inUse
-    ? collectInUse(await listWorkloadImages(kube), registryHosts(registry, [host]))
-    : { digests: new Map(), tags: new Map() };
-  // Each repository's snapshot goes as soon as it is planned: only the plan and the tag names
-  // (for the checks before each delete) stay.
-  const planning = createPlanner(planner, inUse, config.now ?? clock());
+  const hosts = registryHosts(registry, [host]);
+  const listInUse = async () => collectInUse(await listWorkloadImages(kube), hosts);
+  const inUse: InUse = planner.protect.inUse ? await listInUse() : { digests: new Map(), tags: new Map() };
+  const planning = createPlanner(planner, inUse, config.now ?? clock.now());
   const knownTags = new Map<string, Set<string>>();
-  for (let repo = state.shift(); repo; repo = state.shift()) {
+  await snapshotEach(names, client, run.storage as PushTimeSource, (repo) => {
     planning.add(repo);
     knownTags.set(repo.name, new Set(repo.tags.map((t) => t.tag)));
-  }
-  return { plan: planning.finish(), knownTags, repositories: names.length };
+  });
+  const planned: PlannedRun = { plan: planning.finish(), knownTags, repositories: names.length };
+  if (planner.protect.inUse) planned.inUse = listInUse;
+  return planned;
 }
 
 /** Deletes what the plan says when the run enforces and the circuit breaker allows; else nothing. */
 async function enforce(
   config: RetentionRunConfig,
   run: RunState,
-  { plan, knownTags }: PlannedRun,
+  { plan, knownTags, inUse }: PlannedRun,
+  clock: Clock,
 ): Promise<ExecutionResult | undefined> {
   if (run.mode !== 'Enforce' || plan.refused || plan.deletions.length === 0) return undefined;
   const client = run.client as RegistryClient;
   return executeDeletions(plan.deletions, knownTags, client, {
     perRepository: config.concurrency,
     resolveTags: storageTagResolver(client, run.storage as PushTimeSource),
+    ...(inUse ? { inUse } : {}),
+    clock,
   });
 }
 
@@ -407,7 +417,7 @@ export async function retentionRunCommand(argv: string[]): Promise<number> {
     const summary = await runRetention(config, {
       kube: new KubeClient(loadKubeAccess()),
       logger,
-      clock: Date.now,
+      clock: systemClock,
     });
     code = summary.result === 'Failed' ? 1 : 0;
     if (code) terminationMessage(summary.message);

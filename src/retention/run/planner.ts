@@ -427,11 +427,12 @@ export interface RepositoryPlan {
  * the snapshot go: `add` plans one, `finish` puts the parts in repository order and applies the
  * circuit breaker. `planRetention` is the same over a list.
  */
-export function createPlanner(
-  policy: PlannerPolicy,
-  inUse: InUse,
-  now: number,
-): { add(repo: RepositoryState): RepositoryPlan; finish(): Plan } {
+export interface RetentionPlanner {
+  add(repo: RepositoryState): RepositoryPlan;
+  finish(): Plan;
+}
+
+export function createPlanner(policy: PlannerPolicy, inUse: InUse, now: number): RetentionPlanner {
   const rules = compileRules(policy.rules);
   const parts: RepositoryPlan[] = [];
   return {

@@ -38,13 +38,19 @@ export async function snapshotRepository(
   return { name: repository, tags, manifests };
 }
 
-export function snapshot(
+/**
+ * Reads the repositories' snapshots, `concurrency` at a time, and hands each to `each` as soon as
+ * it is read, in the order they complete; nothing here holds on to one after `each` returns, so a
+ * run that plans in `each` holds only the snapshots being read.
+ */
+export async function snapshotEach(
   repositories: string[],
   client: RegistryClient,
   storage: PushTimeSource,
+  each: (repository: RepositoryState) => void,
   concurrency = 4,
-): Promise<RepositoryState[]> {
-  return mapLimit(repositories, concurrency, (r) => snapshotRepository(r, client, storage));
+): Promise<void> {
+  await mapLimit(repositories, concurrency, async (r) => each(await snapshotRepository(r, client, storage)));
 }
 
 /**
