@@ -23,12 +23,12 @@ import { mapToRegistry } from '../model/registry-keys.ts';
 export const credentialEventsCoalescing = { quietMs: 1000, maxWaitMs: 10_000 };
 
 /** mapToRegistry for a child in the Registry's own namespace (its workload, config, store). */
-function ownNamespaceChild(obj: KubeObject): string[] {
+export function ownNamespaceChild(obj: KubeObject): string[] {
   return mapToRegistry(obj).filter((key) => key.startsWith(`${obj.metadata?.namespace ?? ''}/`));
 }
 
 /** mapToRegistry for a credential Secret berth handed out in another namespace. */
-function credentialElsewhere(obj: KubeObject): string[] {
+export function credentialElsewhere(obj: KubeObject): string[] {
   return mapToRegistry(obj).filter((key) => !key.startsWith(`${obj.metadata?.namespace ?? ''}/`));
 }
 
