@@ -1,175 +1,105 @@
 // Benchmark: the retention engine. `node bench/run.ts retention`.
 // 1. Plan: BENCH_RETENTION_REPOS (1000) repositories × BENCH_RETENTION_TAGS (100) tags (100,000
-//    tags: a third of the digests carry a second tag, every tenth repository has a signature per
-//    image), with a release rule and a CI rule keeping the 10 most recent. Each figure comes from
-//    a child process of its own that loads the retention run's modules (src/retention/run/command.ts,
-//    so its libraries count), holds the whole snapshot as the run does, plans and encodes the
-//    report; its peak RSS is the process's maxRSS. Two children: the run as it is now (each
-//    repository's snapshot released once planned, the report serialised one entry at a time), and
-//    the baseline in the same run: the plan over the whole snapshot, then the report held as one
-//    JSON text and again as one text per entry, as the run did before.
+//    tags), each row in a child process of its own (bench/retention/plan-child.ts) that loads the
+//    retention run's modules and their libraries, plans and encodes the report; its peak RSS is the
+//    process's maxRSS. The child runs what the retention Job runs: the compiled JS (tsc with
+//    tsconfig.build.json, as the Dockerfile builds dist/), with the Dockerfile's node flags and the
+//    Job's NODE_OPTIONS (src/retention/controller-job.ts). Rows: the run now (each repository
+//    planned as its snapshot arrives, then let go), the baseline in the same run (the whole
+//    snapshot read first, then planned, as the run did before), the run now from src/ through
+//    Node's type stripping (how the tests and `npm start` run it), and the run now without the
+//    Job's NODE_OPTIONS (V8's default young generation).
 // 2. Deletions/s against the real registry (bin/registry, Distribution, on loopback: plain HTTP, no
 //    auth, filesystem storage), BENCH_RETENTION_DELETIONS (500) distinct manifests per row, each in
 //    a repository of its own with the same number of tags: berth's executeDeletions (re-resolve
 //    every tag, check, DELETE by digest) one deletion at a time (the run before concurrency) and
 //    BENCH_RETENTION_CONCURRENCY (8) per repository; and a plain client sending only the DELETEs,
 //    one at a time and with the same concurrency: the registry's raw rate.
-import { spawn } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import {
+  accessSync,
+  constants,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { stripTypeScriptTypes } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { executeDeletions, resolveTagsByHead } from '../src/retention/run/execute.ts';
-import type { Deletion, PlannerPolicy, RepositoryState } from '../src/retention/run/model.ts';
+import type { Deletion } from '../src/retention/run/model.ts';
+import { retentionNodeOptions } from '../src/retention/controller-job.ts';
 import { RegistryClient } from '../src/distribution/client.ts';
 import { storageTagResolver } from '../src/retention/run/snapshot.ts';
 import { FilesystemPushTimes } from '../src/retention/run/storage.ts';
 import { mapLimit } from '../src/util/limit.ts';
 import { RegistryClient as Crane, startRegistry } from '../test/harness/registry.ts';
 import { printTable, writeResults, type Row } from './lib/results.ts';
+import type { PlanFigures } from './retention/plan-child.ts';
 
 const repos = Number(process.env.BENCH_RETENTION_REPOS ?? 1000);
 const tagsPerRepo = Number(process.env.BENCH_RETENTION_TAGS ?? 100);
 const deletions = Number(process.env.BENCH_RETENTION_DELETIONS ?? 500);
 const concurrency = Number(process.env.BENCH_RETENTION_CONCURRENCY ?? 8);
-const H = 3_600_000;
-const now = Date.parse('2025-06-01T00:00:00Z');
-const hex = (n: number) => n.toString(16).padStart(64, '0');
-const MiB = 2 ** 20;
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const childSource = path.join(root, 'bench/retention/plan-child.ts');
 
-/** `tagsPerRepo` tags per repository, as a snapshot reads them. */
-function synthetic(): RepositoryState[] {
-  const out: RepositoryState[] = [];
-  let n = 1;
-  for (let r = 0; r < repos; r++) {
-    const state: RepositoryState = { name: `team-${r % 50}/app-${r}`, tags: [], manifests: [] };
-    const signed = r % 10 === 0;
-    for (let t = 0; state.tags.length < tagsPerRepo; t++) {
-      const digest = `sha256:${hex(n++)}`;
-      const pushedAt = now - (t + 1) * 7 * H;
-      const manifest = {
-        digest,
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        children: [],
-        pushedAt,
-      };
-      state.manifests.push(manifest);
-      state.tags.push({ tag: t % 10 === 0 ? `v1.${t}.0` : `main-${t}`, digest, pushedAt });
-      if (t % 3 === 0 && state.tags.length < tagsPerRepo)
-        state.tags.push({ tag: `pr-${t}`, digest, pushedAt });
-      if (signed && state.tags.length < tagsPerRepo) {
-        const sig = `sha256:${hex(n++)}`;
-        state.manifests.push({ ...manifest, digest: sig });
-        state.tags.push({ tag: `${digest.replace(':', '-')}.sig`, digest: sig, pushedAt });
-      }
-    }
-    out.push(state);
-  }
-  return out;
+/** The node flags of the image's ENTRYPOINT (`["node", <flags>..., "/app/dist/main.js"]`). */
+function imageNodeFlags(): string[] {
+  const entry = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(path.join(root, 'Dockerfile'), 'utf8'));
+  const argv = JSON.parse(entry?.[1] ?? '[]') as string[];
+  return argv.slice(1).filter((a) => a.startsWith('--'));
 }
 
-const policy: PlannerPolicy = {
-  rules: [
-    { name: 'releases', include: ['v*.*.*'], exclude: [], keep: { all: true } },
-    {
-      name: 'ci',
-      include: ['main-*', 'pr-*'],
-      exclude: [],
-      keep: { mostRecent: 10, pushedWithinMs: 72 * H },
-    },
-  ],
-  untagged: { delete: true, olderThanMs: 24 * H },
-  protect: { inUse: true, minAgeMs: 2 * H },
-};
-
-interface PlanFigures {
-  way: string;
-  tags: number;
-  entries: number;
-  wouldDelete: number;
-  planMs: number;
-  reportMs: number;
-  reportParts: number;
-  reportGzBytes: number;
-  rssAtRestMiB: number;
-  peakRssMiB: number;
+/**
+ * What the image holds, in a temporary folder: dist/ compiled as the Dockerfile compiles it, the
+ * package.json (ESM), node_modules (a link to this checkout's), and the planning child as JS.
+ */
+function buildImageTree(): { dir: string; dist: string; child: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-retention-dist-'));
+  const dist = path.join(dir, 'dist');
+  const tsc = path.join(root, 'node_modules/typescript/bin/tsc');
+  execFileSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json'), '--outDir', dist], {
+    stdio: 'inherit',
+  });
+  writeFileSync(path.join(dir, 'package.json'), readFileSync(path.join(root, 'package.json')));
+  symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+  const child = path.join(dir, 'plan-child.mjs');
+  writeFileSync(child, stripTypeScriptTypes(readFileSync(childSource, 'utf8')));
+  return { dir, dist, child };
 }
 
-/** In a child: plan and encode the report the way `way` says, and print the figures as JSON. */
-async function planChild(way: 'streamed' | 'held'): Promise<void> {
-  await import('../src/retention/run/command.ts'); // the run's modules and libraries
-  const { createPlanner, planRetention } = await import('../src/retention/run/planner.ts');
-  const { applyOutcomes, reportData } = await import('../src/retention/run/report.ts');
-  global.gc?.();
-  const rssAtRest = process.memoryUsage().rss;
-  const state = synthetic();
-  const tags = state.reduce((s, r) => s + r.tags.length, 0);
-  const first = state[0];
-  const inUse = {
-    digests: new Map([[`${first?.name}@${first?.tags[50]?.digest}`, 'Pod a/b']]),
-    tags: new Map<string, string>(),
-  };
-  const summary = {
-    mode: 'DryRun' as const,
-    ...{ evaluated: 0, deleted: 0, kept: 0, protected: 0, refused: false },
-    ...{ startTime: '', completionTime: '', result: 'Succeeded' as const, message: '' },
-  };
-  const started = process.hrtime.bigint();
-  let plan;
-  if (way === 'streamed') {
-    const planner = createPlanner(policy, inUse, now);
-    const known = new Map<string, Set<string>>();
-    for (let repo = state.shift(); repo; repo = state.shift()) {
-      planner.add(repo);
-      known.set(repo.name, new Set(repo.tags.map((t) => t.tag)));
-    }
-    plan = planner.finish();
-  } else plan = planRetention(state, policy, inUse, now);
-  const planned = process.hrtime.bigint();
-  let parts: { binaryData?: Record<string, string>; data?: Record<string, string> }[];
-  if (way === 'streamed') parts = reportData('bench', summary, applyOutcomes(plan, undefined).entries);
-  else {
-    // What the report did before: the whole JSON text to size it, then one text per entry to cut it.
-    const text = JSON.stringify(plan.entries);
-    const lines = plan.entries.map((e) => JSON.stringify(e));
-    parts = reportData('bench', summary, plan.entries);
-    if (text.length + lines.length < 0) throw new Error('unreachable');
-  }
-  const reported = process.hrtime.bigint();
-  const figures: PlanFigures = {
-    way,
-    tags,
-    entries: plan.counts.evaluated,
-    wouldDelete: plan.wouldDelete,
-    planMs: Number(planned - started) / 1e6,
-    reportMs: Number(reported - planned) / 1e6,
-    reportParts: parts.length,
-    reportGzBytes: parts.reduce(
-      (n, p) => n + Buffer.byteLength(p.binaryData?.['report.json.gz'] ?? '', 'base64'),
-      0,
-    ),
-    rssAtRestMiB: rssAtRest / MiB,
-    peakRssMiB: (process.resourceUsage().maxRSS * 1024) / MiB,
-  };
-  process.stdout.write(`${JSON.stringify(figures)}\n`);
+interface PlanRow {
+  label: string;
+  way: 'streamed' | 'held';
+  /** dist: the compiled JS; src: the TypeScript sources through type stripping */
+  from: 'dist' | 'src';
+  /** The Job's NODE_OPTIONS, or none. */
+  jobOptions: boolean;
 }
 
-function runPlanChild(
-  way: 'streamed' | 'held',
-  nodeFlags: string[] = [],
-): Promise<PlanFigures & { nodeFlags: string }> {
-  const self = fileURLToPath(import.meta.url);
+type PlanResult = PlanFigures & { label: string; from: string; nodeFlags: string; nodeOptions: string };
+
+function runPlanChild(row: PlanRow, tree: { dist: string; child: string }): Promise<PlanResult> {
+  const script = row.from === 'dist' ? tree.child : childSource;
+  const modules = row.from === 'dist' ? tree.dist : path.join(root, 'src');
+  const flags = row.from === 'dist' ? imageNodeFlags() : [];
+  const nodeOptions = row.jobOptions ? retentionNodeOptions : '';
+  const args = ['--expose-gc', ...flags, script, `--way=${row.way}`, `--modules=${modules}`];
+  args.push(`--ext=${row.from === 'dist' ? '.js' : '.ts'}`);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', ...nodeFlags, self, `--plan-child=${way}`], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const env = { ...process.env, NODE_OPTIONS: nodeOptions };
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`plan child (${way}) exited ${code}`));
+      if (code !== 0) return reject(new Error(`plan child (${row.label}) exited ${code}`));
       try {
         const figures = JSON.parse(out.trim().split('\n').pop() ?? '') as PlanFigures;
-        resolve({ ...figures, nodeFlags: nodeFlags.join(' ') });
+        resolve({ ...figures, label: row.label, from: row.from, nodeFlags: flags.join(' '), nodeOptions });
       } catch (err) {
         reject(err as Error);
       }
@@ -292,19 +222,26 @@ async function benchDeletions(): Promise<{ storage: string; rows: DeleteFigures[
   return { storage: storageDir, rows: out };
 }
 
-const childWay = process.argv.find((a) => a.startsWith('--plan-child='))?.slice('--plan-child='.length);
-if (childWay === 'streamed' || childWay === 'held') await planChild(childWay);
-else {
-  // The third: the same run with a small young generation (V8 sizes it from the machine's memory,
-  // and on a large machine its semi-spaces alone hold more than the plan's live data).
-  const plans = [
-    await runPlanChild('held'),
-    await runPlanChild('streamed'),
-    await runPlanChild('streamed', ['--max-semi-space-size=2']),
-  ];
-  const planRows: Row[] = plans.map((p) => ({
-    run: p.way === 'held' ? 'before: report held whole' : 'now: streamed report',
-    'node flags': p.nodeFlags || '-',
+const planRows: PlanRow[] = [
+  { label: 'before: whole snapshot, then plan', way: 'held', from: 'dist', jobOptions: true },
+  { label: 'now: plan as each snapshot arrives', way: 'streamed', from: 'dist', jobOptions: true },
+  { label: 'now, from src/ (type stripping)', way: 'streamed', from: 'src', jobOptions: true },
+  { label: "now, without the Job's NODE_OPTIONS", way: 'streamed', from: 'dist', jobOptions: false },
+];
+
+/** Every planning row, one child each, then their table. */
+async function benchPlans(): Promise<PlanResult[]> {
+  const tree = buildImageTree();
+  const plans: PlanResult[] = [];
+  try {
+    for (const row of planRows) plans.push(await runPlanChild(row, tree));
+  } finally {
+    rmSync(tree.dir, { recursive: true, force: true });
+  }
+  const table: Row[] = plans.map((p) => ({
+    run: p.label,
+    from: p.from,
+    'node flags': [p.nodeFlags, p.nodeOptions].filter((f) => f).join(' ') || '-',
     tags: p.tags,
     entries: p.entries,
     'plan ms': Math.round(p.planMs),
@@ -316,8 +253,20 @@ else {
     'peak RSS MiB': Math.round(p.peakRssMiB),
     'working set MiB': Math.round(p.peakRssMiB - p.rssAtRestMiB),
   }));
-  printTable(`retention plan: ${repos} repositories × ${tagsPerRepo} tags (a child process each)`, planRows);
+  printTable(`retention plan: ${repos} repositories × ${tagsPerRepo} tags (a child process each)`, table);
+  return plans;
+}
 
+const plans = await benchPlans();
+console.log(
+  `load average: ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
+if (process.env.BENCH_RETENTION_PLAN_ONLY === '1') {
+  writeResults('retention', { repos, tagsPerRepo, plans, loadAverage: os.loadavg() });
+} else {
   const { storage, rows: dels } = await benchDeletions();
   const rate = (client: string, inFlight: number) =>
     dels.find((d) => d.client.startsWith(client) && d.inFlight === inFlight)?.perSecond ?? NaN;
@@ -338,8 +287,8 @@ else {
   const summary: Row[] = [
     {
       'plan+report ms (100k tags)': Math.round((plans[1]?.planMs ?? 0) + (plans[1]?.reportMs ?? 0)),
-      'peak RSS MiB': Math.round(plans[1]?.peakRssMiB ?? 0),
-      'peak RSS MiB, small young gen': Math.round(plans[2]?.peakRssMiB ?? 0),
+      'peak RSS MiB (the Job)': Math.round(plans[1]?.peakRssMiB ?? 0),
+      'peak RSS MiB before': Math.round(plans[0]?.peakRssMiB ?? 0),
       'berth deletions/s': Math.round(berth),
       'raw deletes/s': Math.round(rate('raw', concurrency)),
       'berth / raw': (berth / rate('raw', concurrency)).toFixed(2),
@@ -355,5 +304,6 @@ else {
     storage,
     plans,
     deletionRows: dels,
+    loadAverage: os.loadavg(),
   });
 }

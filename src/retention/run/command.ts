@@ -51,7 +51,7 @@ import { systemClock, type Clock } from '../../runtime/clock.ts';
 import type { Registry, Repository, RetentionPolicy } from '../../api/index.ts';
 import { KubeClient, type KubeList } from '../../runtime/kube/client.ts';
 import { loadKubeAccess } from '../../runtime/kube/config.ts';
-import { executeDeletions, type ExecutionResult, type InUseResolver } from './execute.ts';
+import { executeDeletions, knownTagsOf, type ExecutionResult, type InUseResolver } from './execute.ts';
 import { collectInUse, listWorkloadImages, registryHosts } from './in-use.ts';
 import type { InUse, Plan, PlannerPolicy } from './model.ts';
 import { createPlanner } from './planner.ts';
@@ -322,8 +322,6 @@ async function connect(config: RetentionRunConfig, run: RunState): Promise<strin
 
 interface PlannedRun {
   plan: Plan;
-  /** repository → its tags at snapshot time (for the checks before each delete) */
-  knownTags: Map<string, Set<string>>;
   repositories: number;
   /** protect.inUse: lists what workloads use again (for the checks before each delete) */
   inUse?: InUseResolver;
@@ -332,7 +330,7 @@ interface PlannedRun {
 /**
  * Plans the repositories in scope: lists the catalog, reads what workloads use (protect.inUse),
  * then snapshots the repositories and plans each as soon as its snapshot is read, letting it go:
- * only the plan and the tag names (for the checks before each delete) stay. In-use is read before
+ * only the plan stays (its entries name every tag, for the checks before each delete). In-use is read before
  * the snapshot, so it is older than it; the deletions list it again (execute.ts), which is what
  * keeps an image that became in use since.
  */
@@ -356,12 +354,8 @@ async function planRun(
   const listInUse = async () => collectInUse(await listWorkloadImages(kube), hosts);
   const inUse: InUse = planner.protect.inUse ? await listInUse() : { digests: new Map(), tags: new Map() };
   const planning = createPlanner(planner, inUse, config.now ?? clock.now());
-  const knownTags = new Map<string, Set<string>>();
-  await snapshotEach(names, client, run.storage as PushTimeSource, (repo) => {
-    planning.add(repo);
-    knownTags.set(repo.name, new Set(repo.tags.map((t) => t.tag)));
-  });
-  const planned: PlannedRun = { plan: planning.finish(), knownTags, repositories: names.length };
+  await snapshotEach(names, client, run.storage as PushTimeSource, (repo) => void planning.add(repo));
+  const planned: PlannedRun = { plan: planning.finish(), repositories: names.length };
   if (planner.protect.inUse) planned.inUse = listInUse;
   return planned;
 }
@@ -370,12 +364,12 @@ async function planRun(
 async function enforce(
   config: RetentionRunConfig,
   run: RunState,
-  { plan, knownTags, inUse }: PlannedRun,
+  { plan, inUse }: PlannedRun,
   clock: Clock,
 ): Promise<ExecutionResult | undefined> {
   if (run.mode !== 'Enforce' || plan.refused || plan.deletions.length === 0) return undefined;
   const client = run.client as RegistryClient;
-  return executeDeletions(plan.deletions, knownTags, client, {
+  return executeDeletions(plan.deletions, knownTagsOf(plan.entries), client, {
     perRepository: config.concurrency,
     resolveTags: storageTagResolver(client, run.storage as PushTimeSource),
     ...(inUse ? { inUse } : {}),

@@ -1,5 +1,12 @@
 import { describe, expect, test } from '@jest/globals';
-import { deleteBlocker, deletionUnits, executeDeletions, inUseBlocker, viewIsFresh } from './execute.ts';
+import {
+  deleteBlocker,
+  deletionUnits,
+  executeDeletions,
+  inUseBlocker,
+  knownTagsOf,
+  viewIsFresh,
+} from './execute.ts';
 import type { Deletion } from './model.ts';
 import { FakeClock } from '../../runtime/clock.ts';
 
@@ -91,6 +98,21 @@ const executionPlan: Deletion[] = [
   { repository: 'app', digest: C, tags: ['main-2'], after: [] },
 ];
 const known = new Map([['app', new Set(['v1', 'main-1', 'main-2', 'old-index'])]]);
+
+test('knownTagsOf: the tags of one repository, from the entries of the plan', () => {
+  const entry = (repository: string, tag?: string) => ({
+    repository,
+    digest: A,
+    decision: 'keep' as const,
+    reason: '',
+    ...(tag ? { tag } : {}),
+  });
+  const known = knownTagsOf([entry('a', 'v1'), entry('a'), entry('a', 'v2'), entry('b', 'v1'), entry('c')]);
+  expect([...known('a')]).toEqual(['v1', 'v2']);
+  expect([...known('b')]).toEqual(['v1']);
+  expect([...known('c')]).toEqual([]);
+  expect([...known('d')]).toEqual([]);
+});
 
 describe('executeDeletions', () => {
   const plan = executionPlan;

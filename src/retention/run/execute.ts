@@ -33,12 +33,15 @@
 // every request, so the workers of every repository wait together (src/distribution/client.ts).
 import { createLimit, mapLimit } from '../../util/limit.ts';
 import { sleep, systemClock, type Clock } from '../../runtime/clock.ts';
-import type { Deletion, InUse } from './model.ts';
+import type { Deletion, InUse, PlanEntry } from './model.ts';
 import type { RegistryClient } from '../../distribution/client.ts';
 import { retryableStatus, retryDelay, type RetryDelayOptions } from '../../distribution/throttle.ts';
 
 export type Outcome =
   { status: 'deleted' } | { status: 'skipped'; reason: string } | { status: 'failed'; reason: string };
+
+/** One outcome object for every deletion done (there may be as many as there are tags). */
+const deletedOutcome: Outcome = Object.freeze({ status: 'deleted' });
 
 export interface ExecutionResult {
   /** `<repository>@<digest>` → outcome */
@@ -116,6 +119,38 @@ export function viewNeedsRefresh(ageMs: number, tookMs: number, refreshMs: numbe
 
 /** How a repository's tags are resolved again: every tag and the digest it points to now. */
 export type TagResolver = (repository: string) => Promise<Map<string, string>>;
+
+/** Every tag the plan saw in a repository (for the reasons of skipped deletions). */
+export type KnownTags =
+  ReadonlyMap<string, ReadonlySet<string>> | ((repository: string) => ReadonlySet<string>);
+
+/**
+ * The tags the plan saw in each repository, from its entries (one per tag), made for one
+ * repository at a time when its deletions start, so the run holds no second copy of every tag
+ * name. Entries come in repository order (the plan's); a repository's tags are looked for between
+ * its first and last entry.
+ */
+export function knownTagsOf(entries: readonly PlanEntry[]): (repository: string) => ReadonlySet<string> {
+  let ranges: Map<string, { first: number; last: number }> | undefined;
+  return (repository) => {
+    if (!ranges) {
+      ranges = new Map();
+      entries.forEach((e, i) => {
+        const range = ranges?.get(e.repository);
+        if (range) range.last = i;
+        else ranges?.set(e.repository, { first: i, last: i });
+      });
+    }
+    const range = ranges.get(repository);
+    const tags = new Set<string>();
+    if (range)
+      for (let i = range.first; i <= range.last; i++) {
+        const e = entries[i];
+        if (e?.repository === repository && e.tag !== undefined) tags.add(e.tag);
+      }
+    return tags;
+  };
+}
 
 /** How what workloads use is listed again (normalised to this registry's repository paths). */
 export type InUseResolver = () => Promise<InUse>;
@@ -402,7 +437,7 @@ async function deleteOne(run: RepositoryRun, d: Deletion, record: (outcome: Outc
     if (stop) return record(stop);
     try {
       await client.deleteManifest(repository, d.digest);
-      record({ status: 'deleted' });
+      record(deletedOutcome);
       view.deletedDigest(d.digest);
       return;
     } catch (err) {
@@ -419,7 +454,7 @@ async function deleteOne(run: RepositoryRun, d: Deletion, record: (outcome: Outc
  */
 export async function executeDeletions(
   deletions: Deletion[],
-  knownTags: Map<string, Set<string>>,
+  knownTags: KnownTags,
   client: TagClient,
   options: ExecuteOptions = {},
 ): Promise<ExecutionResult> {
@@ -441,7 +476,14 @@ export async function executeDeletions(
     random: options.random ?? Math.random,
   };
   await mapLimit([...byRepo], options.concurrency ?? 4, ([repo, list]) =>
-    executeRepository(repo, list, knownTags.get(repo) ?? new Set(), client, outcomes, settings),
+    executeRepository(
+      repo,
+      list,
+      typeof knownTags === 'function' ? knownTags(repo) : (knownTags.get(repo) ?? new Set()),
+      client,
+      outcomes,
+      settings,
+    ),
   );
   return { outcomes };
 }
