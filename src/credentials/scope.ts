@@ -50,9 +50,21 @@ export function parseScopes(params: string[]): { scopes: Scope[]; invalid: strin
   return { scopes, invalid };
 }
 
-/** Who is asking: an authenticated credential, or nobody (anonymous). */
+/**
+ * Who is asking: an authenticated credential, a ServiceAccount whose token the API server vouched
+ * for (with the grants Repositories give it: possibly none), or nobody (anonymous).
+ */
 export type Principal =
-  { kind: 'credential'; entry: CompiledEntry } | { kind: 'anonymous'; anonymousPull: boolean };
+  | { kind: 'credential'; entry: CompiledEntry }
+  | { kind: 'serviceAccount'; subject: string; grants: CompiledEntry['grants'] }
+  | { kind: 'anonymous'; anonymousPull: boolean };
+
+/** The name a principal is known by (a token's `sub`, the audit log's subject); empty for anonymous. */
+export function principalSubject(principal: Principal): string {
+  if (principal.kind === 'credential') return principal.entry.entry.username;
+  if (principal.kind === 'serviceAccount') return principal.subject;
+  return '';
+}
 
 const concreteActions: readonly RepositoryAction[] = ['pull', 'push', 'delete'];
 
@@ -63,7 +75,8 @@ function repositoryActionsFor(principal: Principal, name: string): Set<Repositor
     if (principal.anonymousPull) held.add('pull');
     return held;
   }
-  for (const grant of principal.entry.grants) {
+  const grants = principal.kind === 'credential' ? principal.entry.grants : principal.grants;
+  for (const grant of grants) {
     if (!grant.match(name)) continue;
     for (const a of grant.actions) held.add(a);
   }

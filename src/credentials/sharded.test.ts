@@ -191,3 +191,58 @@ describe('parseShard robustness', () => {
     expect(!r.success && r.error).toMatch(/not valid JSON/);
   });
 });
+
+describe('ServiceAccounts in a sharded store', () => {
+  const accounts = [
+    {
+      namespace: 'team-a',
+      name: 'ci',
+      grants: [{ repositories: ['team-a/web'], actions: ['pull' as const, 'push' as const] }],
+    },
+    { namespace: 'team-b', name: 'deploy', grants: shared },
+  ];
+
+  it('places each in the shard of its username, shares grant sets, and reads them back', () => {
+    const texts = serializeShardedStore({ ...store(4), serviceAccounts: accounts });
+    const read = texts.flatMap((t, i) => {
+      const r = parseShardText(t, { shard: i, shards: storeShards });
+      if (!r.success) throw new Error(r.error);
+      expect(r.data.skipped).toEqual([]);
+      return r.data.serviceAccounts.map((sa) => ({ ...sa, shard: i }));
+    });
+    expect(read).toEqual(
+      expect.arrayContaining(
+        accounts.map((sa) => ({ ...sa, shard: shardOf(`system:serviceaccount:${sa.namespace}:${sa.name}`) })),
+      ),
+    );
+    expect(read).toHaveLength(2);
+  });
+
+  it('writes no serviceAccounts key when there are none (shards stay as they were)', () => {
+    for (const t of serializeShardedStore(store(4))) expect(t).not.toContain('serviceAccounts');
+  });
+
+  it('skips an entry that is not one, and one whose grant set is missing', () => {
+    const r = parseShard(
+      {
+        version: 2,
+        shards: 16,
+        shard: 3,
+        grants: [shared],
+        credentials: [],
+        serviceAccounts: [
+          { s: 'team-a/ci', g: 0 },
+          { s: 'team-a', g: 0 },
+          { s: 'team-a/ci', g: 5 },
+        ],
+      },
+      { shard: 3, shards: 16 },
+    );
+    if (!r.success) throw new Error(r.error);
+    expect(r.data.serviceAccounts).toEqual([{ namespace: 'team-a', name: 'ci', grants: shared }]);
+    expect(r.data.skipped.map((s) => [s.shard, s.index, s.error])).toEqual([
+      [3, 1, 'serviceAccounts[1].s must be <namespace>/<name> of a ServiceAccount'],
+      [3, 2, "serviceAccounts[2].g must be the index of one of the shard's grant sets"],
+    ]);
+  });
+});

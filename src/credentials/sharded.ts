@@ -18,8 +18,15 @@
 //     "credentials": [
 //       { "u": "admin", "h": "<base64url SHA-256>", "g": 0, "c": true },
 //       { "u": "pull.team-a", "h": "...", "g": 1, "e": 1796189400123 }
+//     ],
+//     "serviceAccounts": [                                     // only when there are some
+//       { "s": "team-a/ci", "g": 1 }
 //     ]
 //   }
+//
+// A ServiceAccount's grants (docs/identity.md) live in the shard of its username
+// `system:serviceaccount:<namespace>:<name>` (`serviceAccountShard`), as `s` (`<namespace>/<name>`)
+// and the index `g` of a grant set of that shard.
 //
 // Entry keys: `u` username, `h` the secret's SHA-256 (32 bytes as base64url: 43 characters, against
 // 71 for `sha256:<hex>`; random, so no encoding or compression makes it smaller), `g` index of its
@@ -37,7 +44,9 @@ import {
   type Grant,
   type ParseResult,
   type PreparedEntry,
+  type ServiceAccountGrant,
   type SkippedEntry,
+  isServiceAccountName,
 } from './store.ts';
 import { usernamePattern } from './usernames.ts';
 
@@ -86,6 +95,11 @@ interface WireEntry {
   e?: number;
 }
 
+interface WireServiceAccount {
+  s: string;
+  g: number;
+}
+
 interface WireShard {
   version: typeof shardedStoreVersion;
   shards: number;
@@ -93,6 +107,12 @@ interface WireShard {
   anonymousPull?: boolean;
   grants: Grant[][];
   credentials: WireEntry[];
+  serviceAccounts: WireServiceAccount[];
+}
+
+/** The shard a ServiceAccount's grants live in: that of its Kubernetes username. */
+export function serviceAccountShard(namespace: string, name: string, shards = storeShards): number {
+  return shardOf(`system:serviceaccount:${namespace}:${name}`, shards);
 }
 
 const hexHash = /^sha256:([0-9a-f]{64})$/;
@@ -106,29 +126,41 @@ export function serializeShardedStore(store: CredentialStore, shards = storeShar
   const docs: WireShard[] = [];
   const grantIndex: Map<string, number>[] = [];
   for (let i = 0; i < shards; i++) {
-    docs.push({ version: shardedStoreVersion, shards, shard: i, grants: [], credentials: [] });
+    docs.push({
+      version: shardedStoreVersion,
+      shards,
+      shard: i,
+      grants: [],
+      credentials: [],
+      serviceAccounts: [],
+    });
     grantIndex.push(new Map());
   }
   (docs[0] as WireShard).anonymousPull = store.anonymousPull;
   // Grant sets are keyed by their JSON, computed once per distinct array (entries share arrays).
   const keys = new Map<Grant[], string>();
+  const grantSet = (s: number, grants: Grant[]): number => {
+    const doc = docs[s] as WireShard;
+    const index = grantIndex[s] as Map<string, number>;
+    let key = keys.get(grants);
+    if (key === undefined) {
+      key = JSON.stringify(grants);
+      keys.set(grants, key);
+    }
+    let g = index.get(key);
+    if (g === undefined) {
+      g = doc.grants.length;
+      doc.grants.push(grants);
+      index.set(key, g);
+    }
+    return g;
+  };
   let lastUsername = '';
   let s = 0;
   for (const entry of store.credentials) {
     if (entry.username !== lastUsername) s = shardOf((lastUsername = entry.username), shards);
     const doc = docs[s] as WireShard;
-    const index = grantIndex[s] as Map<string, number>;
-    let key = keys.get(entry.grants);
-    if (key === undefined) {
-      key = JSON.stringify(entry.grants);
-      keys.set(entry.grants, key);
-    }
-    let g = index.get(key);
-    if (g === undefined) {
-      g = doc.grants.length;
-      doc.grants.push(entry.grants);
-      index.set(key, g);
-    }
+    const g = grantSet(s, entry.grants);
     const hex = hexHash.exec(entry.secretHash)?.[1];
     if (hex === undefined) throw new Error(`credential ${entry.username}: the hash is not sha256:<hex>`);
     const wire: WireEntry = { u: entry.username, h: Buffer.from(hex, 'hex').toString('base64url'), g };
@@ -136,6 +168,13 @@ export function serializeShardedStore(store: CredentialStore, shards = storeShar
     if (entry.notBefore !== undefined) wire.b = Date.parse(entry.notBefore);
     if (entry.notAfter !== undefined) wire.e = Date.parse(entry.notAfter);
     doc.credentials.push(wire);
+  }
+  for (const sa of store.serviceAccounts ?? []) {
+    const at = serviceAccountShard(sa.namespace, sa.name, shards);
+    (docs[at] as WireShard).serviceAccounts.push({
+      s: `${sa.namespace}/${sa.name}`,
+      g: grantSet(at, sa.grants),
+    });
   }
   return docs.map(serializeShard);
 }
@@ -146,9 +185,11 @@ function serializeShard(doc: WireShard): string {
   const settings = doc.anonymousPull === undefined ? '' : `"anonymousPull":${doc.anonymousPull},`;
   const list = (items: unknown[]) =>
     items.length === 0 ? '[]' : `[\n${items.map((i) => JSON.stringify(i)).join(',\n')}\n]`;
+  const serviceAccounts =
+    doc.serviceAccounts.length === 0 ? '' : `,\n"serviceAccounts":${list(doc.serviceAccounts)}`;
   return (
     `${JSON.stringify(head).slice(0, -1)},${settings}\n"grants":${list(doc.grants)},\n` +
-    `"credentials":${list(doc.credentials)}}\n`
+    `"credentials":${list(doc.credentials)}${serviceAccounts}}\n`
   );
 }
 
@@ -161,6 +202,8 @@ export interface ParsedShard {
   credentials: CredentialEntry[];
   /** Each credential's decoded hash and times, in the same order (for compileEntries). */
   prepared: PreparedEntry[];
+  /** ServiceAccounts' grants in this shard. */
+  serviceAccounts: ServiceAccountGrant[];
   skipped: SkippedEntry[];
 }
 
@@ -219,6 +262,7 @@ interface ShardHeader {
   anonymousPull: boolean | undefined;
   grants: unknown[];
   credentials: unknown[];
+  serviceAccounts: unknown[];
 }
 
 /**
@@ -249,6 +293,8 @@ function parseShardHeader(
   }
   if (!Array.isArray(value.grants)) return { success: false, error: 'grants must be a list' };
   if (!Array.isArray(value.credentials)) return { success: false, error: 'credentials must be a list' };
+  const serviceAccounts = value.serviceAccounts ?? [];
+  if (!Array.isArray(serviceAccounts)) return { success: false, error: 'serviceAccounts must be a list' };
   return {
     success: true,
     data: {
@@ -256,6 +302,7 @@ function parseShardHeader(
       anonymousPull,
       grants: value.grants as unknown[],
       credentials: value.credentials as unknown[],
+      serviceAccounts: serviceAccounts as unknown[],
     },
   };
 }
@@ -301,6 +348,38 @@ function parseEntries(
   return { credentials, prepared, skipped };
 }
 
+/** The shard's ServiceAccount entries (`{s: "<namespace>/<name>", g}`): the valid ones and the skipped ones. Pure. */
+function parseWireServiceAccounts(
+  list: unknown[],
+  shard: number,
+  grants: (Grant[] | string)[],
+): { serviceAccounts: ServiceAccountGrant[]; skipped: SkippedEntry[] } {
+  const serviceAccounts: ServiceAccountGrant[] = [];
+  const skipped: SkippedEntry[] = [];
+  for (const [index, e] of list.entries()) {
+    const where = `serviceAccounts[${index}]`;
+    const fail = (error: string) => skipped.push({ shard, index, error });
+    if (!isRecord(e)) {
+      fail(`${where} must be an object`);
+      continue;
+    }
+    const [namespace = '', name = '', ...rest] = typeof e.s === 'string' ? e.s.split('/') : [];
+    if (rest.length > 0 || !isServiceAccountName(namespace, name)) {
+      fail(`${where}.s must be <namespace>/<name> of a ServiceAccount`);
+      continue;
+    }
+    const g = e.g;
+    if (typeof g !== 'number' || !Number.isInteger(g) || g < 0 || g >= grants.length) {
+      fail(`${where}.g must be the index of one of the shard's grant sets`);
+      continue;
+    }
+    const set = grants[g] as Grant[] | string;
+    if (typeof set === 'string') fail(`${where}.g: ${set}`);
+    else serviceAccounts.push({ namespace, name, grants: set });
+  }
+  return { serviceAccounts, skipped };
+}
+
 /**
  * Validates a parsed JSON value as a shard of a sharded store. `expect` is what the head said
  * (shard count) and which file this is: a shard of another layout is refused, never mixed in.
@@ -309,7 +388,9 @@ export function parseShard(value: unknown, expect: { shard: number; shards?: num
   const header = parseShardHeader(value, expect);
   if (!header.success) return header;
   const { shards, anonymousPull } = header.data;
-  const entries = parseEntries(header.data.credentials, expect.shard, parseGrantSets(header.data.grants));
+  const grants = parseGrantSets(header.data.grants);
+  const entries = parseEntries(header.data.credentials, expect.shard, grants);
+  const sa = parseWireServiceAccounts(header.data.serviceAccounts, expect.shard, grants);
   return {
     success: true,
     data: {
@@ -317,6 +398,8 @@ export function parseShard(value: unknown, expect: { shard: number; shards?: num
       shard: expect.shard,
       ...(anonymousPull === undefined ? {} : { anonymousPull }),
       ...entries,
+      serviceAccounts: sa.serviceAccounts,
+      skipped: [...entries.skipped, ...sa.skipped],
     },
   };
 }

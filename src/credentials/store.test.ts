@@ -145,3 +145,54 @@ describe('compileCredentialStore', () => {
     expect(entries[1]?.notAfter).toBe(Date.parse('2026-01-01T00:00:00Z'));
   });
 });
+
+describe('ServiceAccounts in the store', () => {
+  const withAccounts = {
+    ...valid,
+    serviceAccounts: [
+      {
+        namespace: 'team-a',
+        name: 'ci',
+        grants: [{ repositories: ['team-a/web'], actions: ['pull', 'push'] }],
+      },
+      { namespace: 'team-b', name: 'Bad_Name', grants: [] },
+      { namespace: 'team-b', name: 'deploy', grants: [{ repositories: ['team-a/web'], actions: ['steal'] }] },
+      { namespace: 'team-b', name: 'deploy', grants: [{ repositories: ['team-a/web'], actions: ['pull'] }] },
+    ],
+  };
+
+  it('keeps the valid entries, skips the others with the field named, and compiles them by namespace/name', () => {
+    const r = parseCredentialStore(withAccounts);
+    if (!r.success) throw new Error(r.error);
+    expect(r.data.serviceAccounts?.map((s) => `${s.namespace}/${s.name}`)).toEqual([
+      'team-a/ci',
+      'team-b/deploy',
+    ]);
+    expect(r.skipped.map((s) => s.error)).toEqual([
+      'serviceAccounts[1]: namespace and name must name a ServiceAccount',
+      'serviceAccounts[2].grants[0].actions: unknown action "steal" (pull, push, delete or *)',
+    ]);
+    const compiled = compileCredentialStore(r.data);
+    const ci = compiled.serviceAccounts?.get('team-a/ci') ?? [];
+    expect(ci.map((g) => [g.match('team-a/web'), [...g.actions]])).toEqual([[true, ['pull', 'push']]]);
+    expect(compiled.serviceAccounts?.has('team-b/deploy')).toBe(true);
+  });
+
+  it('reads back what it writes', () => {
+    const r = parseCredentialStore(withAccounts);
+    if (!r.success) throw new Error(r.error);
+    const again = parseCredentialStoreText(serializeCredentialStore(r.data));
+    expect(again.success && again.data).toEqual(r.data);
+  });
+
+  it('refuses a store whose serviceAccounts is not a list', () =>
+    expect(parseCredentialStore({ ...valid, serviceAccounts: {} })).toEqual({
+      success: false,
+      error: 'serviceAccounts must be a list',
+    }));
+
+  it('a store without them has none', () => {
+    const r = parseCredentialStore(valid);
+    expect(r.success && r.data.serviceAccounts).toBeUndefined();
+  });
+});

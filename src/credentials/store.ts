@@ -53,11 +53,23 @@ export interface CredentialEntry {
   description?: string;
 }
 
+/**
+ * What a Kubernetes ServiceAccount may do when it presents its own token (docs/identity.md): the
+ * token service validates the token (TokenReview) and grants these. No secret is stored.
+ */
+export interface ServiceAccountGrant {
+  namespace: string;
+  name: string;
+  grants: Grant[];
+}
+
 export interface CredentialStore {
   version: typeof credentialStoreVersion;
   /** Anyone, without credentials, may pull every repository. */
   anonymousPull: boolean;
   credentials: CredentialEntry[];
+  /** ServiceAccounts' grants (left out when there are none; older token services ignore it). */
+  serviceAccounts?: ServiceAccountGrant[];
 }
 
 /** A store entry prepared for fast checks: hash bytes decoded, patterns compiled. */
@@ -73,6 +85,8 @@ export interface CompiledStore {
   anonymousPull: boolean;
   byUsername: ReadonlyMap<string, CompiledEntry[]>;
   size: number;
+  /** ServiceAccounts' compiled grants by `<namespace>/<name>` (serviceAccountKey). */
+  serviceAccounts?: ReadonlyMap<string, CompiledEntry['grants']>;
 }
 
 export type ParseResult<T> = { success: true; data: T } | { success: false; error: string };
@@ -179,6 +193,55 @@ export function parseCredentialEntry(v: unknown, where: string): ParseResult<Cre
   return { success: true, data: entry };
 }
 
+const namespacePattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const subdomainPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Whether `namespace`/`name` can name a ServiceAccount (a DNS label and a DNS subdomain). */
+export function isServiceAccountName(namespace: string, name: string): boolean {
+  return (
+    namespace.length <= 63 &&
+    namespacePattern.test(namespace) &&
+    name.length <= 253 &&
+    subdomainPattern.test(name)
+  );
+}
+
+/** The lookup key of a ServiceAccount in a compiled store. */
+export function serviceAccountKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+/** Validates one ServiceAccount's grants; the error names the field. */
+export function parseServiceAccountGrant(v: unknown, where: string): ParseResult<ServiceAccountGrant> {
+  if (!isRecord(v)) return { success: false, error: `${where} must be an object` };
+  const { namespace, name, grants } = v;
+  if (typeof namespace !== 'string' || typeof name !== 'string' || !isServiceAccountName(namespace, name))
+    return { success: false, error: `${where}: namespace and name must name a ServiceAccount` };
+  if (!Array.isArray(grants)) return { success: false, error: `${where}.grants must be a list` };
+  const parsed: Grant[] = [];
+  for (const [i, g] of grants.entries()) {
+    const r = parseGrant(g, `${where}.grants[${i}]`);
+    if (!r.success) return r;
+    parsed.push(r.data);
+  }
+  return { success: true, data: { namespace, name, grants: parsed } };
+}
+
+/** The valid ServiceAccount entries of `list` and the skipped ones (index, reason). */
+export function parseServiceAccountGrants(
+  list: unknown[],
+  shard?: number,
+): { serviceAccounts: ServiceAccountGrant[]; skipped: SkippedEntry[] } {
+  const serviceAccounts: ServiceAccountGrant[] = [];
+  const skipped: SkippedEntry[] = [];
+  for (const [index, e] of list.entries()) {
+    const r = parseServiceAccountGrant(e, `serviceAccounts[${index}]`);
+    if (r.success) serviceAccounts.push(r.data);
+    else skipped.push({ ...(shard === undefined ? {} : { shard }), index, error: r.error });
+  }
+  return { serviceAccounts, skipped };
+}
+
 /**
  * Validates a parsed JSON value as a credential store. Invalid entries are skipped and listed;
  * errors never contain secret material.
@@ -208,11 +271,15 @@ export function parseCredentialStore(value: unknown): StoreParseResult {
       error: r.error,
     });
   }
-  return {
-    success: true,
-    data: { version: credentialStoreVersion, anonymousPull, credentials },
-    skipped,
-  };
+  const data: CredentialStore = { version: credentialStoreVersion, anonymousPull, credentials };
+  if (value.serviceAccounts !== undefined) {
+    if (!Array.isArray(value.serviceAccounts))
+      return { success: false, error: 'serviceAccounts must be a list' };
+    const sa = parseServiceAccountGrants(value.serviceAccounts as unknown[]);
+    data.serviceAccounts = sa.serviceAccounts;
+    skipped.push(...sa.skipped);
+  }
+  return { success: true, data, skipped };
 }
 
 /** Parses the store's file text. */
@@ -289,8 +356,26 @@ export function compileEntries(
   return byUsername;
 }
 
+/** ServiceAccounts' grants by serviceAccountKey, compiled (one ServiceAccount's entries unioned). */
+export function compileServiceAccounts(
+  list: readonly ServiceAccountGrant[],
+  into = new Map<string, CompiledGrants>(),
+): Map<string, CompiledGrants> {
+  const cache = new Map<Grant[], CompiledGrants>();
+  for (const sa of list) {
+    const key = serviceAccountKey(sa.namespace, sa.name);
+    into.set(key, [...(into.get(key) ?? []), ...compileGrants(sa.grants, cache)]);
+  }
+  return into;
+}
+
 /** Compiles a valid store for lookups: patterns become matchers, hashes become bytes. */
 export function compileCredentialStore(store: CredentialStore): CompiledStore {
   const byUsername = compileEntries(store.credentials);
-  return { anonymousPull: store.anonymousPull, byUsername, size: store.credentials.length };
+  return {
+    anonymousPull: store.anonymousPull,
+    byUsername,
+    size: store.credentials.length,
+    serviceAccounts: compileServiceAccounts(store.serviceAccounts ?? []),
+  };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import type { Repository } from '../api/index.ts';
-import { pullablePaths } from './grants.ts';
+import type { Registry, Repository } from '../api/index.ts';
+import { pullablePaths, serviceAccountGrants } from './grants.ts';
 
 const repo = (ns: string, name: string, pull?: Repository['spec']['pull']): Repository => ({
   metadata: { namespace: ns, name },
@@ -35,4 +35,60 @@ describe('pullablePaths', () => {
   });
 
   it('grants nothing without Repositories', () => expect(pullablePaths('team-a', {}, [])).toEqual([]));
+});
+
+describe('serviceAccountGrants', () => {
+  const registry = (enabled?: boolean): Registry =>
+    ({
+      metadata: { namespace: 'registry-system', name: 'main' },
+      spec: enabled === undefined ? {} : { auth: { serviceAccountTokens: { enabled } } },
+    }) as Registry;
+  const withAccounts = (
+    ns: string,
+    name: string,
+    spec: Pick<Repository['spec'], 'push' | 'pull'>,
+    path?: string,
+  ): Repository => ({
+    metadata: { namespace: ns, name },
+    spec: { registryRef: { name: 'main' }, ...(path ? { path } : {}), ...spec },
+  });
+  const owners = [
+    withAccounts('team-a', 'web', {
+      push: { serviceAccounts: [{ name: 'ci' }, { namespace: 'team-a', name: 'release' }] },
+      pull: { serviceAccounts: [{ namespace: 'team-b', name: 'deploy' }, { name: 'ci' }] },
+    }),
+    withAccounts('team-a', 'api', { push: { secretName: 'api-push', serviceAccounts: [{ name: 'ci' }] } }),
+    // push to another namespace's ServiceAccount: refused at admission, granted nothing here
+    withAccounts('team-c', 'lib', {
+      push: { serviceAccounts: [{ namespace: 'team-b', name: 'deploy' }] },
+      pull: { serviceAccounts: [{ namespace: 'team-b', name: 'deploy' }] },
+    }),
+    // a path outside its namespace grants nothing
+    withAccounts('team-d', 'steal', { push: { serviceAccounts: [{ name: 'ci' }] } }, 'team-a/web'),
+  ];
+
+  it('gives push and pull on the path to own ServiceAccounts, pull to any, merged per ServiceAccount', () =>
+    expect(serviceAccountGrants(registry(), owners)).toEqual([
+      {
+        namespace: 'team-a',
+        name: 'ci',
+        grants: [{ repositories: ['team-a/api', 'team-a/web'], actions: ['pull', 'push'] }],
+      },
+      {
+        namespace: 'team-a',
+        name: 'release',
+        grants: [{ repositories: ['team-a/web'], actions: ['pull', 'push'] }],
+      },
+      {
+        namespace: 'team-b',
+        name: 'deploy',
+        grants: [{ repositories: ['team-a/web', 'team-c/lib'], actions: ['pull'] }],
+      },
+    ]));
+
+  it('gives nothing when the Registry takes no ServiceAccount tokens', () =>
+    expect(serviceAccountGrants(registry(false), owners)).toEqual([]));
+
+  it('gives nothing without ServiceAccounts named', () =>
+    expect(serviceAccountGrants(registry(true), repos)).toEqual([]));
 });

@@ -273,3 +273,36 @@ describe('buildCredentialStore at scale', () => {
     expect(rotated.credentials.find((c) => c.username === 'pull.team-b')?.secretHash).toBe(hashSecret('pb'));
   });
 });
+
+describe('buildCredentialStore with ServiceAccounts', () => {
+  const base = {
+    registry,
+    adminPassword: 'admin-secret',
+    pullSecrets: [],
+    pushSecrets: [],
+    namespaceLabels: () => ({}),
+    now: t0,
+  };
+
+  it('adds the grants of the ServiceAccounts Repositories name, which the token service reads back', () => {
+    const web: Repository = {
+      metadata: { namespace: 'team-a', name: 'web' },
+      spec: { registryRef: { name: 'main' }, push: { serviceAccounts: [{ name: 'ci' }] } },
+    };
+    const store = buildCredentialStore({ ...base, owners: [web] });
+    expect(store.serviceAccounts).toEqual([
+      {
+        namespace: 'team-a',
+        name: 'ci',
+        grants: [{ repositories: ['team-a/web'], actions: ['pull', 'push'] }],
+      },
+    ]);
+    const read = parseCredentialStoreText(serializeCredentialStore(store));
+    expect(read.success && read.skipped).toEqual([]);
+  });
+
+  it('writes no serviceAccounts key when none is named (the store stays as older berths wrote it)', () =>
+    expect('serviceAccounts' in buildCredentialStore({ ...base, owners: [repo('team-a', 'web')] })).toBe(
+      false,
+    ));
+});

@@ -1,6 +1,7 @@
 // Pure: the credential store of a Registry, assembled from what berth has handed out: the admin
-// credential, every namespace's pull secret (pull on the paths the namespace may pull) and every
-// Repository's push secret (push and pull on its path). Only hashes go in. Every entry is checked
+// credential, every namespace's pull secret (pull on the paths the namespace may pull), every
+// Repository's push secret (push and pull on its path), and the grants of the ServiceAccounts that
+// Repositories name (no secret: the token service validates their tokens, docs/identity.md). Only hashes go in. Every entry is checked
 // with the token service's own reader before it goes in, so nothing found in a user's namespace
 // (a long name, an edited annotation) can make the token service refuse an entry, let alone the
 // store; usernames are derived to fit (src/credentials/usernames.ts).
@@ -16,7 +17,7 @@ import type { Registry, Repository } from '../api/index.ts';
 import { hashSecret } from '../credentials/secret.ts';
 import { parseCredentialEntry, type CredentialEntry, type CredentialStore } from '../credentials/store.ts';
 import { credentialHashes, labels, readCredentialState, repositoryLabelValue } from './credential-secret.ts';
-import { pullablePaths } from './grants.ts';
+import { pullablePaths, serviceAccountGrants } from './grants.ts';
 import { matchesSelector } from './selector.ts';
 import { pullUsername, pushUsername } from '../credentials/usernames.ts';
 import { repositoryPath } from './claims.ts';
@@ -104,7 +105,19 @@ export function buildCredentialStore(input: StoreInput): CredentialStore {
     ];
     entries(pushUsername(ns, repoName), secret, grants, `push secret of Repository ${ns}/${repoName}`);
   }
-  return { version: 1, anonymousPull: input.registry.spec.auth?.anonymousPull ?? false, credentials };
+  return withServiceAccounts(input, credentials);
+}
+
+/** The store of `credentials`, with the ServiceAccounts' grants when Repositories name any. */
+function withServiceAccounts(input: StoreInput, credentials: CredentialEntry[]): CredentialStore {
+  const store: CredentialStore = {
+    version: 1,
+    anonymousPull: input.registry.spec.auth?.anonymousPull ?? false,
+    credentials,
+  };
+  const serviceAccounts = serviceAccountGrants(input.registry, input.owners);
+  if (serviceAccounts.length > 0) store.serviceAccounts = serviceAccounts;
+  return store;
 }
 
 function hashesOf(

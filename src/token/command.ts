@@ -37,6 +37,12 @@ flags (each also read from the environment variable in brackets):
                                                           [BERTH_TOKEN_WORKERS]     default auto: one per
                              CPU it may use (CPU affinity and the cgroup CPU limit, rounded down),
                              as many as the cgroup memory limit holds (96 MiB each beside 88 MiB)
+  --service-account-audience=AUD  accept Kubernetes ServiceAccount tokens (username serviceaccount)
+                             for this audience, validated by TokenReview
+                                                          [BERTH_TOKEN_SA_AUDIENCE] default: none accepted
+  --service-account-cache=DURATION  longest a TokenReview decision is kept
+                                                          [BERTH_TOKEN_SA_CACHE]    default 30s
+  --kubeconfig=PATH          API access for TokenReviews  [BERTH_TOKEN_KUBECONFIG]  default: in-cluster
   --log-level=LEVEL          error, warn, info, debug     [BERTH_TOKEN_LOG_LEVEL]   default info`;
 
 export { UsageError };
@@ -54,6 +60,9 @@ const flags = {
   ttl: 'BERTH_TOKEN_TTL',
   'store-poll': 'BERTH_TOKEN_STORE_POLL',
   workers: 'BERTH_TOKEN_WORKERS',
+  'service-account-audience': 'BERTH_TOKEN_SA_AUDIENCE',
+  'service-account-cache': 'BERTH_TOKEN_SA_CACHE',
+  kubeconfig: 'BERTH_TOKEN_KUBECONFIG',
   'log-level': 'BERTH_TOKEN_LOG_LEVEL',
 } as const;
 
@@ -74,6 +83,24 @@ function workerFlag(text: string | undefined): number | 'auto' {
   if (!/^\d+$/.test(text) || n < 1 || n > maxWorkers)
     throw new UsageError(`--workers must be auto or a number from 1 to ${maxWorkers}, got "${text}"`);
   return n;
+}
+
+/** The ServiceAccount token flags (docs/identity.md). */
+function serviceAccountFlags(
+  get: (flag: keyof typeof flags) => string | undefined,
+): Pick<TokenServiceConfig, 'serviceAccountAudience' | 'serviceAccountCacheMs' | 'kubeconfigPath'> {
+  const audience = get('service-account-audience');
+  const cache = get('service-account-cache');
+  const kubeconfig = get('kubeconfig');
+  if (audience !== undefined && (audience === '' || /[\s,]/.test(audience)))
+    throw new UsageError('--service-account-audience must be non-empty, without spaces or commas');
+  if (audience === undefined && (cache !== undefined || kubeconfig !== undefined))
+    throw new UsageError('--service-account-cache and --kubeconfig need --service-account-audience');
+  return {
+    ...(audience !== undefined ? { serviceAccountAudience: audience } : {}),
+    ...(cache !== undefined ? { serviceAccountCacheMs: duration(cache, 'service-account-cache') } : {}),
+    ...(kubeconfig !== undefined ? { kubeconfigPath: kubeconfig } : {}),
+  };
 }
 
 /** Flags and environment → configuration. Pure (environment passed in). */
@@ -106,6 +133,7 @@ export function parseTokenServiceArgs(
     config.tlsKeyPath = tlsKey;
   }
   if (signingCert) config.signingCertPath = signingCert;
+  Object.assign(config, serviceAccountFlags(get));
   return { config, logLevel, workers: workerFlag(get('workers')) };
 }
 

@@ -8,6 +8,7 @@ import { createSigningKey } from '../pki/certificates.ts';
 import { handleTokenRequest, type TokenRequest } from './handler.ts';
 import { createTokenMetrics } from './metrics.ts';
 import { TokenSigner } from './signer.ts';
+import type { ReviewOutcome, TokenReviewer } from './token-review.ts';
 
 const now = new Date('2026-11-24T09:00:00.400Z');
 const settings = { issuer: 'berth/registry-system/main', service: 'main.registry-system', ttlMs: 300_000 };
@@ -224,5 +225,89 @@ describe('handleTokenRequest', () => {
       ['credential', 1],
       ['anonymous', 2],
     ]);
+  });
+});
+
+describe('handleTokenRequest with a ServiceAccount token', () => {
+  const audience = 'berth.dev/registry-system/main';
+  // Plays the TokenReviewer: the outcome for each token.
+  const outcomes: Record<string, ReviewOutcome> = {
+    good: { ok: true, serviceAccount: { namespace: 'team-a', name: 'ci' } },
+    nogrant: { ok: true, serviceAccount: { namespace: 'team-a', name: 'other' } },
+    gone: { ok: false, reason: 'unauthenticated' },
+    elsewhere: { ok: false, reason: 'wrong-audience' },
+    down: { ok: false, reason: 'unavailable' },
+  };
+  async function saSetup(withReviewer = true) {
+    const base = await setup();
+    const store = compileCredentialStore({
+      version: 1,
+      anonymousPull: false,
+      credentials: entries,
+      serviceAccounts: [
+        {
+          namespace: 'team-a',
+          name: 'ci',
+          grants: [{ repositories: ['team-a/web'], actions: ['pull', 'push'] }],
+        },
+      ],
+    });
+    const reviewer = {
+      audience,
+      review: async (token: string) => outcomes[token] ?? { ok: false, reason: 'not-a-token' },
+    } as unknown as TokenReviewer;
+    const deps = {
+      clock: { now: () => now.getTime() },
+      signer: base.signer,
+      store: () => store,
+      logger: winston.createLogger({
+        transports: [
+          new winston.transports.Stream({ stream: new Writable({ write: (_c, _e, cb) => cb() }) }),
+        ],
+      }),
+      metrics: base.metrics,
+      ...(withReviewer ? { reviewer } : {}),
+    };
+    return (token: string, scope: string) =>
+      handleTokenRequest(
+        { method: 'GET', authorization: basic('serviceaccount', token), params: q(`scope=${scope}`) },
+        settings,
+        deps,
+      );
+  }
+
+  it('grants what the store gives the ServiceAccount, with its Kubernetes username as subject', async () => {
+    const call = await saSetup();
+    const res = await call('good', 'repository:team-a/web:pull,push');
+    expect(res.status).toBe(200);
+    const claims = decodeJwt(res.body.token as string);
+    expect(claims.sub).toBe('system:serviceaccount:team-a:ci');
+    expect(claims.access).toEqual([{ type: 'repository', name: 'team-a/web', actions: ['pull', 'push'] }]);
+    const elsewhere = await call('good', 'repository:team-b/app:push');
+    expect(decodeJwt(elsewhere.body.token as string).access).toEqual([]);
+  });
+
+  it('grants nothing to a ServiceAccount no Repository names', async () => {
+    const res = await (await saSetup())('nogrant', 'repository:team-a/web:pull');
+    expect(res.status).toBe(200);
+    expect(decodeJwt(res.body.token as string).access).toEqual([]);
+  });
+
+  it.each([
+    { token: 'gone', status: 401, message: /refused the ServiceAccount token/ },
+    { token: 'elsewhere', status: 401, message: /audience "berth.dev\/registry-system\/main"/ },
+    { token: 'not-a-jwt', status: 401, message: /must be a Kubernetes ServiceAccount token/ },
+    { token: 'down', status: 503, message: /did not answer; try again later/ },
+  ])('refuses $token with $status', async ({ token, status, message }) => {
+    const res = await (await saSetup())(token, 'repository:team-a/web:pull');
+    expect(res.status).toBe(status);
+    expect((res.body.errors as { message: string }[])[0]?.message).toMatch(message);
+    expect(res.body.token).toBeUndefined();
+  });
+
+  it('refuses every ServiceAccount token when the registry takes none', async () => {
+    const res = await (await saSetup(false))('good', 'repository:team-a/web:pull');
+    expect(res.status).toBe(401);
+    expect(JSON.stringify(res.body)).toMatch(/does not accept ServiceAccount tokens/);
   });
 });

@@ -9,7 +9,7 @@
 //   (containerd, hence the kubelet's pulls, tries this first). Refresh tokens are not issued, so
 //   `grant_type=refresh_token` is refused as unsupported.
 import type { Logger } from 'winston';
-import { decideAccess, type AccessDecision, type Principal } from '../credentials/scope.ts';
+import { decideAccess, principalSubject, type AccessDecision, type Principal } from '../credentials/scope.ts';
 import type { CompiledStore } from '../credentials/store.ts';
 import type { TokenMetrics } from './metrics.ts';
 import type { SignedToken, TokenSigner } from './signer.ts';
@@ -19,8 +19,12 @@ import {
   issuedAnswer,
   refusalAnswer,
   scopeText,
+  serviceAccountPrincipal,
+  type Credentials,
   type Refusal,
 } from './token-request.ts';
+import { serviceAccountUsername } from './service-account-token.ts';
+import type { TokenReviewer } from './token-review.ts';
 import type { Clock } from '../runtime/clock.ts';
 
 export interface TokenSettings {
@@ -37,6 +41,8 @@ export interface TokenDeps {
   store: () => CompiledStore;
   logger: Logger;
   metrics: TokenMetrics;
+  /** Judges ServiceAccount tokens (username `serviceaccount`); absent: the registry takes none. */
+  reviewer?: TokenReviewer | undefined;
 }
 
 export interface TokenRequest {
@@ -74,7 +80,7 @@ function recordIssued(
   decision: AccessDecision,
   signed: SignedToken,
 ): void {
-  const subject = principal.kind === 'credential' ? principal.entry.entry.username : '';
+  const subject = principalSubject(principal);
   const deniedCount = decision.refused.reduce((n, r) => n + r.actions.length, 0);
   deps.metrics.issued.inc({ principal: principal.kind });
   if (deniedCount > 0) deps.metrics.deniedActions.inc(deniedCount);
@@ -91,6 +97,17 @@ function recordIssued(
     jti: signed.jti,
     expiresAt: signed.expiresAt.toISOString(),
   });
+}
+
+/** Who asks: a ServiceAccount token (username `serviceaccount`) goes to the reviewer, the rest to the store. */
+async function whoAsks(
+  deps: TokenDeps,
+  credentials: Credentials | undefined,
+  now: Date,
+): Promise<ReturnType<typeof identify>> {
+  if (credentials?.username !== serviceAccountUsername) return identify(deps.store(), credentials, now);
+  const outcome = deps.reviewer ? await deps.reviewer.review(credentials.password) : undefined;
+  return serviceAccountPrincipal(deps.store(), outcome, deps.reviewer?.audience ?? '');
 }
 
 /**
@@ -117,12 +134,12 @@ export async function handleTokenRequest(
 
   const asked = decideRequest(request, settings.service);
   if ('refusal' in asked) return refuse(asked.refusal);
-  const who = identify(deps.store(), asked.credentials, now);
+  const who = await whoAsks(deps, asked.credentials, now);
   if ('refusal' in who) return refuse(who.refusal, who.subject);
   const decision = decideAccess(who.principal, asked.scopes);
   const signed = await deps.signer.sign({
     issuer: settings.issuer,
-    subject: who.principal.kind === 'credential' ? who.principal.entry.entry.username : '',
+    subject: principalSubject(who.principal),
     audience: settings.service,
     access: decision.access,
     issuedAt: now,

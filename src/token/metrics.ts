@@ -11,7 +11,9 @@ export type RefusalReason =
   | 'not-yet-valid'
   | 'bad-request'
   | 'unknown-service'
-  | 'unsupported-grant';
+  | 'unsupported-grant'
+  | 'invalid-token'
+  | 'review-unavailable';
 
 export interface TokenMetrics {
   registry: Registry;
@@ -22,6 +24,28 @@ export interface TokenMetrics {
   storeReloads: Counter<'result'>;
   storeCredentials: Gauge;
   storeEntriesSkipped: Counter;
+  reviews: Counter<'result'>;
+  reviewDuration: Histogram;
+}
+
+/** The TokenReview figures (docs/identity.md). */
+function reviewMetrics(registers: Registry[]): Pick<TokenMetrics, 'reviews' | 'reviewDuration'> {
+  return {
+    reviews: new Counter({
+      name: 'berth_token_reviews_total',
+      help:
+        'ServiceAccount tokens judged, by result: authenticated or refused by a TokenReview, cached (a kept decision), ' +
+        'prechecked (refused unasked: not a JWT, expired, another audience), error (the API server did not answer; refused).',
+      labelNames: ['result'],
+      registers,
+    }),
+    reviewDuration: new Histogram({
+      name: 'berth_token_review_duration_seconds',
+      help: 'Time the API server took to answer a TokenReview (or to fail).',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+  };
 }
 
 export function createTokenMetrics(options: { defaultMetrics?: boolean } = {}): TokenMetrics {
@@ -32,7 +56,7 @@ export function createTokenMetrics(options: { defaultMetrics?: boolean } = {}): 
     registry,
     issued: new Counter({
       name: 'berth_token_issued_total',
-      help: 'Tokens issued, by principal kind (credential or anonymous).',
+      help: 'Tokens issued, by principal kind (credential, serviceAccount or anonymous).',
       labelNames: ['principal'],
       registers,
     }),
@@ -72,6 +96,7 @@ export function createTokenMetrics(options: { defaultMetrics?: boolean } = {}): 
       help: 'Invalid credential store entries left out when a store was loaded (the rest of the store stays in force).',
       registers,
     }),
+    ...reviewMetrics(registers),
   };
 }
 

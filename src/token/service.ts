@@ -8,6 +8,9 @@ import { type ListenAddress } from '../util/listen.ts';
 import { TokenSigner } from './signer.ts';
 import { CredentialStoreFile } from './store-file.ts';
 import { systemClock, type Clock } from '../runtime/clock.ts';
+import { KubeClient } from '../runtime/kube/client.ts';
+import { loadKubeAccess } from '../runtime/kube/config.ts';
+import { TokenReviewer } from './token-review.ts';
 
 export interface TokenServiceConfig {
   listen: ListenAddress;
@@ -23,6 +26,15 @@ export interface TokenServiceConfig {
   ttlMs: number;
   /** How often the store file is re-read (besides folder change events). */
   storePollMs: number;
+  /**
+   * ServiceAccount tokens (docs/identity.md): the audience they must carry. Absent: none are
+   * accepted, and the service makes no Kubernetes API request.
+   */
+  serviceAccountAudience?: string;
+  /** How long a TokenReview's decision is kept at most (default 30 s). */
+  serviceAccountCacheMs?: number;
+  /** The kubeconfig for TokenReviews; default KUBECONFIG, ~/.kube/config, else in-cluster. */
+  kubeconfigPath?: string;
 }
 
 export interface TokenServiceDeps {
@@ -35,6 +47,8 @@ export interface TokenServiceDeps {
   metricsOnMain?: boolean;
   /** The event of the "started" log line; default `service.started` (a worker says `worker.started`). */
   startedEvent?: string;
+  /** Posts a TokenReview (tests); default: to the API server of `config.kubeconfigPath`. */
+  postTokenReview?: (body: Record<string, unknown>) => Promise<unknown>;
 }
 
 export interface RunningTokenService {
@@ -69,6 +83,38 @@ async function readTls(config: TokenServiceConfig): Promise<{ certPem: string; k
   };
 }
 
+/** How TokenReviews reach the API server: one keep-alive client, 5 s a request. */
+function tokenReviewPoster(config: TokenServiceConfig): (body: Record<string, unknown>) => Promise<unknown> {
+  let client: KubeClient;
+  try {
+    client = new KubeClient(loadKubeAccess(config.kubeconfigPath));
+  } catch (err) {
+    throw new TokenServiceConfigError(
+      `ServiceAccount tokens need Kubernetes API access for TokenReviews: ${(err as Error).message}`,
+    );
+  }
+  return (body) =>
+    client.request('POST', '/apis/authentication.k8s.io/v1/tokenreviews', { body, timeoutMs: 5_000 });
+}
+
+/** The ServiceAccount token reviewer, when the configuration names an audience. */
+function createReviewer(
+  config: TokenServiceConfig,
+  deps: TokenServiceDeps,
+  clock: Pick<Clock, 'now'>,
+  metrics: TokenMetrics,
+): TokenReviewer | undefined {
+  if (config.serviceAccountAudience === undefined) return undefined;
+  return new TokenReviewer({
+    audience: config.serviceAccountAudience,
+    post: deps.postTokenReview ?? tokenReviewPoster(config),
+    clock,
+    logger: deps.logger,
+    metrics,
+    ...(config.serviceAccountCacheMs !== undefined ? { boundMs: config.serviceAccountCacheMs } : {}),
+  });
+}
+
 /**
  * Reads the key, the TLS material and the store (each unreadable or invalid one is a
  * TokenServiceConfigError or CredentialStoreError), starts the listeners, then the store's
@@ -87,6 +133,7 @@ export async function startTokenService(
     config.signingCertPath ? await readText('token signing certificate', config.signingCertPath) : undefined,
   );
   const tls = await readTls(config);
+  const reviewer = createReviewer(config, deps, clock, metrics);
   const storeFile = new CredentialStoreFile(config.storePath, { logger: deps.logger, metrics, clock });
   await storeFile.load();
   const server = await startTokenServer(
@@ -97,6 +144,7 @@ export async function startTokenService(
       logger: deps.logger,
       metrics,
       storeFile,
+      reviewer,
       ...(deps.metricsText ? { metricsText: deps.metricsText } : {}),
     },
     {
@@ -115,6 +163,8 @@ export async function startTokenService(
     service: config.service,
     keyId: signer.keyId,
     ttlSeconds: Math.round(config.ttlMs / 1000),
+    serviceAccountAudience: config.serviceAccountAudience,
+    serviceAccountCacheSeconds: reviewer ? reviewer.boundMs / 1000 : undefined,
   });
   return {
     server,

@@ -30,6 +30,7 @@ import {
 import {
   compileCredentialStore,
   compileEntries,
+  compileServiceAccounts,
   parseCredentialStore,
   type CompiledEntry,
   type CompiledStore,
@@ -69,6 +70,7 @@ interface LoadedShard {
   textHash: string;
   parsed: ParsedShard;
   byUsername: Map<string, CompiledEntry[]>;
+  serviceAccounts: Map<string, CompiledEntry['grants']>;
 }
 
 /** A store to install. */
@@ -315,9 +317,22 @@ export class CredentialStoreFile {
         error: parsed.error,
         kept: previous ? previous.byUsername.size : 0,
       });
-      const empty = { shards: count, shard: i, credentials: [], prepared: [], skipped: [] };
+      const empty = {
+        shards: count,
+        shard: i,
+        credentials: [],
+        prepared: [],
+        serviceAccounts: [],
+        skipped: [],
+      };
       return {
-        shard: previous ?? { shards: count, textHash, parsed: empty, byUsername: new Map() },
+        shard: previous ?? {
+          shards: count,
+          textHash,
+          parsed: empty,
+          byUsername: new Map(),
+          serviceAccounts: new Map(),
+        },
         skipped: [],
       };
     }
@@ -327,6 +342,7 @@ export class CredentialStoreFile {
         textHash,
         parsed: parsed.data,
         byUsername: compileEntries(parsed.data.credentials, undefined, parsed.data.prepared),
+        serviceAccounts: compileServiceAccounts(parsed.data.serviceAccounts),
       },
       skipped: parsed.data.skipped,
     };
@@ -419,9 +435,15 @@ function parseHead(
 function merge(shards: LoadedShard[], anonymousPull: boolean): CompiledStore {
   if (shards.length === 1) {
     const only = shards[0] as LoadedShard;
-    return { anonymousPull, byUsername: only.byUsername, size: only.parsed.credentials.length };
+    return {
+      anonymousPull,
+      byUsername: only.byUsername,
+      size: only.parsed.credentials.length,
+      serviceAccounts: only.serviceAccounts,
+    };
   }
   const byUsername = new Map<string, CompiledEntry[]>();
+  const serviceAccounts = new Map<string, CompiledEntry['grants']>();
   let size = 0;
   for (const shard of shards) {
     size += shard.parsed.credentials.length;
@@ -429,8 +451,10 @@ function merge(shards: LoadedShard[], anonymousPull: boolean): CompiledStore {
       const list = byUsername.get(username);
       byUsername.set(username, list ? [...list, ...entries] : entries);
     }
+    for (const [key, grants] of shard.serviceAccounts)
+      serviceAccounts.set(key, [...(serviceAccounts.get(key) ?? []), ...grants]);
   }
-  return { anonymousPull, byUsername, size };
+  return { anonymousPull, byUsername, size, serviceAccounts };
 }
 
 function isDirectory(p: string): boolean {

@@ -4,9 +4,11 @@
 import { authenticate } from '../credentials/authenticate.ts';
 import type { AccessDecision, Principal, Scope } from '../credentials/scope.ts';
 import { parseScopes } from '../credentials/scope.ts';
-import type { CompiledStore } from '../credentials/store.ts';
+import { serviceAccountKey, type CompiledStore } from '../credentials/store.ts';
 import type { RefusalReason } from './metrics.ts';
+import { serviceAccountUsername } from './service-account-token.ts';
 import type { SignedToken } from './signer.ts';
+import type { ReviewOutcome } from './token-review.ts';
 
 /** A request's method, Authorization header and parameters (query or form). */
 export interface TokenRequestInput {
@@ -79,7 +81,60 @@ const refusals: Record<RefusalReason, Omit<Refusal, 'reason'>> = {
     oauthError: 'unsupported_grant_type',
     message: 'only grant_type=password is supported',
   },
+  'invalid-token': {
+    status: 401,
+    code: 'UNAUTHORIZED',
+    oauthError: 'invalid_grant',
+    message: 'the ServiceAccount token was refused',
+  },
+  'review-unavailable': {
+    status: 503,
+    code: 'UNAVAILABLE',
+    oauthError: 'temporarily_unavailable',
+    message:
+      'cannot verify the ServiceAccount token now: the Kubernetes API server did not answer; try again later',
+  },
 };
+
+/** What a client is told when its ServiceAccount token is refused, by the reviewer's reason. */
+const tokenRefusals: Record<Exclude<ReviewOutcome, { ok: true }>['reason'] | 'disabled', string> = {
+  disabled:
+    'this registry does not accept ServiceAccount tokens (spec.auth.serviceAccountTokens.enabled is false)',
+  'not-a-token': `the password of username "${serviceAccountUsername}" must be a Kubernetes ServiceAccount token (a JWT)`,
+  expired: 'the ServiceAccount token has expired; request a new one',
+  'wrong-audience':
+    'the ServiceAccount token is not for this registry: request one with the audience AUDIENCE',
+  unauthenticated:
+    'the Kubernetes API server refused the ServiceAccount token (expired, revoked, or its ServiceAccount or Pod was deleted)',
+  'not-a-service-account': 'the token does not belong to a ServiceAccount',
+  unavailable: '',
+};
+
+/**
+ * Who a reviewed ServiceAccount token is (with the grants the store gives its ServiceAccount,
+ * possibly none), or the refusal: `review-unavailable` (503) when the API server did not answer,
+ * else `invalid-token` (401) saying why. `outcome` undefined: the registry takes no such tokens.
+ */
+export function serviceAccountPrincipal(
+  store: CompiledStore,
+  outcome: ReviewOutcome | undefined,
+  audience: string,
+): { principal: Principal } | { refusal: Refusal; subject?: string } {
+  if (outcome === undefined) return { refusal: refusal('invalid-token', tokenRefusals.disabled) };
+  if (!outcome.ok) {
+    if (outcome.reason === 'unavailable') return { refusal: refusal('review-unavailable') };
+    const message = tokenRefusals[outcome.reason].replace('AUDIENCE', JSON.stringify(audience));
+    return { refusal: refusal('invalid-token', message), subject: serviceAccountUsername };
+  }
+  const { namespace, name } = outcome.serviceAccount;
+  return {
+    principal: {
+      kind: 'serviceAccount',
+      subject: `system:serviceaccount:${namespace}:${name}`,
+      grants: store.serviceAccounts?.get(serviceAccountKey(namespace, name)) ?? [],
+    },
+  };
+}
 
 export function refusal(reason: RefusalReason, message?: string): Refusal {
   const r = refusals[reason];

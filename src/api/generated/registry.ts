@@ -232,13 +232,27 @@ export interface RegistryExposeIngress {
   };
 }
 /**
- * Who may use the registry without credentials.
+ * Who may use the registry without credentials, and how ServiceAccount tokens are accepted.
  */
 export interface RegistryAuth {
   /**
    * true lets anyone who reaches the registry pull any repository without credentials (still over TLS). Push always needs credentials. Default false.
    */
   anonymousPull?: boolean;
+  serviceAccountTokens?: RegistryAuthServiceAccountTokens;
+}
+/**
+ * Kubernetes ServiceAccount tokens as credentials: a client presents a projected ServiceAccount token as the password (username serviceaccount), the token service validates it with a TokenReview and grants what Repositories give that ServiceAccount (spec.push.serviceAccounts, spec.pull.serviceAccounts). See docs/identity.md.
+ */
+export interface RegistryAuthServiceAccountTokens {
+  /**
+   * false refuses every ServiceAccount token, and the token service runs without any Kubernetes API access. Default true.
+   */
+  enabled?: boolean;
+  /**
+   * The audience a token must be issued for (kubectl create token --audience, a projected token volume's audience). Defaults to berth.dev/<Registry namespace>/<Registry name>. Never use the API server's own audience: a token for it would also be a credential for the cluster.
+   */
+  audience?: string;
 }
 /**
  * Fan-out of pull credentials: each selected namespace gets its own dockerconfigjson Secret, rotated automatically and attached to the listed ServiceAccounts. Leave it out to manage pull credentials yourself.

@@ -44,7 +44,7 @@ export interface RepositoryRegistryRef {
   namespace?: string;
 }
 /**
- * Namespaces that may pull this repository besides the Repository's own (which always may). A namespace's pull secret only works if the Registry's pullSecrets selects that namespace.
+ * Namespaces that may pull this repository besides the Repository's own (which always may), and ServiceAccounts that may pull with their own token. A namespace's pull secret only works if the Registry's pullSecrets selects that namespace.
  */
 export interface RepositoryPull {
   /**
@@ -54,6 +54,12 @@ export interface RepositoryPull {
    */
   namespaces?: string[];
   namespaceSelector?: LabelSelector;
+  /**
+   * ServiceAccounts that may pull this repository with their own token (a projected ServiceAccount token presented as the password, username serviceaccount; docs/identity.md), in any namespace, like pull.namespaces.
+   *
+   * @maxItems 64
+   */
+  serviceAccounts?: RepositoryPullServiceAccountsItem[];
 }
 /**
  * Namespaces that may pull, by label. An empty selector ({}) grants every namespace; leaving it out grants none besides pull.namespaces.
@@ -88,14 +94,40 @@ export interface LabelSelectorRequirement {
    */
   values?: string[];
 }
+export interface RepositoryPullServiceAccountsItem {
+  /**
+   * Namespace of the ServiceAccount. Empty means the Repository's own namespace.
+   */
+  namespace?: string;
+  /**
+   * Name of the ServiceAccount.
+   */
+  name: string;
+}
 /**
- * A push credential for CI. Leave it out if nobody pushes from this namespace.
+ * Who may push: a push credential for CI (secretName), ServiceAccounts of this namespace with their own token (serviceAccounts), or both. Leave it out if nobody pushes from this namespace.
  */
 export interface RepositoryPush {
   /**
    * Name of a kubernetes.io/dockerconfigjson Secret that berth writes in this namespace, with push and pull access to this repository only. berth never overwrites a Secret of that name that it did not create.
    */
-  secretName: string;
+  secretName?: string;
+  /**
+   * ServiceAccounts of this namespace that may push and pull this repository with their own token (a projected ServiceAccount token presented as the password, username serviceaccount; docs/identity.md): no Secret is needed. Only the Repository's own namespace: another namespace is refused at admission (crds/admission/repositories-path.yaml) and granted nothing.
+   *
+   * @maxItems 64
+   */
+  serviceAccounts?: RepositoryPushServiceAccountsItem[];
+}
+export interface RepositoryPushServiceAccountsItem {
+  /**
+   * Namespace of the ServiceAccount: empty, or the Repository's own namespace (push rights stay with identities the namespace controls).
+   */
+  namespace?: string;
+  /**
+   * Name of the ServiceAccount.
+   */
+  name: string;
 }
 /**
  * What berth observed and did. Written by berth only.
