@@ -21,7 +21,8 @@ import type { KubeObject } from '../runtime/kube/client.ts';
 import { collectionPath, core, objectPath, splitKey } from '../runtime/kube/resource.ts';
 import type { Manager } from '../runtime/manager.ts';
 import { managedBySelector } from '../runtime/objects.ts';
-import { updateStatus } from '../runtime/writes.ts';
+import { applyStatus } from '../runtime/writes.ts';
+import { garbageCollectionStatusOwner } from '../model/status-owners.ts';
 import { checksum, secretText } from '../util/secrets.ts';
 import { collectJob, probeJob, verifyJob } from './jobs.ts';
 import { triggerOf, withNextRunTime } from './trigger.ts';
@@ -123,13 +124,15 @@ export class GarbageCollectionReconciler {
     };
   }
 
-  /** Writes status.garbageCollection, only when it changed. */
+  /** Writes status.garbageCollection (the GC controller's part of the status), only when it changed. */
   private async writeStatus(cached: Registry, status: GCStatus): Promise<void> {
-    if (JSON.stringify(status) === JSON.stringify(cached.status?.garbageCollection ?? {})) return;
-    await updateStatus(this.deps.client, resources.registries, cached, {
-      ...(cached.status ?? {}),
-      garbageCollection: status,
-    });
+    await applyStatus(
+      this.deps.client,
+      resources.registries,
+      cached,
+      Object.keys(status).length > 0 ? { garbageCollection: status } : {},
+      garbageCollectionStatusOwner,
+    );
   }
 
   private async workload(ref: RegistryRef, countStale: boolean): Promise<WorkloadView> {

@@ -12,7 +12,9 @@ import type { Deps } from '../runtime/deps.ts';
 import { errorMessage, isNotFound } from '../runtime/errors.ts';
 import type { Cache } from '../runtime/informer.ts';
 import { objectPath } from '../runtime/kube/resource.ts';
-import { addFinalizer, applyOwned, removeFinalizer, updateStatus } from '../runtime/writes.ts';
+import { findSecret } from '../runtime/secrets.ts';
+import { addFinalizer, applyOwned, removeFinalizer, applyStatus } from '../runtime/writes.ts';
+import { pullSecretsStatusOwner } from '../model/status-owners.ts';
 import { parseDuration } from '../util/duration.ts';
 import { mapLimit } from '../util/limit.ts';
 import { randomSecret } from '../util/secrets.ts';
@@ -247,8 +249,7 @@ export class PullSecretReconciler {
       if (secret.metadata?.name !== spec.secretName) await this.removeFrom(ns, secret.metadata?.name ?? '');
 
     // berth's own Secrets are cached; a foreign one of the same name is read directly.
-    const cachedSecret = this.caches.secrets.get(spec.secretName, ns);
-    const live = cachedSecret ?? (await this.readSecret(ns, spec.secretName));
+    const live = await findSecret(this.deps.client, ns, spec.secretName, this.caches.secrets);
     if (live && !isOwnCredential(live, 'pull', reg)) return this.foreignSecret(pass, ns, live);
     const step = await this.writeCredential(pass, ns, live);
     await this.attach(ns, spec.secretName, spec.serviceAccounts);
@@ -319,10 +320,6 @@ export class PullSecretReconciler {
     return { namespace: ns, reason: 'SecretNotOwned', message };
   }
 
-  private async readSecret(ns: string, name: string): Promise<k8s.V1Secret | undefined> {
-    return this.deps.client.find<k8s.V1Secret>(objectPath(resources.secrets, name, ns));
-  }
-
   /** Appends the Secret to the targeted ServiceAccounts; takes berth's entry off the others. */
   private async attach(
     ns: string,
@@ -382,7 +379,7 @@ export class PullSecretReconciler {
   /**
    * Owns PullSecretsReady. Writes status.pullSecrets and the condition from `summary`, or drops
    * both when there is none (pull secrets no longer asked for); the write is skipped when nothing
-   * changed (updateStatus).
+   * changed (applyStatus, as the owner of those fields).
    */
   private async writeStatus(registry: Registry, summary: Summary | undefined): Promise<void> {
     const now = this.deps.clock.now();
@@ -402,6 +399,6 @@ export class PullSecretReconciler {
       );
     }
     status.conditions = conditions;
-    await updateStatus(this.deps.client, resources.registries, registry, status);
+    await applyStatus(this.deps.client, resources.registries, registry, status, pullSecretsStatusOwner);
   }
 }

@@ -24,11 +24,13 @@ import { buildCredentialStore, type CredentialHashCache } from '../model/store.t
 import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
 import { errorMessage, TerminalError } from '../runtime/errors.ts';
+import { findSecret } from '../runtime/secrets.ts';
 import type { Cache } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
 import { objectPath, type ResourceType } from '../runtime/kube/resource.ts';
 import { lowestRequeue } from '../runtime/requeue.ts';
-import { applyCached, applyOwned, updateStatus } from '../runtime/writes.ts';
+import { applyCached, applyOwned, applyStatus } from '../runtime/writes.ts';
+import { registryStatusOwner } from '../model/status-owners.ts';
 import { checksum } from '../util/secrets.ts';
 import { renderRegistryConfig } from './config.ts';
 import { registryConfigInput } from './config-input.ts';
@@ -240,7 +242,11 @@ export class RegistryReconciler {
     if (mode === 'SelfSigned') return this.selfSigned(run, clusterIPs);
     if (mode === 'Secret') {
       const name = registry.spec.tls?.secretName ?? '';
-      const outcome = userTLSCheck(await this.readSecret(ref.namespace, name), ref.namespace, name);
+      const outcome = userTLSCheck(
+        await findSecret(this.deps.client, ref.namespace, name),
+        ref.namespace,
+        name,
+      );
       return { ...outcome, requeueAfterMs: this.settings.pollIntervalMs };
     }
     if (mode === 'CertManager') {
@@ -316,7 +322,7 @@ export class RegistryReconciler {
     if (!s3) return;
     const name = s3.secretRef.name;
     run.observed.storage = s3SecretCheck(
-      await this.readSecret(run.ref.namespace, name),
+      await findSecret(this.deps.client, run.ref.namespace, name),
       run.ref.namespace,
       name,
     );
@@ -513,11 +519,6 @@ export class RegistryReconciler {
     if (cache.get(name, namespace)) await this.deps.client.deleteIfExists(objectPath(type, name, namespace));
   }
 
-  /** A Secret berth does not own and does not watch: read it directly. */
-  private async readSecret(namespace: string, name: string): Promise<k8s.V1Secret | undefined> {
-    return this.deps.client.find<k8s.V1Secret>(objectPath(resources.secrets, name, namespace));
-  }
-
   /** tls.mode CertManager: apply the Certificate, then read the Secret cert-manager issues. */
   private async certManager(
     ctx: { registry: Registry; ref: RegistryRef },
@@ -532,9 +533,12 @@ export class RegistryReconciler {
         throw new Error(`applying the cert-manager Certificate failed: ${errorMessage(err)}`);
       },
     );
-    const secret =
-      this.cachedSecret(ctx.ref.namespace, names.tlsSecret(ctx.ref)) ??
-      (await this.readSecret(ctx.ref.namespace, names.tlsSecret(ctx.ref)));
+    const secret = await findSecret(
+      this.deps.client,
+      ctx.ref.namespace,
+      names.tlsSecret(ctx.ref),
+      this.caches.secrets,
+    );
     return certManagerSecretCheck(secret, ctx.ref);
   }
 
@@ -545,7 +549,7 @@ export class RegistryReconciler {
     hasCA: boolean,
   ): Promise<void> {
     const status = nextRegistryStatus(registry, ref, observed, hasCA, this.deps.clock.now());
-    await updateStatus(this.deps.client, resources.registries, registry, status);
+    await applyStatus(this.deps.client, resources.registries, registry, status, registryStatusOwner);
   }
 }
 

@@ -16,13 +16,16 @@ import { endpoint } from '../model/registry.ts';
 import { resources } from '../model/resources.ts';
 import { pushUsername } from '../model/store.ts';
 import { readConditions, setCondition } from '../runtime/conditions.ts';
+import { TerminalError } from '../runtime/errors.ts';
+import { findSecret } from '../runtime/secrets.ts';
 import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
 import type { Cache } from '../runtime/informer.ts';
 import { objectPath } from '../runtime/kube/resource.ts';
 import { ownerReference } from '../runtime/objects.ts';
 import { lowestRequeue } from '../runtime/requeue.ts';
-import { applyOwned, updateStatus } from '../runtime/writes.ts';
+import { applyOwned, applyStatus } from '../runtime/writes.ts';
+import { repositoryStatusOwner } from '../model/status-owners.ts';
 import { randomSecret } from '../util/secrets.ts';
 import {
   pathInNamespace,
@@ -32,7 +35,7 @@ import {
   resolveClaims,
   validPath,
 } from '../model/claims.ts';
-import { alreadyReported, isOwnPushSecret, refuseClaim, type Outcome, type Refusal } from './outcome.ts';
+import { isOwnPushSecret, refuseClaim, type Outcome, type Refusal } from './outcome.ts';
 import type { TagReader } from './tags.ts';
 
 /** How often a Repository's tag count is read again from its registry. */
@@ -48,8 +51,8 @@ type RepoDeps = Pick<Deps, 'client' | 'clock' | 'events'>;
 
 /**
  * The reconcile is a list of steps: the claim decision (refuseClaim), then either the refusal
- * (refuse) or the claim (claim: push Secret, URL, tags), the Warning for a new problem (report),
- * the status (writeStatus) and, for a claimed path, the requeue that reads its tags again.
+ * (refuse: a TerminalError the runtime reports as Ready=False with a Warning) or the claim (claim:
+ * URL, push Secret, tags), the status (writeStatus) and the requeue that reads the tags again.
  */
 export class RepositoryReconciler {
   private readonly deps: RepoDeps;
@@ -71,14 +74,12 @@ export class RepositoryReconciler {
     const [regNs = '', regName = ''] = regKey.split('/');
     const reg: RegistryKey = { name: regName, namespace: regNs };
     const registry = this.caches.registries.get(regName, regNs);
-    const status: Record<string, unknown> = { ...(repo.status ?? {}), path };
     const refusal = this.refusal(repo, req.namespace ?? '', path, regKey, registry);
-    const outcome = refusal
-      ? await this.refuse(repo, reg, refusal)
-      : await this.claim(repo, registry as Registry, reg, status);
-    this.report(repo, outcome);
+    if (refusal) await this.refuse(repo, reg, refusal);
+    const status: Record<string, unknown> = { ...(repo.status ?? {}), path };
+    const outcome = await this.claim(repo, registry as Registry, reg, status);
     await this.writeStatus(repo, status, outcome);
-    return lowestRequeue([refusal ? undefined : tagRefreshMs]);
+    return lowestRequeue([tagRefreshMs]);
   }
 
   /** Reads the Repository cache (siblings in the same Registry, only when asked) for refuseClaim. */
@@ -104,16 +105,18 @@ export class RepositoryReconciler {
     });
   }
 
-  /** Step for a refused claim: deletes the Repository's push Secrets when the refusal says so. */
-  private async refuse(repo: Repository, reg: RegistryKey, refusal: Refusal): Promise<Outcome> {
-    const { dropPushSecrets, ...outcome } = refusal;
-    if (dropPushSecrets) await this.dropPushSecrets(repo, reg);
-    return outcome;
+  /**
+   * Step for a refused claim: deletes the Repository's push Secrets when the refusal says so, then
+   * throws it: the user must change the Repository (or create its Registry).
+   */
+  private async refuse(repo: Repository, reg: RegistryKey, refusal: Refusal): Promise<never> {
+    if (refusal.dropPushSecrets) await this.dropPushSecrets(repo, reg);
+    throw new TerminalError(refusal.reason, refusal.message, { status: { path: repositoryPath(repo) } });
   }
 
   /**
-   * Step for a claimed path: writes the push Secret (pushSecret), sets status.url and, while the
-   * push Secret is fine and the registry answers, status.tags. Returns the Ready outcome.
+   * Step for a claimed path: sets status.url, writes the push Secret (pushSecret) and, while the
+   * registry answers, status.tags. Returns the Ready outcome.
    */
   private async claim(
     repo: Repository,
@@ -122,21 +125,14 @@ export class RepositoryReconciler {
     status: Record<string, unknown>,
   ): Promise<Outcome> {
     const path = repositoryPath(repo);
-    const outcome = await this.pushSecret(repo, registry, reg);
     status.url = `${registry.status?.endpoint ?? endpoint(reg, registry)}/${path}`;
-    const tags = outcome.ready ? await this.readTags(registry, path) : undefined;
+    const outcome = await this.pushSecret(repo, registry, reg, status);
+    const tags = await this.readTags(registry, path);
     if (tags !== undefined) status.tags = tags;
     return outcome;
   }
 
-  /** A Warning Event on the Repository when its problem is new (see alreadyReported). */
-  private report(repo: Repository, outcome: Outcome): void {
-    const previous = readConditions(repo.status).find((c) => c.type === 'Ready');
-    if (!outcome.ready && !alreadyReported(previous, outcome, repo.metadata?.generation))
-      this.deps.events.event(repo, 'Warning', outcome.reason, 'Reconcile', outcome.message);
-  }
-
-  /** Owns Ready: writes observedGeneration and the condition with `status` (skipped when unchanged). */
+  /** Owns Ready=True: writes observedGeneration and the condition with `status` (when changed). */
   private async writeStatus(
     repo: Repository,
     status: Record<string, unknown>,
@@ -147,22 +143,28 @@ export class RepositoryReconciler {
       readConditions(repo.status),
       {
         type: 'Ready',
-        status: outcome.ready ? 'True' : 'False',
+        status: 'True',
         reason: outcome.reason,
         message: outcome.message,
       },
       repo.metadata?.generation,
       this.deps.clock.now(),
     );
-    await updateStatus(this.deps.client, resources.repositories, repo, status);
+    await applyStatus(this.deps.client, resources.repositories, repo, status, repositoryStatusOwner);
   }
 
   /**
    * The push Secret (spec.push.secretName): push Secrets of this Repository under another name
-   * are deleted; a foreign Secret of its name is left alone (SecretNotOwned); berth's is written
-   * where it differs, its credential minted once and kept. Owns the Claimed outcome.
+   * are deleted; a foreign Secret of its name is left alone (SecretNotOwned, terminal, looked at
+   * again with the tags since berth does not watch it); berth's is written where it differs, its
+   * credential minted once and kept. Owns the Claimed outcome.
    */
-  private async pushSecret(repo: Repository, registry: Registry, reg: RegistryKey): Promise<Outcome> {
+  private async pushSecret(
+    repo: Repository,
+    registry: Registry,
+    reg: RegistryKey,
+    status: Record<string, unknown>,
+  ): Promise<Outcome> {
     const ns = repo.metadata?.namespace ?? '';
     const secretName = repo.spec.push?.secretName;
     await this.dropPushSecrets(repo, reg, secretName);
@@ -172,10 +174,13 @@ export class RepositoryReconciler {
         reason: 'Claimed',
         message: `the path ${repositoryPath(repo)} is this Repository's`,
       };
-    const live = this.caches.secrets.get(secretName, ns) ?? (await this.readSecret(ns, secretName));
+    const live = await findSecret(this.deps.client, ns, secretName, this.caches.secrets);
     if (live && !isOwnPushSecret(live, reg, repo.metadata?.name ?? '')) {
       const message = `Secret ${ns}/${secretName} exists and is not berth's push secret for this Repository; berth leaves it untouched (spec.push.secretName)`;
-      return { ready: false, reason: 'SecretNotOwned', message };
+      throw new TerminalError('SecretNotOwned', message, {
+        status: { path: status.path, url: status.url },
+        recheckAfterMs: tagRefreshMs,
+      });
     }
     const desired = this.desiredPushSecret(repo, registry, reg, secretName, live);
     await applyOwned(this.deps.client, resources.secrets, desired, live);
@@ -231,10 +236,6 @@ export class RepositoryReconciler {
       if (except !== undefined && s.metadata?.name === except) continue;
       await this.deleteSecret(repo.metadata?.namespace ?? '', s.metadata?.name ?? '');
     }
-  }
-
-  private async readSecret(ns: string, name: string): Promise<k8s.V1Secret | undefined> {
-    return this.deps.client.find<k8s.V1Secret>(objectPath(resources.secrets, name, ns));
   }
 
   private deleteSecret(ns: string, name: string): Promise<void> {

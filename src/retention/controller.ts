@@ -31,7 +31,8 @@ import {
 } from '../runtime/kube/resource.ts';
 import type { Manager } from '../runtime/manager.ts';
 import { managedBySelector } from '../runtime/objects.ts';
-import { applyOwned, updateStatus } from '../runtime/writes.ts';
+import { applyOwned, applyStatus } from '../runtime/writes.ts';
+import { retentionStatusOwner } from '../model/status-owners.ts';
 import {
   decide,
   parseSummary,
@@ -127,7 +128,7 @@ export class RetentionReconciler {
     const decision = decide(policy, observed);
     const started = await this.act(policy, policyRef, registryRef.namespace, registry, decision, rctx);
     const { status, requeueAfterMs } = policyStatus(policy, decision, started, now);
-    await updateStatus(this.deps.client, retentionPolicies, cached, status);
+    await applyStatus(this.deps.client, retentionPolicies, cached, status, retentionStatusOwner);
     return requeueAfterMs > 0 ? { requeueAfterMs } : undefined;
   }
 

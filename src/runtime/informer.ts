@@ -177,11 +177,14 @@ export class Informer<T extends KubeObject = KubeObject> implements Cache<T> {
   }
 }
 
-/** Drops other managers' managedFields (berth's own Apply entries stay: applyOwned reads them). */
+/**
+ * Drops other managers' managedFields. berth's own Apply entries stay: applyOwned reads `berth`'s,
+ * applyStatus those of the status owners (`berth-<controller>`).
+ */
 export function slim<T extends KubeObject>(obj: T): T {
   const mf = obj.metadata?.managedFields;
   if (mf) {
-    const kept = mf.filter((m) => m.manager === fieldManager && m.operation === 'Apply');
+    const kept = mf.filter((m) => m.operation === 'Apply' && isBerthManager(m.manager));
     if (kept.length) obj.metadata!.managedFields = kept;
     else delete obj.metadata!.managedFields;
   }
@@ -389,3 +392,6 @@ class Reflector<T extends KubeObject> {
       for (const [name, obj] of byName) if (!this.store.get(ns)?.has(name)) this.emit('delete', obj);
   }
 }
+
+const isBerthManager = (manager: string | undefined): boolean =>
+  manager === fieldManager || (manager?.startsWith(`${fieldManager}-`) ?? false);

@@ -2,12 +2,13 @@
 // - applyOwned: server-side apply with field manager `berth`, skipped when the cached object
 //   already has every desired field and berth owns no field it no longer wants; fields owned by
 //   other managers are left alone by the API server;
-// - updateStatus: the status subresource, only when the computed status differs, with the
-//   cached resourceVersion as precondition (a concurrent writer makes it fail with 409: retry);
+// - applyStatus: the fields of the status subresource one controller owns (status-owner.ts), by
+//   server-side apply with that controller's field manager, only when they differ;
 // - addFinalizer / removeFinalizer: a merge patch with a resourceVersion precondition.
 import type { KubeClient, KubeObject } from './kube/client.ts';
-import { objectPath, type ResourceType } from './kube/resource.ts';
-import { containsFields, hasFinalizer, jsonEqual } from './objects.ts';
+import { apiVersionOf, objectPath, type ResourceType } from './kube/resource.ts';
+import { containsFields, hasFinalizer } from './objects.ts';
+import { ownedPart, statusWrites, type StatusOwner } from './status-owner.ts';
 
 export const fieldManager = 'berth';
 
@@ -70,20 +71,29 @@ function ownedWithin(fields: object, desired: unknown): boolean {
   return true;
 }
 
-/** Writes `status` through the status subresource if it differs from `obj.status`; true if written. */
-export async function updateStatus<T extends KubeObject & { status?: unknown }>(
+/**
+ * Writes the part of `status` that `owner` owns through the status subresource, by server-side
+ * apply with the owner's field manager, when it differs from `obj.status`; true if written. Other
+ * owners' fields are neither sent nor replaced, and no resourceVersion is needed.
+ */
+export async function applyStatus<T extends KubeObject & { status?: unknown }>(
   client: KubeClient,
-  type: ResourceType,
+  type: ResourceType<T>,
   obj: T,
   status: unknown,
+  owner: StatusOwner,
 ): Promise<boolean> {
-  if (jsonEqual(obj.status, status)) return false;
+  const { removals, apply } = statusWrites(obj, owner, ownedPart(status, owner));
   const name = obj.metadata?.name ?? '';
-  await client.replace(objectPath(type, name, obj.metadata?.namespace, 'status'), {
-    ...obj,
-    metadata: { ...obj.metadata, managedFields: undefined },
-    status,
-  });
+  const path = objectPath(type, name, obj.metadata?.namespace, 'status');
+  if (removals.length > 0) await client.jsonPatch(path, removals);
+  if (!apply) return removals.length > 0;
+  const metadata = { name, ...(obj.metadata?.namespace ? { namespace: obj.metadata.namespace } : {}) };
+  await client.apply(
+    path,
+    { apiVersion: apiVersionOf(type), kind: type.kind, metadata, status: apply } as T,
+    owner.manager,
+  );
   return true;
 }
 
