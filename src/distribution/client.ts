@@ -35,11 +35,16 @@ export class RegistryError extends Error {
   }
 }
 
-export interface RegistryClientOptions {
+/** Where a registry is and how to reach it: what every client of berth's is given. */
+export interface RegistryAccess {
   /** https://host:port (or http://) */
   url: string;
+  /** PEM bundle to trust (the registry's CA); absent: the system's. */
   caPem?: string;
   credential?: { username: string; password: string };
+}
+
+export interface RegistryClientOptions extends RegistryAccess {
   /** Requests in flight at most (default 8). */
   concurrency?: number;
   /** Attempts per request (default 5). */

@@ -7,6 +7,7 @@ import type { Manager } from '../runtime/manager.ts';
 import { managedBySelector } from '../runtime/objects.ts';
 import { labels } from '../model/credential-secret.ts';
 import { registryKeyOf, repositoryKey } from '../model/claims.ts';
+import { repositoryStatusOwner } from '../model/status-owners.ts';
 import { RepositoryReconciler } from './reconciler.ts';
 import { registryTagReader } from './tags.ts';
 
@@ -41,6 +42,8 @@ export function repositoryController(deps: Deps, manager: Manager): void {
         },
       },
     ],
+    // refusals and a foreign push Secret are TerminalErrors: the runtime writes them as Ready=False
+    reportTo: { type: resources.repositories, owner: repositoryStatusOwner },
     reconcile: (request, ctx) => reconciler.reconcile(request, ctx),
   });
 }

@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import type { Repository } from '../api/index.ts';
 import { credentialLabels, labels, repositoryLabelValue } from '../model/credential-secret.ts';
-import { alreadyReported, isOwnPushSecret, refuseClaim, type ClaimFacts } from './outcome.ts';
+import { isOwnPushSecret, refuseClaim, type ClaimFacts } from './outcome.ts';
 
 const older = { metadata: { name: 'first', namespace: 'team-a' } } as Repository;
 
@@ -115,28 +115,5 @@ describe("isOwnPushSecret: berth's push Secret of this Repository", () => {
     ['a foreign Secret', secret({}), 'web', false],
   ])('%s', (_name, s, name, want) => {
     expect(isOwnPushSecret(s, reg, name)).toBe(want);
-  });
-});
-
-describe('alreadyReported: a problem gets its Warning once', () => {
-  const outcome = { ready: false, reason: 'PathConflict', message: 'm' };
-  const cond = (over: object) => ({
-    type: 'Ready',
-    status: 'False' as const,
-    reason: 'PathConflict',
-    message: 'm',
-    observedGeneration: 2,
-    lastTransitionTime: '2026-01-01T00:00:00Z',
-    ...over,
-  });
-  test.each([
-    ['no condition yet', undefined, 2, false],
-    ['the same problem at the same generation', cond({}), 2, true],
-    ['a new generation', cond({}), 3, false],
-    ['another reason', cond({ reason: 'InvalidPath' }), 2, false],
-    ['another message', cond({ message: 'n' }), 2, false],
-    ['Ready was True', cond({ status: 'True' }), 2, false],
-  ])('%s', (_name, previous, generation, want) => {
-    expect(alreadyReported(previous, outcome, generation)).toBe(want);
   });
 });

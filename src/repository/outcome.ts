@@ -1,9 +1,7 @@
 // What a Repository's Ready condition says, decided from what the reconciler read: whether its
-// path may be claimed at all, whether a Secret of its push secret's name is berth's, and whether
-// a problem is already reported. Pure.
+// path may be claimed at all, and whether a Secret of its push secret's name is berth's. Pure.
 import type * as k8s from '@kubernetes/client-node';
 import type { Repository } from '../api/index.ts';
-import type { Condition } from '../runtime/conditions.ts';
 import {
   isOwnCredential,
   labels,
@@ -80,23 +78,5 @@ export function isOwnPushSecret(secret: k8s.V1Secret, registry: RegistryKey, nam
   return (
     isOwnCredential(secret, 'push', registry) &&
     secret.metadata?.labels?.[labels.repository] === repositoryLabelValue(name)
-  );
-}
-
-/**
- * Whether the Ready condition already shows this problem for this generation: then its Warning
- * is not repeated on every resync (a steady cluster sees no writes from berth, Event series
- * updates included). Pure.
- */
-export function alreadyReported(
-  previous: Condition | undefined,
-  outcome: Outcome,
-  generation: number | undefined,
-): boolean {
-  return (
-    previous?.status === 'False' &&
-    previous.reason === outcome.reason &&
-    previous.message === outcome.message &&
-    previous.observedGeneration === generation
   );
 }

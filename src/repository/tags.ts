@@ -4,7 +4,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from '../api/index.ts';
 import { names } from '../model/names.ts';
 import { resources } from '../model/resources.ts';
-import { RegistryClient } from '../distribution/client.ts';
+import { RegistryClient, type RegistryAccess } from '../distribution/client.ts';
 import type { KubeClient } from '../runtime/kube/client.ts';
 import { objectPath } from '../runtime/kube/resource.ts';
 import { parseDockerConfig } from '../util/dockerconfig.ts';
@@ -13,20 +13,9 @@ import { secretText } from '../util/secrets.ts';
 /** The number of tags of `path`, or undefined when the registry cannot be asked now. */
 export type TagReader = (registry: Registry, path: string) => Promise<number | undefined>;
 
-export interface RegistryAccess {
-  url: string;
-  caPem?: string;
-  credential: { username: string; password: string };
-}
-
 /** Counts the tags of `path` on a registry (following pagination). */
 export async function countTags(access: RegistryAccess, path: string): Promise<number> {
-  const client = new RegistryClient({
-    url: access.url,
-    caPem: access.caPem,
-    credential: access.credential,
-    attempts: 2,
-  });
+  const client = new RegistryClient({ ...access, attempts: 2 });
   return (await client.tags(path)).length;
 }
 

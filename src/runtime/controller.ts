@@ -3,15 +3,17 @@
 // enqueue keys; reconcile reads the current state from the caches.
 import { randomBytes } from 'node:crypto';
 import type { Clock } from './clock.ts';
-import { classifyError } from './errors.ts';
+import { classifyError, errorMessage, type ErrorOutcome } from './errors.ts';
 import type { EventRecorder } from './events.ts';
 import type { AnyInformer, Informer } from './informer.ts';
-import type { KubeObject } from './kube/client.ts';
+import type { KubeClient, KubeObject } from './kube/client.ts';
 import { keyOf, splitKey } from './kube/resource.ts';
 import type { Logger } from './logger.ts';
 import type { RuntimeMetrics } from './metrics.ts';
 import { WorkQueue, type RateLimitOptions } from './queue.ts';
 import { afterFailure, afterSuccess, type Backoff, type ReconcileDecision } from './reconcile-outcome.ts';
+import { reportOf, type ReportTo } from './report.ts';
+import { applyStatus } from './writes.ts';
 
 export interface ReconcileRequest {
   /** "namespace/name", or "name" for cluster-scoped objects. */
@@ -55,10 +57,19 @@ export interface ControllerDefinition<T extends KubeObject = KubeObject> {
   /** Concurrent reconciles (default: the operator's --concurrency). Never two for one key. */
   workers?: number;
   rateLimit?: Partial<RateLimitOptions>;
+  /**
+   * When set, a TerminalError or WaitingError thrown by reconcile is reported on the object: the
+   * runtime writes the condition False with the error's reason and message (and the status
+   * fields the error carries) as `owner`, and emits a terminal error's Warning Event only when
+   * the condition did not already say so. A reconcile that throws one writes no status itself.
+   */
+  reportTo?: ReportTo<T>;
   reconcile(request: ReconcileRequest, ctx: ReconcileContext): Promise<ReconcileResult | void>;
 }
 
 export interface ControllerDeps {
+  /** Writes the conditions of reported outcomes (reportTo). */
+  client: KubeClient;
   clock: Clock;
   logger: Logger;
   metrics: RuntimeMetrics;
@@ -170,22 +181,56 @@ export class Controller<T extends KubeObject = KubeObject> {
     const reconcileId = randomBytes(8).toString('hex');
     const log = this.deps.logger.child({ controller, namespace, name, reconcileID: reconcileId });
     const started = this.deps.clock.now();
-    const decision = await this.outcomeOf(
-      { key, namespace, name },
-      { log, reconcileId, signal: this.abort.signal },
-    );
-    this.apply(queue, { key, namespace, name }, decision, log);
+    const request = { key, namespace, name };
+    const { decision: outcome, failure } = await this.outcomeOf(request, {
+      log,
+      reconcileId,
+      signal: this.abort.signal,
+    });
+    const decision = failure ? await this.report(request, outcome, failure, log) : outcome;
+    this.apply(queue, request, decision, log);
     this.deps.metrics.reconcileTotal.inc({ controller, result: decision.result });
     this.deps.metrics.reconcileDuration.observe({ controller }, (this.deps.clock.now() - started) / 1000);
   }
 
   /** Runs the reconcile; what it returned or threw, as a decision (never throws). */
-  private async outcomeOf(request: ReconcileRequest, ctx: ReconcileContext): Promise<ReconcileDecision> {
+  private async outcomeOf(
+    request: ReconcileRequest,
+    ctx: ReconcileContext,
+  ): Promise<{ decision: ReconcileDecision; failure?: ErrorOutcome }> {
     try {
-      return afterSuccess(await this.definition.reconcile(request, ctx));
+      return { decision: afterSuccess(await this.definition.reconcile(request, ctx)) };
     } catch (err) {
-      return afterFailure(classifyError(err));
+      const failure = classifyError(err);
+      return { decision: afterFailure(failure), failure };
     }
+  }
+
+  /**
+   * For a controller with reportTo, writes a terminal or waiting outcome as the object's
+   * condition; its Event stays only when the problem is new. A failed write backs off.
+   */
+  private async report(
+    request: ReconcileRequest,
+    decision: ReconcileDecision,
+    failure: ErrorOutcome,
+    log: Logger,
+  ): Promise<ReconcileDecision> {
+    const reportTo = this.definition.reportTo;
+    if (!reportTo || (failure.kind !== 'terminal' && failure.kind !== 'waiting')) return decision;
+    const obj = this.definition.for.get(request.name, request.namespace);
+    if (!obj || obj.metadata?.deletionTimestamp) return decision;
+    const { status, isNew } = reportOf(obj, failure, reportTo.condition ?? 'Ready', this.deps.clock.now());
+    try {
+      await applyStatus(this.deps.client, reportTo.type, obj, status, reportTo.owner);
+    } catch (err) {
+      log.error('Could not write the condition of the outcome; retrying with backoff', {
+        reason: failure.reason,
+        error: errorMessage(err),
+      });
+      return { ...decision, result: 'error', queue: { kind: 'backoff' }, event: undefined };
+    }
+    return isNew ? decision : { ...decision, event: undefined };
   }
 
   /** Does what `decision` says: the queue action first, then the log line, then the Event. */

@@ -1,18 +1,37 @@
 // Typed errors decide what happens after a reconcile:
 // - TerminalError: the user must change something; reported (log, Event) and not retried;
 // - WaitingError: something outside berth is not ready yet; requeued after `retryAfterMs`;
+//   for a controller that reports to its object's status (ControllerDefinition.reportTo), the
+//   runtime also writes both as a False condition with their reason (src/runtime/report.ts);
 // - FencedError (src/runtime/fence.ts): a write this replica refused to send because it may no
 //   longer lead; retried with backoff if it still leads, dropped with the queue if it does not;
 // - anything else: retried with per-key exponential backoff.
 import { FencedError } from './fence.ts';
 
+export interface OutcomeOptions extends ErrorOptions {
+  /** Status fields of the reconciler's own (its StatusOwner's) written with the condition. */
+  status?: Record<string, unknown>;
+}
+
+export interface TerminalOptions extends OutcomeOptions {
+  /**
+   * Look again after this long, for a fix that happens where no watch of the controller sees it
+   * (a Secret of the user's that berth does not cache); otherwise only a change retries.
+   */
+  recheckAfterMs?: number;
+}
+
 export class TerminalError extends Error {
   override name = 'TerminalError';
   readonly reason: string;
+  readonly status: Record<string, unknown> | undefined;
+  readonly recheckAfterMs: number | undefined;
 
-  constructor(reason: string, message: string, options?: ErrorOptions) {
+  constructor(reason: string, message: string, options?: TerminalOptions) {
     super(message, options);
     this.reason = reason;
+    this.status = options?.status;
+    this.recheckAfterMs = options?.recheckAfterMs;
   }
 }
 
@@ -20,26 +39,46 @@ export class WaitingError extends Error {
   override name = 'WaitingError';
   readonly reason: string;
   readonly retryAfterMs: number;
+  readonly status: Record<string, unknown> | undefined;
 
-  constructor(reason: string, message: string, retryAfterMs: number, options?: ErrorOptions) {
+  constructor(reason: string, message: string, retryAfterMs: number, options?: OutcomeOptions) {
     super(message, options);
     this.reason = reason;
     this.retryAfterMs = retryAfterMs;
+    this.status = options?.status;
   }
 }
 
+/** A terminal or waiting outcome: what the runtime reports as a condition. */
+export interface ReportedOutcome {
+  reason: string;
+  message: string;
+  status?: Record<string, unknown>;
+}
+
 export type ErrorOutcome =
-  | { kind: 'terminal'; reason: string; message: string }
-  | { kind: 'waiting'; reason: string; message: string; retryAfterMs: number }
+  | ({ kind: 'terminal'; recheckAfterMs?: number } & ReportedOutcome)
+  | ({ kind: 'waiting'; retryAfterMs: number } & ReportedOutcome)
   | { kind: 'conflict'; message: string }
   | { kind: 'fenced'; message: string }
   | { kind: 'error'; message: string };
 
 /** Classifies anything thrown by a reconcile. A 409 from the API server is a conflict: retried quietly. */
 export function classifyError(err: unknown): ErrorOutcome {
-  if (err instanceof TerminalError) return { kind: 'terminal', reason: err.reason, message: err.message };
+  const status = err instanceof TerminalError || err instanceof WaitingError ? err.status : undefined;
+  const extra = status ? { status } : {};
+  if (err instanceof TerminalError) {
+    const recheck = err.recheckAfterMs !== undefined ? { recheckAfterMs: err.recheckAfterMs } : {};
+    return { kind: 'terminal', reason: err.reason, message: err.message, ...extra, ...recheck };
+  }
   if (err instanceof WaitingError)
-    return { kind: 'waiting', reason: err.reason, message: err.message, retryAfterMs: err.retryAfterMs };
+    return {
+      kind: 'waiting',
+      reason: err.reason,
+      message: err.message,
+      retryAfterMs: err.retryAfterMs,
+      ...extra,
+    };
   if (isFenced(err)) return { kind: 'fenced', message: errorMessage(err) };
   if (isStatus(err, 409)) return { kind: 'conflict', message: errorMessage(err) };
   return { kind: 'error', message: errorMessage(err) };

@@ -36,6 +36,17 @@ describe('afterFailure', () => {
       },
     ],
     [
+      'terminal with a recheck: looked at again after it',
+      { kind: 'terminal', reason: 'SecretNotOwned', message: 'not ours', recheckAfterMs: 60_000 },
+      'terminal',
+      { kind: 'requeue', afterMs: 60_000 },
+      {
+        level: 'error',
+        message: 'Reconcile failed; it is looked at again later, or when the object changes',
+        fields: { reason: 'SecretNotOwned', error: 'not ours', recheckAfterMs: 60_000 },
+      },
+    ],
+    [
       'waiting: requeued after its delay',
       { kind: 'waiting', reason: 'NotReady', message: 'later', retryAfterMs: 10_000 },
       'waiting',

@@ -49,7 +49,8 @@ export function afterSuccess(out: { requeueAfterMs?: number } | void): Reconcile
 const retryInMs = (backoff: Backoff | undefined): number => Math.round(backoff?.delayMs ?? 0);
 
 /**
- * After a reconcile that threw: terminal errors are not retried (and reported with an Event),
+ * After a reconcile that threw: terminal errors are not retried, unless they ask to be looked at
+ * again after a while (and are reported with an Event),
  * waiting errors requeue after their delay, conflicts, fenced writes and anything else back off.
  */
 export function afterFailure(outcome: ErrorOutcome): ReconcileDecision {
@@ -57,12 +58,26 @@ export function afterFailure(outcome: ErrorOutcome): ReconcileDecision {
     case 'terminal':
       return {
         result: 'terminal',
-        queue: { kind: 'forget' },
-        log: () => ({
-          level: 'error',
-          message: 'Reconcile failed and will not be retried until the object changes',
-          fields: { reason: outcome.reason, error: outcome.message },
-        }),
+        queue:
+          outcome.recheckAfterMs !== undefined
+            ? { kind: 'requeue', afterMs: outcome.recheckAfterMs }
+            : { kind: 'forget' },
+        log: () =>
+          outcome.recheckAfterMs === undefined
+            ? {
+                level: 'error',
+                message: 'Reconcile failed and will not be retried until the object changes',
+                fields: { reason: outcome.reason, error: outcome.message },
+              }
+            : {
+                level: 'error',
+                message: 'Reconcile failed; it is looked at again later, or when the object changes',
+                fields: {
+                  reason: outcome.reason,
+                  error: outcome.message,
+                  recheckAfterMs: outcome.recheckAfterMs,
+                },
+              },
         event: { reason: outcome.reason, message: outcome.message },
       };
     case 'waiting':

@@ -136,8 +136,7 @@ describe('garbage collection on the real registry', () => {
     const report = await verifyRegistry({
       url: g.registry.url,
       caPem: g.ca.certPem,
-      username: admin.username,
-      password: admin.secret,
+      credential: { username: admin.username, password: admin.secret },
     });
     expect(report.problems).toEqual([]);
     expect(report.tags).toBe(kept.length);
@@ -169,8 +168,7 @@ describe('garbage collection on the real registry', () => {
     const report = await verifyRegistry({
       url: g.registry.url,
       caPem: g.ca.certPem,
-      username: admin.username,
-      password: admin.secret,
+      credential: { username: admin.username, password: admin.secret },
     });
     expect(report.problems).toEqual([
       expect.stringMatching(`team/broken:1: blob sha256:${layer} is missing`),

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { RegistryClient } from '../../src/distribution/client.ts';
 import { probeReadOnly, probeRepository } from '../../src/gc/run/probe.ts';
-import type { RegistryAccess } from '../../src/gc/run/verify.ts';
+import type { JobAccess } from '../../src/gc/run/verify.ts';
 import { mint, startTokenGround, type TokenGround } from '../token/fixture.ts';
 
 const exec = promisify(execFile);
@@ -22,7 +22,7 @@ const admin = mint({ username: 'admin', grants: [{ repositories: ['**'], actions
 const puller = mint({ username: 'ci-pull', grants: [{ repositories: ['**'], actions: ['pull'] }] });
 
 let ground: TokenGround;
-let access: RegistryAccess;
+let access: JobAccess;
 let files: { dockerConfig: string; ca: string };
 
 /** `berth gc-run probe` as a process; its exit code and termination message. */
@@ -57,7 +57,11 @@ async function probeCommand(
 
 beforeAll(async () => {
   ground = await startTokenGround({ credentials: [admin, puller] });
-  access = { url: ground.registry.url, caPem: ground.ca.certPem, username: 'admin', password: admin.secret };
+  access = {
+    url: ground.registry.url,
+    caPem: ground.ca.certPem,
+    credential: { username: 'admin', password: admin.secret },
+  };
   files = {
     dockerConfig: path.join(ground.dir, 'probe-admin.json'),
     ca: path.join(ground.dir, 'probe-ca.pem'),
@@ -102,7 +106,10 @@ describe('the read-only probe against the real registry', () => {
 
   test('a credential that may not push proves nothing', async () => {
     await ground.reconfigure({ readOnly: false });
-    const result = await probeReadOnly({ ...access, username: 'ci-pull', password: puller.secret });
+    const result = await probeReadOnly({
+      ...access,
+      credential: { username: 'ci-pull', password: puller.secret },
+    });
     expect(result).toMatchObject({ verdict: 'inconclusive' });
     expect(result.verdict === 'inconclusive' && result.detail).toMatch(
       /credential was refused \(HTTP (401|403)\)/,

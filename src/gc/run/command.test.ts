@@ -23,8 +23,7 @@ describe('parseGcRunArgs', () => {
     );
     expect(c.access).toEqual({
       url: 'https://main.ns.svc',
-      username: 'admin',
-      password: 's3cret',
+      credential: { username: 'admin', password: 's3cret' },
       caPem: '-----BEGIN CERTIFICATE-----\n',
     });
   });

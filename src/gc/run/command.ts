@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseDockerConfig } from '../../util/dockerconfig.ts';
 import { readFlags, UsageError } from '../../util/flags.ts';
 import { probeReadOnly } from './probe.ts';
-import { verifyRegistry, type RegistryAccess } from './verify.ts';
+import { verifyRegistry, type JobAccess } from './verify.ts';
 
 const usage = `usage: berth gc-run verify|probe --registry-url=https://<host:port> [--ca-file=<path>] [--docker-config=<path>] [--termination-log=<path>] [--attempts=N]
 
@@ -28,7 +28,7 @@ const flagTable = {
 } as const;
 
 interface GcRunConfig {
-  access: RegistryAccess;
+  access: JobAccess;
   terminationLog?: string;
 }
 
@@ -37,7 +37,7 @@ export function parseGcRunArgs(argv: string[], env: Record<string, string | unde
   const f = readFlags(argv, env, flagTable);
   const url = f.required('registry-url');
   if (!/^https?:\/\//.test(url)) throw new UsageError('--registry-url must be https://<host:port>');
-  const access: RegistryAccess = { url };
+  const access: JobAccess = { url };
   const attempts = f.get('attempts');
   if (attempts !== undefined) {
     if (!/^[1-9]\d{0,2}$/.test(attempts))
@@ -50,8 +50,7 @@ export function parseGcRunArgs(argv: string[], env: Record<string, string | unde
   if (dc) {
     const creds = parseDockerConfig(readFileSync(dc, 'utf8'));
     if (!creds) throw new UsageError(`--docker-config: ${dc} holds no credentials`);
-    access.username = creds.username;
-    access.password = creds.password;
+    access.credential = { username: creds.username, password: creds.password };
   }
   const terminationLog =
     f.get('termination-log') ?? (existsSync('/dev/termination-log') ? '/dev/termination-log' : undefined);
@@ -80,7 +79,7 @@ export async function gcRunCommand(argv: string[], env = process.env): Promise<n
 }
 
 /** Exit 0 when a push is refused; otherwise 1, and why. */
-async function probe(access: RegistryAccess, fail: (message: string) => number): Promise<number> {
+async function probe(access: JobAccess, fail: (message: string) => number): Promise<number> {
   try {
     const result = await probeReadOnly(access);
     console.log(JSON.stringify(result));
@@ -96,7 +95,7 @@ async function probe(access: RegistryAccess, fail: (message: string) => number):
 }
 
 /** Exit 0 when every tag resolves with all its blobs; otherwise 1, and the first problems. */
-async function verify(access: RegistryAccess, fail: (message: string) => number): Promise<number> {
+async function verify(access: JobAccess, fail: (message: string) => number): Promise<number> {
   try {
     const report = await verifyRegistry(access);
     console.log(JSON.stringify({ ...report, problems: report.problems.slice(0, 100) }));

@@ -10,7 +10,7 @@
 // read-only pods have just replaced the writable ones, and the Service may point at a gone pod for
 // a moment; only when the retries are spent does the check give up.
 import { RegistryClient } from '../../distribution/client.ts';
-import { jobClient, type RegistryAccess } from './verify.ts';
+import { jobClient, type JobAccess } from './verify.ts';
 
 /** The repository the probe tries to push to; nothing is ever stored in it. */
 export const probeRepository = 'berth-gc-probe/readonly';
@@ -37,7 +37,7 @@ export function uploadVerdict(
 
 /** Tries the push; cancels the upload if the registry accepted it. Throws when it cannot reach it. */
 export async function probeReadOnly(
-  access: RegistryAccess,
+  access: JobAccess,
   repository: string = probeRepository,
 ): Promise<ProbeResult> {
   const client = jobClient(access, 'push,pull');

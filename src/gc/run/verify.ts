@@ -5,27 +5,22 @@
 // the Job starts while the registry's Service may still point at a pod that has just gone (the
 // writable configuration was rolled out a moment before), and a moment of that must not fail a
 // collection, which would leave the registry read-only.
-import { manifestAccept, RegistryClient, RegistryError } from '../../distribution/client.ts';
+import {
+  manifestAccept,
+  RegistryClient,
+  RegistryError,
+  type RegistryAccess,
+} from '../../distribution/client.ts';
 
-export interface RegistryAccess {
-  /** `https://host:port` */
-  url: string;
-  /** PEM bundle to trust (the registry's CA); absent: the system's. */
-  caPem?: string;
-  username?: string;
-  password?: string;
-  /** Attempts per request before a check gives up (default 8: about a minute of backoff). */
+/** The registry a Job checks, with its attempts per request (default 8: about a minute of backoff). */
+export interface JobAccess extends RegistryAccess {
   attempts?: number;
 }
 
 /** The client the Jobs use: patient retries, the admin credential, the registry's CA. */
-export function jobClient(access: RegistryAccess, repositoryActions: string): RegistryClient {
+export function jobClient(access: JobAccess, repositoryActions: string): RegistryClient {
   return new RegistryClient({
-    url: access.url,
-    ...(access.caPem ? { caPem: access.caPem } : {}),
-    ...(access.username && access.password
-      ? { credential: { username: access.username, password: access.password } }
-      : {}),
+    ...access,
     concurrency: 4,
     attempts: access.attempts ?? 8,
     backoffMs: 500, // doubled per attempt
@@ -59,7 +54,7 @@ const unanswered = (err: unknown): string =>
   err instanceof RegistryError ? `HTTP ${err.status}` : (err as Error).message;
 
 /** Walks every repository and tag; problems are collected, not thrown (an unreachable registry throws). */
-export async function verifyRegistry(access: RegistryAccess): Promise<VerifyReport> {
+export async function verifyRegistry(access: JobAccess): Promise<VerifyReport> {
   const client = jobClient(access, 'pull');
   try {
     return await walk(client);
