@@ -38,5 +38,7 @@ COPY --chown=0:0 package.json ./
 # Files belong to root and are read-only for the process, which runs as 65532 (no login, no home).
 USER 65532:65532
 EXPOSE 8080 8081
+# No NODE_OPTIONS here: each component sets its own V8 sizes (the chart's `nodeOptions` for the
+# operator, the operator for its retention Jobs, the token service for its workers).
 ENTRYPOINT ["node", "--enable-source-maps", "/app/dist/main.js"]
 CMD ["--help"]

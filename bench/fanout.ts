@@ -10,6 +10,10 @@
 //    the same concurrency (8, as berth's namespaceConcurrency).
 // And once, on the empty cluster: the operator's memory at rest.
 //
+// The operator runs as the image runs it (bench/lib/operator-image.ts): compiled dist/ with the
+// Dockerfile's entry and the Helm chart's NODE_OPTIONS. At rest it is also measured from src/
+// (type stripping, as the test suites run it) with the same options.
+//
 // The namespaces are built once, growing from one size to the next (1,000, then 4,000 more, ...),
 // because creating them is most of the API server's time on a small machine. Each size gets a
 // fresh operator (its memory is that size's), a fresh Registry and fresh Secret names; what the
@@ -20,9 +24,10 @@ import { openSync, readSync, statSync, closeSync, readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import { startControlPlane } from '../test/harness/controlplane.ts';
 import { installCRDs } from '../test/harness/crds.ts';
-import { startOperator, type RunningOperator } from '../test/harness/operator.ts';
+import type { RunningOperator } from '../test/harness/operator.ts';
 import { dockerConfigJson } from '../src/util/dockerconfig.ts';
 import { printTable, writeResults, type Row } from './lib/results.ts';
+import { buildDist, chartNodeOptions, startOperatorAs, type OperatorEntry } from './lib/operator-image.ts';
 
 const sizes = (process.env.BENCH_FANOUT_SIZES ?? '1000,5000,10000')
   .split(',')
@@ -129,11 +134,27 @@ async function namespacesLookedAt(operator: RunningOperator): Promise<number> {
   return Number(/^berth_pullsecret_namespaces_reconciled_total (\d+)/m.exec(text)?.[1] ?? 0);
 }
 
+/** Reconciles of `controller` so far, every result (berth's berth_reconcile_total). */
+async function reconciles(operator: RunningOperator, controller: string): Promise<number> {
+  const text = await (await fetch(operator.metricsUrl)).text();
+  let sum = 0;
+  for (const m of text.matchAll(/^berth_reconcile_total\{([^}]*)\} (\d+)/gm))
+    if ((m[1] ?? '').includes(`controller="${controller}"`)) sum += Number(m[2]);
+  return sum;
+}
+
 const cp = await startControlPlane({ nodes: 1, auditUsers: [operatorUser, floorUser] });
 const rows: Row[] = [];
 const events: Row[] = [];
 const figures: Record<string, unknown>[] = [];
-let atRest: { rss: number; peak: number } | undefined;
+const atRest: Partial<Record<OperatorEntry['entry'], { rss: number; peak: number }>> = {};
+const imageOptions = chartNodeOptions();
+const asImage: OperatorEntry = { entry: 'dist', nodeOptions: imageOptions.effective };
+console.log(
+  `operator: node --enable-source-maps dist/main.js (the image's entry, compiled now), NODE_OPTIONS="${asImage.nodeOptions}"` +
+    ` (chart: "${imageOptions.chart}", memory limit ${imageOptions.limitMiB ?? 'none'} MiB)`,
+);
+buildDist();
 try {
   await installCRDs(cp.kubeconfig);
   const kc = new k8s.KubeConfig();
@@ -147,11 +168,11 @@ try {
   const floorCore = floorKc.makeApiClient(k8s.CoreV1Api);
   await core.createNamespace({ body: { metadata: { name: regNs } } });
 
-  // At rest: the operator on a cluster with nothing to watch yet.
-  {
-    const operator = await startOperator({ kubeconfig: operatorKubeconfig, args: ['--log-level=warn'] });
+  // At rest: the operator on a cluster with nothing to watch yet, as the image runs it and from src/.
+  for (const entry of ['dist', 'src'] as const) {
+    const operator = await startOperatorAs({ ...asImage, entry }, operatorKubeconfig, ['--log-level=warn']);
     await sleep(3000);
-    atRest = memoryMiB(operator);
+    atRest[entry] = memoryMiB(operator);
     await operator.stop();
   }
 
@@ -231,7 +252,7 @@ try {
     const floor = audit.window(floorMark, floorUser, floorStart);
 
     // berth
-    const operator = await startOperator({ kubeconfig: operatorKubeconfig, args: ['--log-level=warn'] });
+    const operator = await startOperatorAs(asImage, operatorKubeconfig, ['--log-level=warn']);
     try {
       const registry = `main-${n}`;
       const startMark = audit.mark();
@@ -275,6 +296,8 @@ try {
       await sleep(quietSeconds * 1000);
       const quiet = audit.window(quietMark, operatorUser, quietStart);
       const memory = memoryMiB(operator);
+      const registryReconciles = await reconciles(operator, 'registry');
+      const gcReconciles = await reconciles(operator, 'garbage-collection');
 
       // one event: a ServiceAccount created in one namespace
       const lookedBefore = await namespacesLookedAt(operator);
@@ -307,6 +330,8 @@ try {
         quiet_requests: quiet.requests,
         peak_MiB: Math.round(memory.peak),
         rss_MiB: Math.round(memory.rss),
+        registry_reconciles: registryReconciles,
+        gc_reconciles: gcReconciles,
         setup_s: Number(setupSeconds.toFixed(1)),
       });
       events.push({
@@ -329,6 +354,7 @@ try {
           written: quiet.written,
         },
         memoryMiB: memory,
+        reconciles: { registry: registryReconciles, garbageCollection: gcReconciles },
         oneServiceAccount: { writes: event.written, reads: event.read, namespacesLookedAt: looked },
         setupSeconds,
       });
@@ -359,7 +385,19 @@ if (rows.length > 1) {
     `\npeak RSS grows by about ${perNs.toFixed(1)} KiB per namespace (${first.namespaces} → ${last.namespaces})`,
   );
 }
-console.log(
-  `operator at rest (nothing to watch): ${atRest?.rss.toFixed(0)} MiB RSS, peak ${atRest?.peak.toFixed(0)} MiB`,
-);
-writeResults('fanout', { quietSeconds, floorConcurrency, atRestMiB: atRest, sizes: figures });
+for (const [entry, m] of Object.entries(atRest))
+  console.log(
+    `operator at rest (nothing to watch), from ${entry === 'dist' ? 'dist/ (as the image runs it)' : 'src/ (type stripping)'}: ` +
+      `${m.rss.toFixed(0)} MiB RSS, peak ${m.peak.toFixed(0)} MiB`,
+  );
+writeResults('fanout', {
+  quietSeconds,
+  floorConcurrency,
+  operator: {
+    entry: 'dist/main.js --enable-source-maps',
+    nodeOptions: asImage.nodeOptions,
+    chart: imageOptions,
+  },
+  atRestMiB: atRest,
+  sizes: figures,
+});
