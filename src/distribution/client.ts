@@ -9,7 +9,14 @@
 import http from 'node:http';
 import https from 'node:https';
 import { createLimit, type Limit } from '../util/limit.ts';
-import { createThrottle, retryableStatus, retryAfterMs, retryDelay, type Throttle } from './throttle.ts';
+import {
+  createThrottle,
+  retryableStatus,
+  retryAfterMs,
+  retryDelay,
+  type NowClock,
+  type Throttle,
+} from './throttle.ts';
 
 export const manifestAccept = [
   'application/vnd.oci.image.index.v1+json',
@@ -56,7 +63,8 @@ export interface RegistryClientOptions extends RegistryAccess {
   /** Longest wait before a retry, whatever Retry-After asks (default 60 s). */
   maxRetryWaitMs?: number;
   sleep?: (ms: number) => Promise<void>;
-  clock?: () => number;
+  /** The time (the runtime's Clock fits); default the system's. */
+  clock?: NowClock;
   random?: () => number;
 }
 
@@ -107,7 +115,7 @@ export class RegistryClient {
   private readonly options: RegistryClientOptions;
   private readonly tokens = new Map<string, { token: string; expires: number }>();
   private readonly sleep: (ms: number) => Promise<void>;
-  private readonly clock: () => number;
+  private readonly clock: NowClock;
   /** The pause every request of this client honours (set by a Retry-After). */
   readonly throttle: Throttle;
   /** Requests sent (including retries and token fetches), for the report and the benchmark. */
@@ -126,7 +134,7 @@ export class RegistryClient {
         })
       : new http.Agent({ keepAlive: true, maxSockets: concurrency });
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
-    this.clock = options.clock ?? Date.now;
+    this.clock = options.clock ?? { now: () => Date.now() };
     this.throttle = createThrottle({ clock: this.clock, sleep: this.sleep });
   }
 
@@ -170,7 +178,7 @@ export class RegistryClient {
     for (let attempt = 1; attempt <= attempts; attempt++) {
       await this.throttle.ready();
       let res: Response | undefined;
-      const now = (): number => this.clock();
+      const now = (): number => this.clock.now();
       let after: number | undefined;
       try {
         res = await this.raw(method, url, headers);
@@ -201,7 +209,7 @@ export class RegistryClient {
   private async token(realm: string, service: string | undefined, scope: string): Promise<string> {
     const key = `${realm} ${service ?? ''} ${scope}`;
     const cached = this.tokens.get(key);
-    if (cached && cached.expires > this.clock()) return cached.token;
+    if (cached && cached.expires > this.clock.now()) return cached.token;
     const u = new URL(realm);
     if (service) u.searchParams.set('service', service);
     if (scope) for (const s of scope.split(' ')) u.searchParams.append('scope', s);
@@ -222,7 +230,7 @@ export class RegistryClient {
     const token = body.token ?? body.access_token;
     if (!token) throw new RegistryError('the token endpoint answered without a token', 502);
     const ttl = Math.max(10, (body.expires_in ?? 60) - 10) * 1000;
-    this.tokens.set(key, { token, expires: this.clock() + ttl });
+    this.tokens.set(key, { token, expires: this.clock.now() + ttl });
     return token;
   }
 
@@ -277,7 +285,7 @@ export class RegistryClient {
     if (!this.challenge) return undefined;
     const key = `${this.challenge.realm} ${this.challenge.service ?? ''} ${scope}`;
     const cached = this.tokens.get(key);
-    return cached && cached.expires > this.clock() ? `Bearer ${cached.token}` : undefined;
+    return cached && cached.expires > this.clock.now() ? `Bearer ${cached.token}` : undefined;
   }
 
   private async paged<T>(path: string, scope: string, field: string): Promise<T[]> {

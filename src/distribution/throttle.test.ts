@@ -53,7 +53,7 @@ function fakeTime(start = 1_000) {
   const sleeps: number[] = [];
   const hooks: (() => void)[] = [];
   return {
-    clock: () => t,
+    clock: { now: () => t },
     sleeps,
     /** Runs once, during the next sleep (as if something happened while it waited). */
     duringNextSleep: (fn: () => void) => hooks.push(fn),
@@ -73,21 +73,21 @@ describe('createThrottle', () => {
     [string, (th: ReturnType<typeof createThrottle>, time: ReturnType<typeof fakeTime>) => void, number[]]
   >([
     ['no pause: no wait', () => undefined, []],
-    ['a pause: waits until it ends', (th, time) => th.pauseUntil(time.clock() + 2000), [2000]],
-    ['a pause already over: no wait', (th, time) => th.pauseUntil(time.clock() - 1), []],
+    ['a pause: waits until it ends', (th, time) => th.pauseUntil(time.clock.now() + 2000), [2000]],
+    ['a pause already over: no wait', (th, time) => th.pauseUntil(time.clock.now() - 1), []],
     [
       'a later pause extends, an earlier one does not shorten',
       (th, time) => {
-        th.pauseUntil(time.clock() + 2000);
-        th.pauseUntil(time.clock() + 5000);
-        th.pauseUntil(time.clock() + 1000);
+        th.pauseUntil(time.clock.now() + 2000);
+        th.pauseUntil(time.clock.now() + 5000);
+        th.pauseUntil(time.clock.now() + 1000);
       },
       [5000],
     ],
     [
       'part of the pause has passed: waits the rest',
       (th, time) => {
-        th.pauseUntil(time.clock() + 3000);
+        th.pauseUntil(time.clock.now() + 3000);
         time.advance(1000);
       },
       [2000],
@@ -98,14 +98,14 @@ describe('createThrottle', () => {
     setup(throttle, time);
     await throttle.ready();
     expect(time.sleeps).toEqual(expectedSleeps);
-    expect(time.clock()).toBeGreaterThanOrEqual(throttle.pausedUntil);
+    expect(time.clock.now()).toBeGreaterThanOrEqual(throttle.pausedUntil);
   });
 
   test('a pause extended while a request waits: it waits again for the rest', async () => {
     const time = fakeTime();
     const throttle = createThrottle(time);
-    throttle.pauseUntil(time.clock() + 1000);
-    time.duringNextSleep(() => throttle.pauseUntil(time.clock() + 4000)); // another 429 meanwhile
+    throttle.pauseUntil(time.clock.now() + 1000);
+    time.duringNextSleep(() => throttle.pauseUntil(time.clock.now() + 4000)); // another 429 meanwhile
     await throttle.ready();
     expect(time.sleeps).toEqual([1000, 3000]);
     expect(throttle.stats).toEqual({ pauses: 2, waitedMs: 4000 });
@@ -114,7 +114,7 @@ describe('createThrottle', () => {
   test('every waiter waits for the same pause', async () => {
     const time = fakeTime();
     const throttle = createThrottle(time);
-    throttle.pauseUntil(time.clock() + 1500);
+    throttle.pauseUntil(time.clock.now() + 1500);
     await Promise.all([throttle.ready(), throttle.ready(), throttle.ready()]);
     expect(time.sleeps).toEqual([1500, 1500, 1500]);
   });

@@ -11,6 +11,15 @@
 /** Statuses that mean "busy, try again": rate limited, unavailable, or a gateway that gave up. */
 export const retryableStatus = (status: number): boolean => status === 429 || status >= 500;
 
+/**
+ * What the distribution client reads the time from: the shape of the runtime's Clock (which
+ * this layer does not import), so one Clock serves both.
+ */
+export interface NowClock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
 /** The wait a Retry-After header asks for, in ms from `now`; undefined when absent or unreadable. */
 export function retryAfterMs(header: string | string[] | undefined, now: number): number | undefined {
   const value = (Array.isArray(header) ? header[0] : header)?.trim();
@@ -46,7 +55,7 @@ export function retryDelay(
 }
 
 export interface ThrottleDeps {
-  clock: () => number;
+  clock: NowClock;
   sleep: (ms: number) => Promise<void>;
 }
 
@@ -77,7 +86,7 @@ export function createThrottle(deps: ThrottleDeps): Throttle {
     async ready() {
       // A pause may be extended while this waits: look again after each sleep.
       for (;;) {
-        const wait = pausedUntil - deps.clock();
+        const wait = pausedUntil - deps.clock.now();
         if (wait <= 0) return;
         stats.waitedMs += wait;
         await deps.sleep(wait);
