@@ -497,6 +497,14 @@ const uses: [role: string, group: string, resources: string[], verbs: string[], 
     ['update'],
     [{ file: 'src/runtime/leader.ts', call: /call<Lease>\('PUT'/ }],
   ],
+  // berth-token-review (the token service: ServiceAccount tokens, docs/identity.md)
+  [
+    'berth-token-review',
+    'authentication.k8s.io',
+    ['tokenreviews'],
+    ['create'],
+    [{ file: 'src/token/service.ts', call: /'POST', '\/apis\/authentication\.k8s\.io\/v1\/tokenreviews'/ }],
+  ],
   // berth-retention (the retention Job)
   [
     'berth-retention',

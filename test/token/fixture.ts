@@ -8,10 +8,19 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import { mintCredential, type MintOptions } from '../../src/credentials/secret.ts';
-import { serializeCredentialStore, type CredentialEntry } from '../../src/credentials/store.ts';
+import {
+  serializeCredentialStore,
+  type CredentialEntry,
+  type CredentialStore,
+  type ServiceAccountGrant,
+} from '../../src/credentials/store.ts';
 import { createCA, issueCertificate, type KeyPair } from '../../src/pki/certificates.ts';
 import { renderRegistryConfig, type RegistryConfigInput } from '../../src/registry/config.ts';
-import { startTokenService, type RunningTokenService } from '../../src/token/service.ts';
+import {
+  startTokenService,
+  type RunningTokenService,
+  type TokenServiceConfig,
+} from '../../src/token/service.ts';
 import { RegistryClient, startRegistry, type RunningRegistry } from '../harness/registry.ts';
 
 export const issuer = 'berth/registry-system/main';
@@ -95,12 +104,14 @@ export function mint(options: MintOptions): Credential {
   return { username: options.username, secret, entry };
 }
 
-export function storeText(credentials: Credential[], anonymousPull = false): string {
-  return serializeCredentialStore({
-    version: 1,
-    anonymousPull,
-    credentials: credentials.map((c) => c.entry),
-  });
+export function storeText(
+  credentials: Credential[],
+  anonymousPull = false,
+  serviceAccounts?: ServiceAccountGrant[],
+): string {
+  const store: CredentialStore = { version: 1, anonymousPull, credentials: credentials.map((c) => c.entry) };
+  if (serviceAccounts) store.serviceAccounts = serviceAccounts;
+  return serializeCredentialStore(store);
 }
 
 export interface TokenGround {
@@ -109,6 +120,8 @@ export interface TokenGround {
   signing: KeyPair;
   store: SecretVolume;
   tokenService: RunningTokenService;
+  /** What the token service was started with. */
+  tokenServiceConfig: TokenServiceConfig;
   registry: RunningRegistry;
   auditLines: string[];
   /** A crane client whose docker config holds `user:secret` for the registry (or nothing). */
@@ -128,11 +141,15 @@ export async function startTokenGround(options: {
   credentials: Credential[];
   anonymousPull?: boolean;
   ttlMs?: number;
+  /** The store's ServiceAccount grants (docs/identity.md). */
+  serviceAccounts?: ServiceAccountGrant[];
+  /** More of the token service's configuration (for example serviceAccountAudience). */
+  tokenService?: Partial<TokenServiceConfig>;
 }): Promise<TokenGround> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-token-'));
   const { ca, signing, files } = await writeKeyMaterial(dir, 24 * 3600_000);
   const store = new SecretVolume(path.join(dir, 'credentials'), {
-    'store.json': storeText(options.credentials, options.anonymousPull),
+    'store.json': storeText(options.credentials, options.anonymousPull, options.serviceAccounts),
   });
 
   const auditLines: string[] = [];
@@ -149,21 +166,20 @@ export async function startTokenGround(options: {
       }),
     ],
   });
-  const tokenService = await startTokenService(
-    {
-      listen: { host: '127.0.0.1', port: 0 },
-      tlsCertPath: files.tlsCert,
-      tlsKeyPath: files.tlsKey,
-      signingKeyPath: files.signingKey,
-      signingCertPath: files.signingCert,
-      storePath: store.file('store.json'),
-      issuer,
-      service,
-      ttlMs: options.ttlMs ?? 300_000,
-      storePollMs: 200,
-    },
-    { logger },
-  );
+  const tokenServiceConfig: TokenServiceConfig = {
+    listen: { host: '127.0.0.1', port: 0 },
+    tlsCertPath: files.tlsCert,
+    tlsKeyPath: files.tlsKey,
+    signingKeyPath: files.signingKey,
+    signingCertPath: files.signingCert,
+    storePath: store.file('store.json'),
+    issuer,
+    service,
+    ttlMs: options.ttlMs ?? 300_000,
+    storePollMs: 200,
+    ...options.tokenService,
+  };
+  const tokenService = await startTokenService(tokenServiceConfig, { logger });
 
   const configDir = path.join(dir, 'registry');
   mkdirSync(configDir);
@@ -227,6 +243,7 @@ export async function startTokenGround(options: {
     signing,
     store,
     tokenService,
+    tokenServiceConfig,
     registry,
     auditLines,
     client(credential) {
