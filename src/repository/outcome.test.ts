@@ -61,6 +61,7 @@ describe('refuseClaim: whether a Repository may claim its path', () => {
       {
         ready: false,
         dropPushSecrets: false,
+        waiting: true,
         reason: 'RegistryNotFound',
         message: 'Registry registry-system/main does not exist (spec.registryRef)',
       },

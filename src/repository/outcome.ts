@@ -16,10 +16,15 @@ export interface Outcome {
   message: string;
 }
 
-/** A claim refused: why, and whether the Repository's push Secrets go (they grant nothing any more). */
+/**
+ * A claim refused: why, whether the Repository's push Secrets go (they grant nothing any more),
+ * and whether it waits for something outside the Repository (its Registry) rather than for the
+ * user to change it.
+ */
 export interface Refusal extends Outcome {
   ready: false;
   dropPushSecrets: boolean;
+  waiting?: true;
 }
 
 /** What the claim decision reads; `holder` (the older Repository holding the path) is only asked last. */
@@ -59,6 +64,7 @@ export function refuseClaim(f: ClaimFacts): Refusal | undefined {
     return {
       ready: false,
       dropPushSecrets: false,
+      waiting: true,
       reason: 'RegistryNotFound',
       message: `Registry ${f.registryKey} does not exist (spec.registryRef)`,
     };

@@ -16,7 +16,7 @@ import { endpoint } from '../model/registry.ts';
 import { resources } from '../model/resources.ts';
 import { pushUsername } from '../model/store.ts';
 import { readConditions, setCondition } from '../runtime/conditions.ts';
-import { TerminalError } from '../runtime/errors.ts';
+import { TerminalError, WaitingError } from '../runtime/errors.ts';
 import { findSecret } from '../runtime/secrets.ts';
 import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../runtime/controller.ts';
 import type { Deps } from '../runtime/deps.ts';
@@ -40,6 +40,9 @@ import type { TagReader } from './tags.ts';
 
 /** How often a Repository's tag count is read again from its registry. */
 export const tagRefreshMs = 5 * 60_000;
+
+/** How long a Repository whose Registry does not exist waits before it looks again. */
+export const registryWaitMs = 60_000;
 
 export interface RepositoryCaches {
   repositories: Cache<Repository>;
@@ -107,11 +110,15 @@ export class RepositoryReconciler {
 
   /**
    * Step for a refused claim: deletes the Repository's push Secrets when the refusal says so, then
-   * throws it: the user must change the Repository (or create its Registry).
+   * throws it: a TerminalError when the user must change the Repository, a WaitingError while its
+   * Registry does not exist (applied in the wrong order by a GitOps sync, or not yet in the cache;
+   * the Registry's creation reconciles it at once, the retry is a safety net).
    */
   private async refuse(repo: Repository, reg: RegistryKey, refusal: Refusal): Promise<never> {
     if (refusal.dropPushSecrets) await this.dropPushSecrets(repo, reg);
-    throw new TerminalError(refusal.reason, refusal.message, { status: { path: repositoryPath(repo) } });
+    const status = { path: repositoryPath(repo) };
+    if (refusal.waiting) throw new WaitingError(refusal.reason, refusal.message, registryWaitMs, { status });
+    throw new TerminalError(refusal.reason, refusal.message, { status });
   }
 
   /**

@@ -237,4 +237,44 @@ describe('a Repository whose path is outside its namespace, without the admissio
     await new Promise((r) => setTimeout(r, 31_000));
     expect((await list()).map((e) => `${e.metadata?.name}@${e.metadata?.resourceVersion}`)).toEqual(before);
   }, 120_000);
+
+  it('waits for a Registry that does not exist yet (a GitOps sync in the wrong order), without a Warning, then claims', async () => {
+    await custom.createNamespacedCustomObject({
+      ...repositories,
+      namespace: teamA,
+      body: {
+        apiVersion: 'berth.dev/v1alpha1',
+        kind: 'Repository',
+        metadata: { name: 'early' },
+        spec: { registryRef: { name: 'later', namespace: regNs } },
+      },
+    });
+    const waiting = await eventually(
+      'the early Repository to wait',
+      () => readRepository(teamA, 'early'),
+      settled,
+    );
+    expect(ready(waiting)).toMatchObject({ status: 'False', reason: 'RegistryNotFound' });
+    expect(ready(waiting)?.message).toContain(`Registry ${regNs}/later does not exist`);
+    await custom.createNamespacedCustomObject({
+      ...registries,
+      namespace: regNs,
+      body: {
+        apiVersion: 'berth.dev/v1alpha1',
+        kind: 'Registry',
+        metadata: { name: 'later' },
+        spec: { storage: { emptyDir: {} }, tls: { mode: 'SelfSigned', dnsNames: ['localhost'] } },
+      },
+    });
+    const claimed = await eventually(
+      'the early Repository to claim its path once its Registry exists',
+      () => readRepository(teamA, 'early'),
+      (r) => ready(r)?.status === 'True',
+    );
+    expect(ready(claimed)).toMatchObject({ reason: 'Claimed' });
+    const warnings = (await events.listNamespacedEvent({ namespace: teamA })).items.filter(
+      (e) => e.regarding?.name === 'early' && e.type === 'Warning',
+    );
+    expect(warnings).toEqual([]); // waiting is not a problem the user must fix
+  }, 60_000);
 });
