@@ -391,7 +391,10 @@ const uses: [role: string, group: string, resources: string[], verbs: string[], 
     '',
     ['serviceaccounts'],
     ['create'],
-    [{ file: 'src/retention/controller.ts', call: /core\.serviceAccounts,\s*retentionServiceAccountObject/ }],
+    [
+      { file: 'src/retention/controller.ts', call: /core\.serviceAccounts,\s*retentionServiceAccountObject/ },
+      { file: 'src/registry/token-identity-step.ts', call: /core\.serviceAccounts,\s*serviceAccount/ },
+    ],
   ],
   [
     'berth-operator-credentials',
@@ -401,6 +404,7 @@ const uses: [role: string, group: string, resources: string[], verbs: string[], 
     [
       { file: 'src/pullsecrets/reconciler.ts', call: /objectPath\(resources\.serviceAccounts/ },
       { file: 'src/retention/controller.ts', call: /core\.serviceAccounts,\s*retentionServiceAccountObject/ },
+      { file: 'src/registry/token-identity-step.ts', call: /core\.serviceAccounts,\s*serviceAccount/ },
     ],
   ],
   // berth-operator-job-access
@@ -409,7 +413,10 @@ const uses: [role: string, group: string, resources: string[], verbs: string[], 
     'rbac.authorization.k8s.io',
     ['clusterrolebindings'],
     ['create', 'patch'],
-    [{ file: 'src/retention/controller.ts', call: /clusterRoleBindings,\s*retentionClusterBinding\(/ }],
+    [
+      { file: 'src/retention/controller.ts', call: /clusterRoleBindings,\s*retentionClusterBinding\(/ },
+      { file: 'src/registry/token-identity-step.ts', call: /clusterRoleBindings,\s*binding/ },
+    ],
   ],
   [
     'berth-operator-job-access',
@@ -426,6 +433,7 @@ const uses: [role: string, group: string, resources: string[], verbs: string[], 
     [
       { file: 'src/retention/controller-job.ts', call: /kind: 'ClusterRole', name: roles\.cluster/ },
       { file: 'src/retention/controller-job.ts', call: /kind: 'ClusterRole', name: roles\.report/ },
+      { file: 'src/registry/desired/token-service.ts', call: /kind: 'ClusterRole', name: clusterRole/ },
     ],
   ],
   // berth-operator-cluster-view

@@ -23,6 +23,7 @@ export const controllers: ControllerFactory[] = [
       eventsUrl: config.registryEventsUrl || undefined,
       nodeAgentAllowedDirs: config.nodeAgentAllowedDirs,
       nodeAgentAllowedHosts: config.nodeAgentAllowedHosts,
+      tokenReviewClusterRole: config.tokenReviewClusterRole,
     }),
   pullSecretController,
   repositoryController,

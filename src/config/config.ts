@@ -31,6 +31,8 @@ export interface OperatorConfig {
   /** The ClusterRoles the install ships for retention Jobs (the chart prefixes its release name). */
   retentionClusterRole: string;
   retentionReportClusterRole: string;
+  /** The ClusterRole the install ships for the token service's TokenReviews (docs/identity.md). */
+  tokenReviewClusterRole: string;
   /**
    * Base URL at which registries reach the operator's push-event listener (the operator's
    * Service); empty: registries send no notifications and Repository.status.lastPushTime stays unset.
@@ -141,6 +143,12 @@ export const options = {
     env: 'BERTH_RETENTION_REPORT_CLUSTER_ROLE',
     default: 'berth-retention-report',
     help: "ClusterRole bound to retention Jobs in the policy's namespace (write the report)",
+  },
+  tokenReviewClusterRole: {
+    flag: 'token-review-cluster-role',
+    env: 'BERTH_TOKEN_REVIEW_CLUSTER_ROLE',
+    default: 'berth-token-review',
+    help: 'ClusterRole bound to the token service (create tokenreviews, for ServiceAccount tokens)',
   },
   credentialPropagation: {
     flag: 'credential-propagation',
@@ -395,6 +403,7 @@ const readers: { [K in keyof OperatorConfig]: Reader<OperatorConfig[K]> } = {
   credentialPropagationMs: duration('credentialPropagation', true),
   retentionClusterRole: text('retentionClusterRole'),
   retentionReportClusterRole: text('retentionReportClusterRole'),
+  tokenReviewClusterRole: text('tokenReviewClusterRole'),
   eventsBindAddress: address('eventsBindAddress'),
 };
 

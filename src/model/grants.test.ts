@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Registry, Repository } from '../api/index.ts';
-import { pullablePaths, serviceAccountGrants } from './grants.ts';
+import { defaultServiceAccountAudience, pullablePaths, serviceAccountGrants } from './grants.ts';
 
 const repo = (ns: string, name: string, pull?: Repository['spec']['pull']): Repository => ({
   metadata: { namespace: ns, name },
@@ -92,3 +92,8 @@ describe('serviceAccountGrants', () => {
   it('gives nothing without ServiceAccounts named', () =>
     expect(serviceAccountGrants(registry(true), repos)).toEqual([]));
 });
+
+it('defaults the ServiceAccount token audience to berth.dev/<namespace>/<name>', () =>
+  expect(defaultServiceAccountAudience({ namespace: 'registry-system', name: 'main' })).toBe(
+    'berth.dev/registry-system/main',
+  ));

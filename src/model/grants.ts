@@ -74,3 +74,8 @@ export function serviceAccountGrants(
     return [{ namespace, name, grants }];
   });
 }
+
+/** The audience a Registry's ServiceAccount tokens must carry when the Registry sets none. */
+export function defaultServiceAccountAudience(registry: { namespace: string; name: string }): string {
+  return `berth.dev/${registry.namespace}/${registry.name}`;
+}

@@ -51,6 +51,7 @@ import {
 } from './desired/secrets.ts';
 import { registryPVC } from './desired/storage.ts';
 import { tokenDeployment } from './desired/token-service.ts';
+import { TokenIdentityStep } from './token-identity-step.ts';
 import { registryDeployment } from './desired/workload.ts';
 import {
   adminPassword,
@@ -115,6 +116,8 @@ export interface RegistrySettings {
   nodeAgentAllowedDirs?: readonly string[];
   /** Ingress hosts the node agents may configure (`--node-agent-allowed-hosts`); default `*`. */
   nodeAgentAllowedHosts?: readonly string[];
+  /** The token service's TokenReview ClusterRole (`--token-review-cluster-role`); default berth-token-review. */
+  tokenReviewClusterRole?: string;
 }
 
 type RegistryDeps = Pick<Deps, 'client' | 'clock' | 'events' | 'logger'>;
@@ -151,6 +154,7 @@ export class RegistryReconciler {
   private readonly caches: RegistryCaches;
   private readonly settings: RegistrySettings;
   private readonly nodeAccess: NodeAccessStep;
+  private readonly tokenIdentity: TokenIdentityStep;
   /** Credential hashes by Secret object, between reconciles (src/model/store.ts). */
   private readonly hashCache: CredentialHashCache = new WeakMap();
 
@@ -161,6 +165,7 @@ export class RegistryReconciler {
     this.nodeAccess = new NodeAccessStep(deps, caches, {
       allowedDirs: settings.nodeAgentAllowedDirs ?? defaultAllowedDirs,
     });
+    this.tokenIdentity = new TokenIdentityStep(deps.client, settings.tokenReviewClusterRole);
   }
 
   async reconcile(req: ReconcileRequest, rctx: ReconcileContext): Promise<ReconcileResult | void> {
@@ -401,6 +406,7 @@ export class RegistryReconciler {
         registryDeployment(ctx),
         this.caches.deployments,
       );
+      await this.tokenIdentity.apply(ctx);
       observed.token = await this.apply(resources.deployments, tokenDeployment(ctx), this.caches.deployments);
       return;
     }

@@ -1,6 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
 import {
-  defaultServiceAccountAudience,
   judgeReview,
   keepUntil,
   precheck,
@@ -99,6 +98,3 @@ describe('keepUntil', () => {
     expect(keepUntil({ audiences: [] }, now, 30_000)).toBe(now + 30_000);
   });
 });
-
-it('defaults the audience to berth.dev/<namespace>/<name>', () =>
-  expect(defaultServiceAccountAudience({ namespace: 'registry-system', name: 'main' })).toBe(audience));

@@ -10,11 +10,6 @@
 /** The username a client presents with a ServiceAccount token as its password. */
 export const serviceAccountUsername = 'serviceaccount';
 
-/** The audience a Registry's ServiceAccount tokens must carry when the Registry sets none. */
-export function defaultServiceAccountAudience(registry: { namespace: string; name: string }): string {
-  return `berth.dev/${registry.namespace}/${registry.name}`;
-}
-
 /** Tokens longer than this are refused unread (a projected token is about 1 KiB). */
 export const maxTokenLength = 16 * 1024;
 

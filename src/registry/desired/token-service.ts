@@ -1,7 +1,11 @@
 // The token service: its own small Deployment per Registry, from berth's image, so pulls keep
-// working while the operator is down. It needs no Kubernetes API access: its serving certificate,
-// signing key and credential store arrive as mounted Secrets (the store is reloaded in place, so a
-// credential change does not roll the pods; a new certificate or key does).
+// working while the operator is down. Its serving certificate, signing key and credential store
+// arrive as mounted Secrets (the store is reloaded in place, so a credential change does not roll
+// the pods; a new certificate or key does). Its only Kubernetes API access is `create
+// tokenreviews`, to judge the ServiceAccount tokens clients present (docs/identity.md): it runs
+// as the ServiceAccount `berth-token-service` of the Registry's namespace, which the operator
+// binds to the ClusterRole the installation ships. With `spec.auth.serviceAccountTokens.enabled:
+// false` it runs with no API credentials at all, as before.
 import type * as k8s from '@kubernetes/client-node';
 import { names, ports, registryLabels, selectorLabels } from '../../model/names.ts';
 import { storeShards } from '../../credentials/sharded.ts';
@@ -9,6 +13,48 @@ import { credentialStoreSecretName } from './secrets.ts';
 import { type BuildContext } from './context.ts';
 import { hasSharedStorage, ownerReference } from '../../model/registry.ts';
 import { registryPlacement, restrictedContainerSecurity, restrictedPodHeader } from '../../model/workload.ts';
+import { managedByLabels } from '../../model/names.ts';
+import { defaultServiceAccountAudience } from '../../model/grants.ts';
+import type { Registry } from '../../api/index.ts';
+import type { RegistryRef } from '../../model/names.ts';
+
+/** The token service's ServiceAccount, one per namespace (shared by the Registries there). */
+export const tokenServiceAccountName = 'berth-token-service';
+
+/** The audience ServiceAccount tokens must carry, or undefined when the Registry takes none. */
+export function serviceAccountAudience(registry: Registry, ref: RegistryRef): string | undefined {
+  const spec = registry.spec.auth?.serviceAccountTokens;
+  if (spec?.enabled === false) return undefined;
+  return spec?.audience ?? defaultServiceAccountAudience(ref);
+}
+
+/**
+ * The token service's identity in `ref`'s namespace: its ServiceAccount and the binding to the
+ * installation's TokenReview ClusterRole. Neither is owned by a Registry (several Registries of a
+ * namespace share them; a cluster-scoped binding cannot be owned by a namespaced object): they
+ * stay when the last Registry goes, and hold only `create tokenreviews`.
+ */
+export function tokenServiceIdentity(
+  ref: RegistryRef,
+  clusterRole: string,
+): { serviceAccount: k8s.V1ServiceAccount; binding: k8s.V1ClusterRoleBinding } {
+  const labels = { ...managedByLabels, 'app.kubernetes.io/component': 'token-service' };
+  return {
+    serviceAccount: {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: tokenServiceAccountName, namespace: ref.namespace, labels },
+      automountServiceAccountToken: false,
+    },
+    binding: {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: `berth-token-review:${ref.namespace}`, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole },
+      subjects: [{ kind: 'ServiceAccount', name: tokenServiceAccountName, namespace: ref.namespace }],
+    },
+  };
+}
 
 export const tokenPaths = {
   tlsDir: '/etc/berth/tls',
@@ -36,7 +82,13 @@ export function tokenServiceArgs(ctx: BuildContext): string[] {
     `--store=${tokenPaths.storeDir}/store.json`,
     `--issuer=${issuer}`,
     `--service=${service}`,
+    ...serviceAccountArgs(ctx),
   ];
+}
+
+function serviceAccountArgs(ctx: BuildContext): string[] {
+  const audience = serviceAccountAudience(ctx.registry, ctx.ref);
+  return audience === undefined ? [] : [`--service-account-audience=${audience}`];
 }
 
 /**
@@ -89,6 +141,11 @@ function tokenPodTemplate(ctx: BuildContext, labels: Record<string, string>): k8
     },
     spec: {
       ...restrictedPodHeader,
+      // The API credentials for TokenReviews: the kubelet's projected, rotated token of its own
+      // ServiceAccount (no Secret), only when the Registry takes ServiceAccount tokens.
+      ...(serviceAccountAudience(ctx.registry, ctx.ref) === undefined
+        ? {}
+        : { serviceAccountName: tokenServiceAccountName, automountServiceAccountToken: true }),
       ...registryPlacement(ctx.registry),
       containers: [tokenContainer(ctx, mounts)],
       volumes,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Registry } from '../../api/index.ts';
 import type { BuildContext } from './context.ts';
-import { tokenDeployment } from './token-service.ts';
+import { tokenDeployment, tokenServiceIdentity } from './token-service.ts';
 import { registryDeployment } from './workload.ts';
 
 const ref = { name: 'main', namespace: 'ns' };
@@ -84,4 +84,49 @@ describe('tokenDeployment', () => {
     { name: 'shared storage, one replica', spec: { replicas: 1, storage: rwx }, replicas: 1 },
     { name: 'shared storage, several replicas', spec: { replicas: 3, storage: rwx }, replicas: 2 },
   ])('replicas: $name', (c) => expect(tokenDeployment(ctx(c.spec)).spec?.replicas).toBe(c.replicas));
+
+  it.each([
+    {
+      name: 'ServiceAccount tokens on by default: the default audience, its own ServiceAccount, a projected token',
+      auth: {},
+      arg: '--service-account-audience=berth.dev/ns/main',
+      pod: { serviceAccountName: 'berth-token-service', automountServiceAccountToken: true },
+    },
+    {
+      name: 'an audience set on the Registry',
+      auth: { serviceAccountTokens: { audience: 'registry.example.com' } },
+      arg: '--service-account-audience=registry.example.com',
+      pod: { serviceAccountName: 'berth-token-service', automountServiceAccountToken: true },
+    },
+    {
+      name: 'ServiceAccount tokens off: no API credentials at all',
+      auth: { serviceAccountTokens: { enabled: false } },
+      arg: undefined,
+      pod: { serviceAccountName: undefined, automountServiceAccountToken: false },
+    },
+  ])('$name', (c) => {
+    const pod = tokenDeployment(ctx({ auth: c.auth })).spec?.template.spec;
+    expect(pod?.containers[0]?.args?.find((a) => a.startsWith('--service-account-audience'))).toBe(c.arg);
+    expect({
+      serviceAccountName: pod?.serviceAccountName,
+      automountServiceAccountToken: pod?.automountServiceAccountToken,
+    }).toEqual(c.pod);
+  });
+});
+
+describe('tokenServiceIdentity', () => {
+  it('binds the ServiceAccount of the namespace to the TokenReview ClusterRole, and mounts no token through it', () => {
+    const { serviceAccount, binding } = tokenServiceIdentity(ref, 'berth-token-review');
+    expect(serviceAccount.metadata).toMatchObject({ name: 'berth-token-service', namespace: 'ns' });
+    expect(serviceAccount.automountServiceAccountToken).toBe(false);
+    expect(binding.metadata?.name).toBe('berth-token-review:ns');
+    expect(binding.roleRef).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: 'berth-token-review',
+    });
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'berth-token-service', namespace: 'ns' },
+    ]);
+  });
 });
