@@ -287,6 +287,28 @@ const cases: Case[] = [
     byPolicy: true,
   },
   {
+    name: 'push ServiceAccount of another namespace',
+    kind: 'Repository',
+    spec: repository({ push: { serviceAccounts: [{ namespace: 'team-b', name: 'ci' }] } }),
+    field: 'spec.push.serviceAccounts',
+    says: /may name only ServiceAccounts of the Repository's namespace "api-invalid-[0-9a-f]+"/,
+    byPolicy: true,
+  },
+  {
+    name: 'pull ServiceAccount name that is not a name',
+    kind: 'Repository',
+    spec: repository({ pull: { serviceAccounts: [{ namespace: 'team-b', name: 'CI_Bot' }] } }),
+    field: 'spec.pull.serviceAccounts[0].name',
+    says: /must be a ServiceAccount name/,
+  },
+  {
+    name: 'ServiceAccount token audience with a space',
+    kind: 'Registry',
+    spec: registry({ auth: { serviceAccountTokens: { audience: 'berth dev' } } }),
+    field: 'spec.auth.serviceAccountTokens.audience',
+    says: /printable ASCII without spaces or commas/,
+  },
+  {
     name: 'pull namespace that is not a namespace name',
     kind: 'Repository',
     spec: repository({ pull: { namespaces: ['Team_B'] } }),
