@@ -100,34 +100,37 @@ const uses: [role: string, group: string, resources: string[], verbs: string[], 
     'berth-operator-api',
     'berth.dev',
     ['registries/status'],
-    ['update'],
-    [{ file: 'src/registry/reconciler.ts', call: /updateStatus\(this\.deps\.client, resources\.registries/ }],
+    ['patch'],
+    [
+      { file: 'src/registry/reconciler.ts', call: /applyStatus\(this\.deps\.client, resources\.registries/ },
+      {
+        file: 'src/pullsecrets/reconciler.ts',
+        call: /applyStatus\(this\.deps\.client, resources\.registries/,
+      },
+      { file: 'src/gc/controller.ts', call: /applyStatus\(\s*this\.deps\.client,\s*resources\.registries/ },
+    ],
   ],
   [
     'berth-operator-api',
     'berth.dev',
     ['retentionpolicies/status'],
-    ['update'],
-    [{ file: 'src/retention/controller.ts', call: /updateStatus\(this\.deps\.client, retentionPolicies/ }],
-  ],
-  [
-    'berth-operator-api',
-    'berth.dev',
-    ['repositories/status'],
-    ['update'],
-    [
-      {
-        file: 'src/repository/reconciler.ts',
-        call: /updateStatus\(this\.deps\.client, resources\.repositories/,
-      },
-    ],
+    ['patch'],
+    [{ file: 'src/retention/controller.ts', call: /applyStatus\(this\.deps\.client, retentionPolicies/ }],
   ],
   [
     'berth-operator-api',
     'berth.dev',
     ['repositories/status'],
     ['patch'],
-    [{ file: 'src/repository/push-events-handler.ts', call: /mergePatch\(`\$\{path\}\/status`/ }],
+    [
+      {
+        file: 'src/repository/reconciler.ts',
+        call: /applyStatus\(this\.deps\.client, resources\.repositories/,
+      },
+      // refusals: the runtime writes Ready=False as the Repository's status owner
+      { file: 'src/repository/controller.ts', call: /reportTo: \{ type: resources\.repositories/ },
+      { file: 'src/repository/push-events-handler.ts', call: /mergePatch\(`\$\{path\}\/status`/ },
+    ],
   ],
   [
     'berth-operator-api',
@@ -339,10 +342,8 @@ const uses: [role: string, group: string, resources: string[], verbs: string[], 
     ['secrets'],
     ['get'],
     [
-      {
-        file: 'src/registry/reconciler.ts',
-        call: /client\.find<[\w.]+>\(objectPath\(resources\.secrets/,
-      },
+      // a user's TLS or S3 Secret, cert-manager's Secret: runtime/secrets.ts reads what is not cached
+      { file: 'src/registry/reconciler.ts', call: /findSecret\(this\.deps\.client, \w+\.ref\.namespace/ },
       { file: 'src/repository/tags.ts', call: /objectPath\(resources\.secrets, names\.adminSecret/ },
     ],
   ],

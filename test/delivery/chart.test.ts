@@ -257,16 +257,11 @@ describe('RBAC', () => {
       }
     }
     const api = rulesOf(find(m, 'ClusterRole', 'berth-operator-api'));
-    // Only the verbs src/ uses (hack/rbac-usage.test.ts): status by update (and a patch of lastPushTime).
+    // Only the verbs src/ uses (hack/rbac-usage.test.ts): status by patch (server-side apply per owner).
     expect(api).toContainEqual({
       apiGroups: ['berth.dev'],
-      resources: ['registries/status', 'retentionpolicies/status'],
-      verbs: ['update'],
-    });
-    expect(api).toContainEqual({
-      apiGroups: ['berth.dev'],
-      resources: ['repositories/status'],
-      verbs: ['update', 'patch'],
+      resources: ['registries/status', 'retentionpolicies/status', 'repositories/status'],
+      verbs: ['patch'],
     });
     expect(api).toContainEqual({
       apiGroups: ['berth.dev'],

@@ -386,7 +386,8 @@ describe('the operator pod, with the chart ServiceAccount’s credentials', () =
     };
     const table: [string, string, string, { subresource?: string; ns?: string; name?: string }, boolean][] = [
       ['watch', 'berth.dev', 'registries', {}, true],
-      ['update', 'berth.dev', 'registries', { subresource: 'status', ns: 'a' }, true],
+      ['patch', 'berth.dev', 'registries', { subresource: 'status', ns: 'a' }, true],
+      ['update', 'berth.dev', 'registries', { subresource: 'status', ns: 'a' }, false],
       ['update', 'berth.dev', 'repositories', { subresource: 'finalizers', ns: 'a' }, true],
       ['patch', 'berth.dev', 'registries', { ns: 'a' }, true], // finalizers
       ['create', 'berth.dev', 'registries', { ns: 'a' }, false],
