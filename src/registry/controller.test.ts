@@ -27,6 +27,24 @@ describe('which children reach the Registry at once, and which coalesced', () =>
       elsewhere: [],
     },
     { case: 'not a Registry child', obj: child('reg', {}), own: [], elsewhere: [] },
+    ...['main-credentials', 'main-credentials-1', 'main-credentials-15'].map((name) => ({
+      case: `the store Secret ${name}: with the credentials`,
+      obj: { metadata: { name, namespace: 'reg', labels: { 'berth.dev/registry': 'main' } } },
+      own: [],
+      elsewhere: ['reg/main'],
+    })),
+    {
+      case: 'a Secret whose name only begins like the store’s',
+      obj: {
+        metadata: {
+          name: 'main-credentials-extra',
+          namespace: 'reg',
+          labels: { 'berth.dev/registry': 'main' },
+        },
+      },
+      own: ['reg/main'],
+      elsewhere: [],
+    },
   ])('$case', ({ obj, own, elsewhere }) => {
     expect(ownNamespaceChild(obj)).toEqual(own);
     expect(credentialElsewhere(obj)).toEqual(elsewhere);

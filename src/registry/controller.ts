@@ -4,6 +4,8 @@ import type * as k8s from '@kubernetes/client-node';
 import { coalescedWatch, type CoalesceOptions } from '../runtime/coalesce.ts';
 import { watchOf } from '../runtime/controller.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
+import { splitKey } from '../runtime/kube/resource.ts';
+import { names } from '../model/names.ts';
 import type { Deps } from '../runtime/deps.ts';
 import type { Manager } from '../runtime/manager.ts';
 import { managedBySelector } from '../runtime/objects.ts';
@@ -22,14 +24,29 @@ import { mapToRegistry } from '../model/registry-keys.ts';
  */
 export const credentialEventsCoalescing = { quietMs: 1000, maxWaitMs: 10_000 };
 
-/** mapToRegistry for a child in the Registry's own namespace (its workload, config, store). */
-export function ownNamespaceChild(obj: KubeObject): string[] {
-  return mapToRegistry(obj).filter((key) => key.startsWith(`${obj.metadata?.namespace ?? ''}/`));
+/**
+ * The credential store's own Secrets (`<name>-credentials`, `-credentials-1` …): each store the
+ * Registry writes during a fan-out changes several of them, and their echoes would start the next
+ * rebuild at once; they go with the credentials (a store Secret changed by someone else is put
+ * back within `maxWaitMs`).
+ */
+function isStoreSecret(obj: KubeObject, key: string): boolean {
+  const { name } = splitKey(key);
+  const store = names.credentialStore({ name, namespace: '' });
+  const secret = obj.metadata?.name ?? '';
+  return secret === store || (secret.startsWith(`${store}-`) && /^\d+$/.test(secret.slice(store.length + 1)));
 }
 
-/** mapToRegistry for a credential Secret berth handed out in another namespace. */
+const inOwnNamespace = (obj: KubeObject, key: string) => key.startsWith(`${obj.metadata?.namespace ?? ''}/`);
+
+/** mapToRegistry for a child in the Registry's own namespace (its workload, config, certificates). */
+export function ownNamespaceChild(obj: KubeObject): string[] {
+  return mapToRegistry(obj).filter((key) => inOwnNamespace(obj, key) && !isStoreSecret(obj, key));
+}
+
+/** mapToRegistry for what the store is built from or written to: credentials elsewhere, the store's Secrets. */
 export function credentialElsewhere(obj: KubeObject): string[] {
-  return mapToRegistry(obj).filter((key) => !key.startsWith(`${obj.metadata?.namespace ?? ''}/`));
+  return mapToRegistry(obj).filter((key) => !inOwnNamespace(obj, key) || isStoreSecret(obj, key));
 }
 
 /**
