@@ -244,6 +244,33 @@ describe('CredentialStoreFile with a sharded store', () => {
     expect(loaded).toMatchObject({ credentials: 100, shards: storeShards });
   });
 
+  it('merges the ServiceAccounts of every shard, and follows their change', async () => {
+    const accounts = Array.from({ length: 40 }, (_v, i) => ({
+      namespace: `team-${i}`,
+      name: 'ci',
+      grants: [{ repositories: [`team-${i}/web`], actions: ['pull' as const, 'push' as const] }],
+    }));
+    const files = (list: typeof accounts) =>
+      Object.fromEntries(
+        serializeShardedStore({
+          version: 1,
+          anonymousPull: false,
+          credentials: [],
+          serviceAccounts: list,
+        }).map((t, i) => [shardFileName(i), t]),
+      );
+    const vol = projectedVolume(files(accounts));
+    const { storeFile } = make(vol.dir);
+    await storeFile.load();
+    const merged = storeFile.current().serviceAccounts;
+    expect([...(merged?.keys() ?? [])].sort()).toEqual(accounts.map((a) => `${a.namespace}/ci`).sort());
+    expect(merged?.get('team-7/ci')?.[0]?.match('team-7/web')).toBe(true);
+    vol.update(files(accounts.slice(1)));
+    await storeFile.check();
+    expect(storeFile.current().serviceAccounts?.has('team-0/ci')).toBe(false);
+    expect(storeFile.current().serviceAccounts?.size).toBe(39);
+  });
+
   it('follows a change of one shard, and nothing else', async () => {
     const vol = projectedVolume(shardedFiles(users));
     const { storeFile } = make(path.join(vol.dir, 'store.json'));
