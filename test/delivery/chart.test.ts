@@ -279,7 +279,7 @@ describe('RBAC', () => {
       apiGroups: ['rbac.authorization.k8s.io'],
       resources: ['clusterroles'],
       verbs: ['bind'],
-      resourceNames: ['reg-retention', 'reg-retention-report'],
+      resourceNames: ['reg-retention', 'reg-retention-report', 'reg-token-review'],
     });
     for (const name of bind?.resourceNames ?? []) find(m, 'ClusterRole', name);
     // ...and the operator learns those names from its environment.
@@ -287,6 +287,7 @@ describe('RBAC', () => {
     expect(env).toMatchObject({
       BERTH_RETENTION_CLUSTER_ROLE: 'reg-retention',
       BERTH_RETENTION_REPORT_CLUSTER_ROLE: 'reg-retention-report',
+      BERTH_TOKEN_REVIEW_CLUSTER_ROLE: 'reg-token-review',
     });
   });
 
