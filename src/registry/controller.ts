@@ -15,6 +15,7 @@ import { daemonSets } from './node-access-step.ts';
 import { registryKeyOf } from '../model/claims.ts';
 import { hostClaimants } from '../model/hosts.ts';
 import { mapToRegistry } from '../model/registry-keys.ts';
+import { registryStatusOwner } from '../model/status-owners.ts';
 
 /**
  * Pull and push Secrets (in other namespaces) and Namespaces matter to a Registry only through its
@@ -110,6 +111,9 @@ export function registryController(deps: Deps, manager: Manager, settings: Regis
       // or give it back to, another; those are the ones with that host and the ones in HostConflict.
       watchOf(registries, (obj) => hostClaimants(registries.list(), obj)),
     ],
+    // what it cannot go on from (CredentialStoreTooLarge) is a TerminalError: the runtime writes
+    // Ready=False with its reason; everything else the reconciler reports itself
+    reportTo: { type: resources.registries, owner: registryStatusOwner },
     reconcile: (request, ctx) => reconciler.reconcile(request, ctx),
   });
 }
