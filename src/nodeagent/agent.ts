@@ -12,6 +12,7 @@ import { systemClock, type Clock } from '../runtime/clock.ts';
 import { configKeys, parseNodeAccessConfig, type NodeAccessConfig } from '../model/node-access-config.ts';
 import { applyPlan, readNodeState } from './node-fs.ts';
 import { planNode, type Desired } from './plan.ts';
+import { serialWithRerun, type Serial } from '../util/serial.ts';
 
 export interface AgentOptions {
   /** `<namespace>/<name>` of the Registry this agent serves. */
@@ -48,8 +49,8 @@ export class NodeAgent {
   private readonly options: AgentOptions;
   private readonly logger: winston.Logger;
   private last: SyncResult | undefined;
-  private running: Promise<SyncResult> | undefined;
-  private again = false;
+  /** One pass; concurrent calls share it, and a call during a pass schedules one more. */
+  readonly sync: Serial<SyncResult> = serialWithRerun(() => this.pass());
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private watcher: FSWatcher | undefined;
@@ -129,22 +130,6 @@ export class NodeAgent {
       caPem = undefined; // no CA: TLS is disabled
     }
     return { ...base, config, ...(caPem?.trim() ? { caPem } : {}) };
-  }
-
-  /** One pass; concurrent calls share it, and a call during a pass schedules one more. */
-  sync(): Promise<SyncResult> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = this.pass().finally(() => {
-      this.running = undefined;
-      if (this.again) {
-        this.again = false;
-        void this.sync();
-      }
-    });
-    return this.running;
   }
 
   private async pass(): Promise<SyncResult> {
@@ -232,7 +217,7 @@ export class NodeAgent {
     clearTimeout(this.debounce);
     this.watcher?.close();
     this.hostsWatcher?.close();
-    await this.running;
+    await this.sync.idle();
   }
 
   /** /healthz (the loop runs), /readyz (the node is as wanted), /metrics. */

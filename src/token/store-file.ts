@@ -45,6 +45,7 @@ import {
   type StoreFileSystem,
 } from './store-stamps.ts';
 import type { Clock } from '../runtime/clock.ts';
+import { serialWithRerun } from '../util/serial.ts';
 
 /** At most this many skipped entries are logged one by one per load; a summary counts them all. */
 export const maxSkippedEntriesLogged = 20;
@@ -104,8 +105,11 @@ export class CredentialStoreFile {
   private loadedAt: Date | undefined;
   private timer: NodeJS.Timeout | undefined;
   private watcher: FSWatcher | undefined;
-  private checking: Promise<boolean> | undefined;
-  private pending = false;
+  /**
+   * Reads the files again and applies them if their content changed. Returns whether a new store
+   * came into force. Concurrent calls are coalesced.
+   */
+  readonly check: () => Promise<boolean> = serialWithRerun(() => this.checkOnce());
 
   constructor(filePath: string, deps: StoreFileDeps) {
     this.path = isDirectory(filePath) ? path.join(filePath, storeFileName) : filePath;
@@ -136,25 +140,6 @@ export class CredentialStoreFile {
     }
     const error = await this.apply(text, true, pass);
     if (error) throw new CredentialStoreError(`invalid credential store ${this.path}: ${error}`);
-  }
-
-  /**
-   * Reads the files again and applies them if their content changed. Returns whether a new store
-   * came into force. Concurrent calls are coalesced.
-   */
-  check(): Promise<boolean> {
-    if (this.checking) {
-      this.pending = true;
-      return this.checking;
-    }
-    this.checking = this.checkOnce().finally(() => {
-      this.checking = undefined;
-      if (this.pending) {
-        this.pending = false;
-        void this.check();
-      }
-    });
-    return this.checking;
   }
 
   /** One check: nothing is read when the stamps say the files are those read last time. */
