@@ -6,6 +6,7 @@
 //   the retention run): the time as `timestamp` and a `component` field on every line, on stdout,
 //   where the token service's audit lines are read from.
 // endLogger flushes either before a program exits.
+import { Writable } from 'node:stream';
 import winston from 'winston';
 
 export type Logger = winston.Logger;
@@ -26,6 +27,22 @@ export function createLogger(level: LogLevel, stream: NodeJS.WritableStream = pr
     ),
     transports: [new winston.transports.Stream({ stream })],
   });
+}
+
+/** A JSON logger that keeps its lines, for tests that read what was logged (audit lines, leaks). */
+export function capturingLogger(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(chunk.toString());
+      done();
+    },
+  });
+  const logger = winston.createLogger({
+    format: winston.format.json(),
+    transports: [new winston.transports.Stream({ stream })],
+  });
+  return { logger, lines };
 }
 
 /** A logger that drops everything (for unit tests). */

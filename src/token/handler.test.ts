@@ -9,6 +9,7 @@ import { handleTokenRequest, type TokenRequest } from './handler.ts';
 import { createTokenMetrics } from './metrics.ts';
 import { TokenSigner } from './signer.ts';
 import type { ReviewOutcome, TokenReviewer } from './token-review.ts';
+import { capturingLogger } from '../runtime/logger.ts';
 
 const now = new Date('2026-11-24T09:00:00.400Z');
 const settings = { issuer: 'berth/registry-system/main', service: 'main.registry-system', ttlMs: 300_000 };
@@ -34,20 +35,7 @@ const entries: CredentialEntry[] = [
 ];
 
 async function setup(anonymousPull = false) {
-  const lines: string[] = [];
-  const logger = winston.createLogger({
-    format: winston.format.json(),
-    transports: [
-      new winston.transports.Stream({
-        stream: new Writable({
-          write(chunk: Buffer, _enc, cb) {
-            lines.push(chunk.toString());
-            cb();
-          },
-        }),
-      }),
-    ],
-  });
+  const { logger, lines } = capturingLogger();
   const metrics = createTokenMetrics();
   const store = compileCredentialStore({ version: 1, anonymousPull, credentials: entries });
   const signer = new TokenSigner((await createSigningKey()).privateKeyPem);

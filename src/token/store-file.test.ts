@@ -2,8 +2,6 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import winston from 'winston';
 import { hashSecret } from '../credentials/secret.ts';
 import { authenticate } from '../credentials/authenticate.ts';
 import { serializeShardedStore, shardFileName, shardOf, storeShards } from '../credentials/sharded.ts';
@@ -11,6 +9,7 @@ import { serializeCredentialStore, type CredentialStore } from '../credentials/s
 import { createTokenMetrics } from './metrics.ts';
 import { CredentialStoreError, CredentialStoreFile, maxSkippedEntriesLogged } from './store-file.ts';
 import { nodeStoreFileSystem, racyMarginMs, type StoreFileSystem } from './store-stamps.ts';
+import { capturingLogger } from '../runtime/logger.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -45,20 +44,7 @@ function secretVolume(text: string): { file: string; update: (text: string) => v
 
 function make(file: string, files?: StoreFileSystem) {
   const metrics = createTokenMetrics();
-  const lines: string[] = [];
-  const logger = winston.createLogger({
-    format: winston.format.json(),
-    transports: [
-      new winston.transports.Stream({
-        stream: new Writable({
-          write(chunk: Buffer, _enc, cb) {
-            lines.push(chunk.toString());
-            cb();
-          },
-        }),
-      }),
-    ],
-  });
+  const { logger, lines } = capturingLogger();
   return {
     metrics,
     lines,

@@ -1,8 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import { Writable } from 'node:stream';
-import winston from 'winston';
 import { createTokenMetrics } from './metrics.ts';
 import { TokenReviewer } from './token-review.ts';
+import { capturingLogger } from '../runtime/logger.ts';
 
 const audience = 'berth.dev/registry-system/main';
 const jwt = (payload: unknown) =>
@@ -12,20 +11,7 @@ const jwt = (payload: unknown) =>
 
 function setup(options: { maxEntries?: number } = {}) {
   let now = 1_800_000_000_000;
-  const lines: string[] = [];
-  const logger = winston.createLogger({
-    format: winston.format.json(),
-    transports: [
-      new winston.transports.Stream({
-        stream: new Writable({
-          write(chunk: Buffer, _enc, cb) {
-            lines.push(chunk.toString());
-            cb();
-          },
-        }),
-      }),
-    ],
-  });
+  const { logger, lines } = capturingLogger();
   const asked: Record<string, unknown>[] = [];
   // Plays the API server: the ServiceAccounts in `accounts` exist; `down` makes it fail.
   const server = { accounts: new Set(['team-a/ci']), down: false };

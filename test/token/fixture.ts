@@ -5,8 +5,6 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync 
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import winston from 'winston';
 import { mintCredential, type MintOptions } from '../../src/credentials/secret.ts';
 import {
   serializeCredentialStore,
@@ -22,6 +20,7 @@ import {
   type TokenServiceConfig,
 } from '../../src/token/service.ts';
 import { RegistryClient, startRegistry, type RunningRegistry } from '../harness/registry.ts';
+import { capturingLogger } from '../../src/runtime/logger.ts';
 
 export const issuer = 'berth/registry-system/main';
 export const service = 'main.registry-system';
@@ -152,20 +151,7 @@ export async function startTokenGround(options: {
     'store.json': storeText(options.credentials, options.anonymousPull, options.serviceAccounts),
   });
 
-  const auditLines: string[] = [];
-  const logger = winston.createLogger({
-    format: winston.format.json(),
-    transports: [
-      new winston.transports.Stream({
-        stream: new Writable({
-          write(chunk: Buffer, _enc, cb) {
-            auditLines.push(chunk.toString());
-            cb();
-          },
-        }),
-      }),
-    ],
-  });
+  const { logger, lines: auditLines } = capturingLogger();
   const tokenServiceConfig: TokenServiceConfig = {
     listen: { host: '127.0.0.1', port: 0 },
     tlsCertPath: files.tlsCert,

@@ -8,12 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { Writable } from 'node:stream';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { importPKCS8, SignJWT } from 'jose';
-import winston from 'winston';
 import { parse as parseYaml, stringify } from 'yaml';
 import type { Registry, Repository } from '../../src/api/index.ts';
 import { serviceAccountGrants } from '../../src/model/grants.ts';
@@ -23,6 +21,7 @@ import { repoRoot } from '../../hack/generate-types.ts';
 import { binary } from '../harness/processes.ts';
 import { createTestNamespace, eventually, testKubeConfig, undoAfterFile } from '../harness/kube.ts';
 import { mint, service, startTokenGround, type TokenGround } from './fixture.ts';
+import { capturingLogger } from '../../src/runtime/logger.ts';
 
 const exec = promisify(execFile);
 const kc = testKubeConfig();
@@ -303,20 +302,7 @@ describe('tokens that are refused', () => {
 describe('when the token service cannot review', () => {
   it('fails closed with 503, counts it, and logs no token', async () => {
     // A second token service whose ServiceAccount holds no TokenReview permission (403 from the API server).
-    const lines: string[] = [];
-    const logger = winston.createLogger({
-      format: winston.format.json(),
-      transports: [
-        new winston.transports.Stream({
-          stream: new Writable({
-            write(chunk: Buffer, _e, cb) {
-              lines.push(chunk.toString());
-              cb();
-            },
-          }),
-        }),
-      ],
-    });
+    const { logger, lines } = capturingLogger();
     const config = g.tokenServiceConfig;
     const other = await startTokenService(
       { ...config, listen: { host: '127.0.0.1', port: 0 }, kubeconfigPath: unboundKubeconfig },
