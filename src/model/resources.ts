@@ -66,6 +66,19 @@ export const resources = {
     plural: 'certificates',
     kind: 'Certificate',
   }),
+  clusterRoleBindings: resourceType<k8s.V1ClusterRoleBinding>({
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    plural: 'clusterrolebindings',
+    kind: 'ClusterRoleBinding',
+    namespaced: false,
+  }),
+  roleBindings: resourceType<k8s.V1RoleBinding>({
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    plural: 'rolebindings',
+    kind: 'RoleBinding',
+  }),
 };
 
 export const jobs = resourceType<k8s.V1Job>({ group: 'batch', version: 'v1', plural: 'jobs', kind: 'Job' });

@@ -5,21 +5,14 @@
 // per operator process (a steady cluster sees no writes from it); a Registry that takes no
 // ServiceAccount tokens gets neither.
 import { applyOwned } from '../runtime/writes.ts';
-import { core, type ResourceType } from '../runtime/kube/resource.ts';
+import { core } from '../runtime/kube/resource.ts';
+import { resources } from '../model/resources.ts';
 import type { Deps } from '../runtime/deps.ts';
 import type { BuildContext } from './desired/context.ts';
 import { serviceAccountAudience, tokenServiceIdentity } from './desired/token-service.ts';
 
 /** The ClusterRole the installation ships for the token service (the chart prefixes its release name). */
 export const defaultTokenReviewClusterRole = 'berth-token-review';
-
-const clusterRoleBindings: ResourceType = {
-  group: 'rbac.authorization.k8s.io',
-  version: 'v1',
-  plural: 'clusterrolebindings',
-  kind: 'ClusterRoleBinding',
-  namespaced: false,
-};
 
 export class TokenIdentityStep {
   private readonly client: Deps['client'];
@@ -37,7 +30,7 @@ export class TokenIdentityStep {
     if (this.applied.has(key)) return;
     const { serviceAccount, binding } = tokenServiceIdentity(ctx.ref, this.clusterRole);
     await applyOwned(this.client, core.serviceAccounts, serviceAccount, undefined);
-    await applyOwned(this.client, clusterRoleBindings, binding, undefined);
+    await applyOwned(this.client, resources.clusterRoleBindings, binding, undefined);
     this.applied.add(key);
   }
 }

@@ -22,13 +22,7 @@ import type { Deps } from '../runtime/deps.ts';
 import { errorMessage, isNotFound, isStatus } from '../runtime/errors.ts';
 import type { Cache } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
-import {
-  collectionPath,
-  core,
-  objectPath,
-  resourceType,
-  type ResourceType,
-} from '../runtime/kube/resource.ts';
+import { collectionPath, core, objectPath, resourceType } from '../runtime/kube/resource.ts';
 import type { Manager } from '../runtime/manager.ts';
 import { managedBySelector } from '../runtime/objects.ts';
 import { applyOwned, applyStatus } from '../runtime/writes.ts';
@@ -61,19 +55,6 @@ export const retentionPolicies = resourceType<RetentionPolicy>({
   plural: 'retentionpolicies',
   kind: 'RetentionPolicy',
 });
-const clusterRoleBindings: ResourceType = {
-  group: 'rbac.authorization.k8s.io',
-  version: 'v1',
-  plural: 'clusterrolebindings',
-  kind: 'ClusterRoleBinding',
-  namespaced: false,
-};
-const roleBindings: ResourceType = {
-  group: 'rbac.authorization.k8s.io',
-  version: 'v1',
-  plural: 'rolebindings',
-  kind: 'RoleBinding',
-};
 
 export interface RetentionCaches {
   policies: Cache<RetentionPolicy>;
@@ -271,10 +252,15 @@ export class RetentionReconciler {
   private async applyIdentity(ref: RegistryRef, policyNamespace: string): Promise<void> {
     const { client } = this.deps;
     await applyOwned(client, core.serviceAccounts, retentionServiceAccountObject(ref), undefined);
-    await applyOwned(client, clusterRoleBindings, retentionClusterBinding(ref, this.roles), undefined);
     await applyOwned(
       client,
-      roleBindings,
+      resources.clusterRoleBindings,
+      retentionClusterBinding(ref, this.roles),
+      undefined,
+    );
+    await applyOwned(
+      client,
+      resources.roleBindings,
       retentionReportBinding(ref, policyNamespace, this.roles),
       undefined,
     );
