@@ -20,7 +20,7 @@ import type { Cache } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
 import { collectionPath, core, objectPath, splitKey } from '../runtime/kube/resource.ts';
 import type { Manager } from '../runtime/manager.ts';
-import { managedBySelector } from '../runtime/objects.ts';
+import { managedBySelector, liveObject } from '../runtime/objects.ts';
 import { applyStatus } from '../runtime/writes.ts';
 import { garbageCollectionStatusOwner } from '../model/status-owners.ts';
 import { checksum, secretText } from '../util/secrets.ts';
@@ -71,9 +71,9 @@ export class GarbageCollectionReconciler {
    * carries out the effects; requeues at the soonest of the step's wait and the next scheduled run.
    */
   async reconcile(req: ReconcileRequest, rctx: ReconcileContext): Promise<ReconcileResult | void> {
-    const cached = this.caches.registries.get(req.name, req.namespace);
-    if (!cached || cached.metadata?.deletionTimestamp) return;
-    const registry = structuredClone(cached);
+    const live = liveObject(this.caches.registries, req);
+    if (!live) return;
+    const { cached, object: registry } = live;
     const now = new Date(this.deps.clock.now());
     const current: GCStatus = registry.status?.garbageCollection ?? {};
     const when = triggerOf(registry, current, now);

@@ -22,7 +22,7 @@ import type { ReconcileContext, ReconcileRequest, ReconcileResult } from '../run
 import type { Deps } from '../runtime/deps.ts';
 import type { Cache } from '../runtime/informer.ts';
 import { objectPath } from '../runtime/kube/resource.ts';
-import { ownerReference } from '../runtime/objects.ts';
+import { ownerReference, liveObject } from '../runtime/objects.ts';
 import { lowestRequeue } from '../runtime/requeue.ts';
 import { applyOwned, applyStatus } from '../runtime/writes.ts';
 import { repositoryStatusOwner } from '../model/status-owners.ts';
@@ -69,9 +69,9 @@ export class RepositoryReconciler {
   }
 
   async reconcile(req: ReconcileRequest, _ctx: ReconcileContext): Promise<ReconcileResult | void> {
-    const cached = this.caches.repositories.get(req.name, req.namespace);
-    if (!cached || cached.metadata?.deletionTimestamp) return; // the push Secret is owned: it goes too
-    const repo = structuredClone(cached);
+    const live = liveObject(this.caches.repositories, req);
+    if (!live) return; // the push Secret is owned: it goes too
+    const { object: repo } = live;
     const path = repositoryPath(repo);
     const regKey = registryKeyOf(repo);
     const [regNs = '', regName = ''] = regKey.split('/');

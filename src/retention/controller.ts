@@ -24,7 +24,7 @@ import type { Cache } from '../runtime/informer.ts';
 import type { KubeObject } from '../runtime/kube/client.ts';
 import { collectionPath, core, objectPath, resourceType } from '../runtime/kube/resource.ts';
 import type { Manager } from '../runtime/manager.ts';
-import { managedBySelector } from '../runtime/objects.ts';
+import { managedBySelector, liveObject } from '../runtime/objects.ts';
 import { applyOwned, applyStatus } from '../runtime/writes.ts';
 import { retentionStatusOwner } from '../model/status-owners.ts';
 import {
@@ -95,9 +95,9 @@ export class RetentionReconciler {
    * Job must exist before status says it started), then writes status (`policyStatus`).
    */
   async reconcile(req: ReconcileRequest, rctx: ReconcileContext): Promise<ReconcileResult | void> {
-    const cached = this.caches.policies.get(req.name, req.namespace);
-    if (!cached || cached.metadata?.deletionTimestamp) return;
-    const policy = structuredClone(cached);
+    const live = liveObject(this.caches.policies, req);
+    if (!live) return;
+    const { cached, object: policy } = live;
     const policyRef = { name: req.name, namespace: req.namespace ?? '' };
     const registryRef = {
       name: policy.spec.registryRef.name,

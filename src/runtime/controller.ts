@@ -224,11 +224,12 @@ export class Controller<T extends KubeObject = KubeObject> {
     try {
       await applyStatus(this.deps.client, reportTo.type, obj, status, reportTo.owner);
     } catch (err) {
-      log.error('Could not write the condition of the outcome; retrying with backoff', {
+      // a conflict (the object changed since it was read) is retried quietly, like any other
+      log.info('Could not write the condition of the outcome yet; retrying', {
         reason: failure.reason,
         error: errorMessage(err),
       });
-      return { ...decision, result: 'error', queue: { kind: 'backoff' }, event: undefined };
+      return { ...afterFailure(classifyError(err)), event: undefined };
     }
     return isNew ? decision : { ...decision, event: undefined };
   }

@@ -49,6 +49,14 @@ export class WaitingError extends Error {
   }
 }
 
+/**
+ * A write refused because the object changed since the reconcile read it, where the API server
+ * does not answer 409 (a JSON patch whose test failed answers 422): retried quietly, as a 409.
+ */
+export class ConflictError extends Error {
+  override name = 'ConflictError';
+}
+
 /** A terminal or waiting outcome: what the runtime reports as a condition. */
 export interface ReportedOutcome {
   reason: string;
@@ -80,7 +88,8 @@ export function classifyError(err: unknown): ErrorOutcome {
       ...extra,
     };
   if (isFenced(err)) return { kind: 'fenced', message: errorMessage(err) };
-  if (isStatus(err, 409)) return { kind: 'conflict', message: errorMessage(err) };
+  if (err instanceof ConflictError || isStatus(err, 409))
+    return { kind: 'conflict', message: errorMessage(err) };
   return { kind: 'error', message: errorMessage(err) };
 }
 

@@ -48,6 +48,20 @@ export function isBeingDeleted(obj: KubeObject): boolean {
   return Boolean(obj.metadata?.deletionTimestamp);
 }
 
+/**
+ * The shared prologue of a reconcile keyed by its primary object: the object from the cache, and a
+ * copy the reconcile may change; undefined when it is gone or being deleted (what it owns goes
+ * with it by garbage collection).
+ */
+export function liveObject<T extends KubeObject>(
+  cache: { get(name: string, namespace?: string): T | undefined },
+  key: { name: string; namespace?: string },
+): { cached: T; object: T } | undefined {
+  const cached = cache.get(key.name, key.namespace);
+  if (!cached || isBeingDeleted(cached)) return undefined;
+  return { cached, object: structuredClone(cached) };
+}
+
 /** Deep equality of JSON values (object key order does not matter). */
 export function jsonEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;

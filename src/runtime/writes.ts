@@ -3,9 +3,11 @@
 //   already has every desired field and berth owns no field it no longer wants; fields owned by
 //   other managers are left alone by the API server;
 // - applyStatus: the fields of the status subresource one controller owns (status-owner.ts), by
-//   server-side apply with that controller's field manager, only when they differ;
+//   server-side apply with that controller's field manager, only when they differ, with the cached
+//   resourceVersion as precondition (a concurrent writer makes it fail with 409: retry);
 // - addFinalizer / removeFinalizer: a merge patch with a resourceVersion precondition.
 import type { KubeClient, KubeObject } from './kube/client.ts';
+import { ConflictError, statusCodeOf } from './errors.ts';
 import { apiVersionOf, objectPath, type ResourceType } from './kube/resource.ts';
 import { containsFields, hasFinalizer } from './objects.ts';
 import { ownedPart, statusWrites, type StatusOwner } from './status-owner.ts';
@@ -74,7 +76,10 @@ function ownedWithin(fields: object, desired: unknown): boolean {
 /**
  * Writes the part of `status` that `owner` owns through the status subresource, by server-side
  * apply with the owner's field manager, when it differs from `obj.status`; true if written. Other
- * owners' fields are neither sent nor replaced, and no resourceVersion is needed.
+ * owners' fields are neither sent nor replaced. The cached resourceVersion goes with each write as
+ * a precondition: a reconcile that decided from a stale cache gets a 409 and runs again, instead
+ * of dropping a field it did not know was there yet (apply removes an owned field it omits) or
+ * taking a state machine (a collection's phase, a run in progress) a step back.
  */
 export async function applyStatus<T extends KubeObject & { status?: unknown }>(
   client: KubeClient,
@@ -86,9 +91,23 @@ export async function applyStatus<T extends KubeObject & { status?: unknown }>(
   const { removals, apply } = statusWrites(obj, owner, ownedPart(status, owner));
   const name = obj.metadata?.name ?? '';
   const path = objectPath(type, name, obj.metadata?.namespace, 'status');
-  if (removals.length > 0) await client.jsonPatch(path, removals);
+  let resourceVersion = obj.metadata?.resourceVersion;
+  if (removals.length > 0) {
+    const precondition = resourceVersion
+      ? [{ op: 'test', path: '/metadata/resourceVersion', value: resourceVersion }]
+      : [];
+    const patched = await client.jsonPatch<T>(path, [...precondition, ...removals]).catch((err: unknown) => {
+      if (statusCodeOf(err) !== 422) throw err;
+      throw new ConflictError(`${type.kind} ${name}: its status changed since it was read`, { cause: err });
+    });
+    resourceVersion = patched.metadata?.resourceVersion;
+  }
   if (!apply) return removals.length > 0;
-  const metadata = { name, ...(obj.metadata?.namespace ? { namespace: obj.metadata.namespace } : {}) };
+  const metadata = {
+    name,
+    ...(obj.metadata?.namespace ? { namespace: obj.metadata.namespace } : {}),
+    ...(resourceVersion ? { resourceVersion } : {}),
+  };
   await client.apply(
     path,
     { apiVersion: apiVersionOf(type), kind: type.kind, metadata, status: apply } as T,

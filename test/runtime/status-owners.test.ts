@@ -2,7 +2,8 @@
 // Registry's status (written by applyStatus, server-side apply with each owner's field manager)
 // live side by side, nothing is sent when a part already holds, a part dropped is removed, fields an
 // older berth wrote by replacing the whole status are removed too, and a stale cached object
-// (another client changed the Registry since) is no conflict. No controller runs here: the test
+// (another client changed the Registry since) is refused with a conflict, so that a reconcile never
+// writes what it decided from an old view. No controller runs here: the test
 // calls applyStatus as the controllers do.
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { createTestNamespace, testKubeConfig } from '../harness/kube.ts';
@@ -11,6 +12,7 @@ import { buildDeps } from '../../src/runtime/deps.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 import { collectionPath, objectPath } from '../../src/runtime/kube/resource.ts';
 import { applyStatus } from '../../src/runtime/writes.ts';
+import { classifyError, statusCodeOf } from '../../src/runtime/errors.ts';
 import { resources } from '../../src/model/resources.ts';
 import { pullSecretsStatusOwner, registryStatusOwner } from '../../src/model/status-owners.ts';
 
@@ -116,15 +118,34 @@ describe('one owner per status field', () => {
     expect(await applyStatus(client, resources.registries, reg, part, registryStatusOwner)).toBe(false);
   });
 
-  it('is no conflict when the cached object is stale', async () => {
+  it('refuses a write decided from a stale cached object (409: the reconcile runs again), apply and removal alike', async () => {
     const stale = await createRegistry('stale');
     await client.mergePatch(objectPath(resources.registries, 'stale', ns), {
       metadata: { annotations: { 'example.com/touched-by': 'someone-else' } },
     });
     const part = { endpoint: 'stale.example:443', conditions: [condition('Ready', 'False', 'PodsNotReady')] };
-    await applyStatus(client, resources.registries, stale, part, registryStatusOwner);
-    const reg = await read('stale');
-    expect(reg.status?.endpoint).toBe('stale.example:443');
-    expect(reg.metadata?.annotations?.['example.com/touched-by']).toBe('someone-else');
+    const refused = await applyStatus(client, resources.registries, stale, part, registryStatusOwner).catch(
+      (err: unknown) => err,
+    );
+    expect(statusCodeOf(refused)).toBe(409);
+    expect(classifyError(refused).kind).toBe('conflict');
+    expect((await read('stale')).status?.endpoint).toBeUndefined();
+    // from a fresh read it goes through
+    await applyStatus(client, resources.registries, await read('stale'), part, registryStatusOwner);
+    const fresh = await read('stale');
+    expect(fresh.status?.endpoint).toBe('stale.example:443');
+    // a removal (a JSON patch) from a stale object is refused the same way
+    await client.mergePatch(objectPath(resources.registries, 'stale', ns), {
+      metadata: { annotations: { 'example.com/touched-by': 'someone-else-again' } },
+    });
+    const removal = await applyStatus(
+      client,
+      resources.registries,
+      fresh,
+      { conditions: part.conditions },
+      registryStatusOwner,
+    ).catch((err: unknown) => err);
+    expect(classifyError(removal).kind).toBe('conflict');
+    expect((await read('stale')).status?.endpoint).toBe('stale.example:443');
   });
 });
