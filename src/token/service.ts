@@ -83,15 +83,26 @@ async function readTls(config: TokenServiceConfig): Promise<{ certPem: string; k
   };
 }
 
-/** How TokenReviews reach the API server: one keep-alive client, 5 s a request. */
-function tokenReviewPoster(config: TokenServiceConfig): (body: Record<string, unknown>) => Promise<unknown> {
+/**
+ * How TokenReviews reach the API server: one keep-alive client, 5 s a request. Without API access
+ * (no kubeconfig, not in a cluster) the service still starts and serves berth's own credentials;
+ * every ServiceAccount token is then answered 503 (the reviewer fails closed and counts it), and
+ * the reason is logged once here.
+ */
+function tokenReviewPoster(
+  config: TokenServiceConfig,
+  logger: Logger,
+): (body: Record<string, unknown>) => Promise<unknown> {
   let client: KubeClient;
   try {
     client = new KubeClient(loadKubeAccess(config.kubeconfigPath));
   } catch (err) {
-    throw new TokenServiceConfigError(
-      `ServiceAccount tokens need Kubernetes API access for TokenReviews: ${(err as Error).message}`,
-    );
+    const reason = `ServiceAccount tokens need Kubernetes API access for TokenReviews: ${(err as Error).message}`;
+    logger.error('ServiceAccount tokens cannot be reviewed; they are refused with 503', {
+      event: 'token_review.unavailable',
+      reason,
+    });
+    return () => Promise.reject(new TokenServiceConfigError(reason));
   }
   return (body) =>
     client.request('POST', '/apis/authentication.k8s.io/v1/tokenreviews', { body, timeoutMs: 5_000 });
@@ -107,7 +118,7 @@ function createReviewer(
   if (config.serviceAccountAudience === undefined) return undefined;
   return new TokenReviewer({
     audience: config.serviceAccountAudience,
-    post: deps.postTokenReview ?? tokenReviewPoster(config),
+    post: deps.postTokenReview ?? tokenReviewPoster(config, deps.logger),
     clock,
     logger: deps.logger,
     metrics,
