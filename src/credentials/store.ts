@@ -156,6 +156,18 @@ export function parseGrant(v: unknown, where: string): ParseResult<Grant> {
 }
 
 /** Validates one store entry; the error names the field, never a value that could be secret. */
+/** `<where>.grants`: a list of grants, each valid. */
+function parseGrants(grants: unknown, where: string): ParseResult<Grant[]> {
+  if (!Array.isArray(grants)) return { success: false, error: `${where}.grants must be a list` };
+  const parsed: Grant[] = [];
+  for (const [i, g] of grants.entries()) {
+    const r = parseGrant(g, `${where}.grants[${i}]`);
+    if (!r.success) return r;
+    parsed.push(r.data);
+  }
+  return { success: true, data: parsed };
+}
+
 export function parseCredentialEntry(v: unknown, where: string): ParseResult<CredentialEntry> {
   if (!isRecord(v)) return { success: false, error: `${where} must be an object` };
   const { username, secretHash, grants, catalog, notBefore, notAfter, description } = v;
@@ -167,13 +179,9 @@ export function parseCredentialEntry(v: unknown, where: string): ParseResult<Cre
       success: false,
       error: `${where}.secretHash must be "sha256:" followed by 64 lowercase hex digits`,
     };
-  if (!Array.isArray(grants)) return { success: false, error: `${where}.grants must be a list` };
-  const parsedGrants: Grant[] = [];
-  for (const [i, g] of grants.entries()) {
-    const r = parseGrant(g, `${where}.grants[${i}]`);
-    if (!r.success) return r;
-    parsedGrants.push(r.data);
-  }
+  const parsed = parseGrants(grants, where);
+  if (!parsed.success) return parsed;
+  const parsedGrants = parsed.data;
   if (catalog !== undefined && typeof catalog !== 'boolean')
     return { success: false, error: `${where}.catalog must be a boolean` };
   for (const [name, value] of [
@@ -217,14 +225,9 @@ export function parseServiceAccountGrant(v: unknown, where: string): ParseResult
   const { namespace, name, grants } = v;
   if (typeof namespace !== 'string' || typeof name !== 'string' || !isServiceAccountName(namespace, name))
     return { success: false, error: `${where}: namespace and name must name a ServiceAccount` };
-  if (!Array.isArray(grants)) return { success: false, error: `${where}.grants must be a list` };
-  const parsed: Grant[] = [];
-  for (const [i, g] of grants.entries()) {
-    const r = parseGrant(g, `${where}.grants[${i}]`);
-    if (!r.success) return r;
-    parsed.push(r.data);
-  }
-  return { success: true, data: { namespace, name, grants: parsed } };
+  const parsed = parseGrants(grants, where);
+  if (!parsed.success) return parsed;
+  return { success: true, data: { namespace, name, grants: parsed.data } };
 }
 
 /** The valid ServiceAccount entries of `list` and the skipped ones (index, reason). */
